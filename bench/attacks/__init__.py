@@ -1,0 +1,40 @@
+"""Attack registry and adapter.
+
+Every attack class that torchattacks ships is registered under torchattacks' own name. The threat-model
+table (bench.attacks.threat) turns a dataset's budget into each attack's parameters; a suite may
+override any of them. ``run_attack`` attacks only the clean-correct samples and measures, per sample,
+the adversarial prediction and the perturbation's Linf, L2 and L0 norms.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from bench.registry import Registry
+
+
+@dataclass(frozen=True)
+class AttackInfo:
+    name: str
+    make: Callable = field(repr=False, compare=False)  # make(model, **params) -> callable(x, y) -> x_adv
+    norm: str | None  # 'linf' | 'l2' | None (no norm bound: CW, OnePixel, Pixle, GN, ...)
+    defaults: dict  # the underlying implementation's own defaults
+    source: str = "torchattacks 3.5.1"
+    doc: str = ""
+
+
+ATTACKS: Registry[AttackInfo] = Registry("attack")
+
+
+def signature_defaults(cls) -> dict:
+    skip = {"self", "model"}
+    return {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+            if k not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+from bench.discover import import_all  # noqa: E402
+
+import_all(__name__, __path__)  # every module registers itself

@@ -1,0 +1,149 @@
+"""The `bench` command: run | report | list | validate."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bench.errors import UserError
+
+DEFAULT_SUITE = "suites/quickstart.yaml"
+
+
+def _device(name: str | None) -> str:
+    import torch
+
+    if name in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available on this machine (use --device cpu)")
+    return name
+
+
+def cmd_run(args) -> int:
+    from bench import store
+    from bench.config import load_suite
+    from bench.grid import plan, run_local
+
+    suite = load_suite(args.suite)
+    trains, evals = plan(suite)
+    out = Path(args.out or Path("results") / suite.name)
+    device = _device(args.device)
+    if args.dry_run:
+        todo_t = sum(not store.model_done(out, c.id) for c in trains)
+        todo_e = sum(not store.samples_path(out, c.id).exists() for c in evals)
+        print(f"suite {suite.name}: {len(trains)} train cells ({todo_t} to run), "
+              f"{len(evals)} eval cells ({todo_e} to run) -> {out}")
+        for c in trains:
+            print(f"  train {c.id} {c.dataset} {c.recipe} ({c.method}, {c.arch}) seed {c.seed}")
+        for c in evals:
+            print(f"  eval  {c.id} {c.train.dataset} {c.train.recipe} seed {c.train.seed} {c.name}")
+        return 0
+    run_info = {
+        "suite": suite.name, "suite_file": str(suite.file), "description": suite.description,
+        "datasets": [vars(d) for d in suite.datasets],
+        "recipes": {r.label: {"card": r.card.name, "method": r.card.method, "paper": r.card.paper} for r in suite.recipes},
+        "train_cells": [{"id": c.id, "dataset": c.dataset, "recipe": c.recipe, "seed": c.seed, "config": c.config}
+                        for c in trains],
+        "eval_cells": [{"id": c.id, "train_cell": c.train.id, "evaluation": c.name, "kind": c.kind,
+                        "params": c.params} for c in evals],
+        "order": {"datasets": [d.name for d in suite.datasets], "recipes": [r.label for r in suite.recipes],
+                  "evaluations": list(dict.fromkeys(c.name for c in evals))},
+        "device": device, "versions": store.versions(), "git_commit": store.git_commit(),
+    }
+    start = time.perf_counter()
+    counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
+    run_info["seconds"] = time.perf_counter() - start
+    run_info["counts"] = counts
+    store.write_json(out / "run.json", run_info)
+    print(f"done in {run_info['seconds']:.1f}s: trained {counts['trained']} (skipped {counts['train_skipped']}), "
+          f"evaluated {counts['evaluated']} (skipped {counts['eval_skipped']}) -> {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from bench.report import load_rows, load_run
+    from bench.report.build import render, tables_for
+
+    rows = load_rows(args.results)
+    run = load_run(args.results)
+    tables = tables_for(rows, run, args.table)
+    title = f"bench report: {run.get('suite', Path(args.results).name)}"
+    if args.out:
+        fmt = args.format or {".html": "html", ".tex": "latex", ".md": "md"}.get(Path(args.out).suffix, "md")
+        text = render(fmt, tables, title, rows, run)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+        return 0
+    if args.format:
+        sys.stdout.write(render(args.format, tables, title, rows, run))
+        return 0
+    md = render("md", tables, title, rows, run)
+    results = Path(args.results)
+    (results / "report.md").write_text(md)
+    (results / "report.html").write_text(render("html", tables, title, rows, run))
+    sys.stdout.write(md)
+    print(f"wrote {results / 'report.md'} and {results / 'report.html'}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from bench.listing import listing
+
+    print(listing(args.what, args.pattern))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from bench.config import load_suite
+    from bench.grid import plan
+
+    suite = load_suite(args.suite)
+    trains, evals = plan(suite)
+    print(f"{args.suite}: ok ({len(suite.datasets)} datasets, {len(suite.recipes)} recipes, "
+          f"{len(trains)} train cells, {len(evals)} eval cells)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Robustness benchmarking harness for image classifiers.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train what is missing, evaluate, write per-sample parquet")
+    r.add_argument("suite", nargs="?", default=DEFAULT_SUITE)
+    r.add_argument("--out", help="results folder (default results/<suite name>)")
+    r.add_argument("--data-root", help="where datasets are read from (default $BENCH_DATA or ./data)")
+    r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    r.add_argument("--dry-run", action="store_true", help="show the cells and what is left to run; write nothing")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(fn=cmd_run)
+    rep = sub.add_parser("report", help="render tables from a results folder")
+    rep.add_argument("results")
+    rep.add_argument("--format", choices=("md", "html", "latex"))
+    rep.add_argument("--out", help="write to this file instead of stdout")
+    rep.add_argument("--table", action="append", help="a table layout (repeatable; default: those the rows allow)")
+    rep.set_defaults(fn=cmd_report)
+    ls = sub.add_parser("list", help="list registered datasets, archs, recipes, attacks, evaluations, tables")
+    ls.add_argument("what", choices=("datasets", "archs", "recipes", "attacks", "evaluations", "tables"))
+    ls.add_argument("pattern", nargs="?", default="*")
+    ls.set_defaults(fn=cmd_list)
+    v = sub.add_parser("validate", help="check a suite file and its model cards; write nothing")
+    v.add_argument("suite")
+    v.set_defaults(fn=cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except UserError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `bench list attacks | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished cells are kept, re-run to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,313 @@
+"""Suite files and model cards -> validated, frozen config objects.
+
+Every mistake is a UserError naming file:line and the field. See README "Suite format".
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.data import DATASETS
+from bench.errors import UserError
+from bench.evals import EVALS
+from bench.nets import ARCHS, arch_params
+from bench.recipes import RECIPES
+from bench.registry import did_you_mean
+from bench.yamlio import Field, Node, Seq, keys_known, load_yaml, parse
+
+REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+OPTIMIZER = {
+    "name": Field("str", required=True, choices=("sgd", "adam", "adadelta")),
+    "lr": Field("float", required=True, lo=0.0, open_lo=True),
+    "momentum": Field("float", 0.9, lo=0.0, hi=1.0),
+    "weight_decay": Field("float", 0.0, lo=0.0),
+    "nesterov": Field("bool", False),
+    "betas": Field("floats", (0.9, 0.999), lo=0.0, hi=1.0),
+    "rho": Field("float", 0.9, lo=0.0, hi=1.0),
+}
+SCHEDULE = {
+    "name": Field("str", "none", choices=("none", "multistep", "cosine")),
+    "milestones": Field("floats", (), lo=0.0),
+    "gamma": Field("float", 0.1, lo=0.0),
+}
+# Training settings: a card's `train:` block, each `datasets.<name>:` block, and a suite's recipe entry.
+SETTINGS = {
+    "arch": Field("str"),
+    "arch_args": Field("map", {}),
+    "epochs": Field("int", lo=0),
+    "batch_size": Field("int", lo=1),
+    "optimizer": Field("map"),
+    "schedule": Field("map"),
+    "augment": Field("str", choices=("none", "crop", "crop_flip")),
+    "n_train": Field("int", lo=1),
+    "args": Field("map", {}),
+}
+
+
+def canonical(obj) -> str:
+    """Canonical JSON (sorted keys, no spaces) used for hashing and storing params."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_plain)
+
+
+def _plain(o):
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON-able: {o!r}")
+
+
+@dataclass(frozen=True)
+class Card:
+    """A model card (models/<name>.yaml): a method, its paper, its args, per-dataset training settings."""
+
+    name: str
+    file: str
+    method: str
+    paper: str
+    node: Node  # the validated YAML, kept for per-dataset resolution with line numbers
+
+    def settings(self, dataset: str, overrides: dict, where: str) -> dict:
+        """Resolved training settings for a dataset: card `train:` <- card `datasets.<d>` <- overrides."""
+        base = dict(parse(self.node.get("train", {}), SETTINGS, "train"))
+        per = self.node.get("datasets", {})
+        if dataset not in per:
+            raise UserError(f"model card {self.name!r} ({self.file}) has no settings for dataset {dataset!r}; "
+                            f"it has {', '.join(per) or 'none'}", where, "recipes")
+        layers = [parse(per[dataset], SETTINGS, f"datasets.{dataset}"), overrides]
+        args = dict(self.node.get("args", {}) or {})
+        for layer in layers:
+            for k, v in layer.items():
+                if v is None or (k == "args"):
+                    continue
+                base[k] = v
+            args.update(layer.get("args") or {})
+        for key in ("arch", "epochs", "batch_size", "optimizer"):
+            if base.get(key) is None:
+                raise UserError(f"no {key!r} for dataset {dataset!r} in card {self.name!r}", where, key)
+        base["args"] = args
+        return base
+
+
+def load_card(name: str, search: list[Path], where: str, field: str) -> Card:
+    for folder in search:
+        path = folder / f"{name}.yaml"
+        if path.exists():
+            break
+    else:
+        known = sorted({p.stem for folder in search if folder.is_dir() for p in folder.glob("*.yaml")})
+        raise UserError(f"no model card {name!r} in {', '.join(map(str, search))}{did_you_mean(name, known)}",
+                        where, field)
+    node = load_yaml(path)
+    keys_known(node, ("method", "paper", "args", "train", "datasets"))
+    if "method" not in node:
+        raise UserError("missing required key", node.where(), "method")
+    RECIPES.get(node["method"], node.where("method"), "method")
+    for key in ("args", "train", "datasets"):
+        if key in node and not isinstance(node[key], dict):
+            raise UserError("expected a mapping", node.where(key), key)
+    parse(node.get("train", {}), SETTINGS, "train")
+    for ds, block in (node.get("datasets") or {}).items():
+        DATASETS.get(ds, node["datasets"].where(ds), f"datasets.{ds}")
+        parse(block, SETTINGS, f"datasets.{ds}")
+    return Card(name, str(path), node["method"], str(node.get("paper", "")), node)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    n_test: int
+    download: bool
+    n_train: int | None
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    label: str  # the name rows and tables show
+    card: Card
+    overrides_json: str  # training-setting overrides from the suite
+    where: str
+
+    @property
+    def overrides(self) -> dict:
+        return json.loads(self.overrides_json)
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    kind: str
+    name: str  # the evaluation's name in rows (before any sweep suffix) and in tables
+    params_json: str
+    where: str
+
+    @property
+    def params(self) -> dict:
+        return json.loads(self.params_json)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    file: str
+    description: str
+    datasets: tuple[DatasetSpec, ...]
+    recipes: tuple[RecipeSpec, ...]
+    seeds: tuple[int, ...]
+    sample_seed: int
+    batch_size: int
+    evaluations_raw: tuple  # (kind, main, opts, label, where) per evaluation, resolved per dataset
+
+    def evaluations(self, dataset: str) -> tuple[EvalSpec, ...]:
+        """Evaluations resolved against a dataset's budgets."""
+        info = DATASETS.get(dataset)
+        out, seen = [], {}
+        for kind, main, opts, label, where in self.evaluations_raw:
+            cls = EVALS.get(kind, where, "evaluations")
+            name, params = cls.resolve(main, opts, info, where)
+            name = label or name
+            if name in seen:
+                raise UserError(f"two evaluations named {name!r} (the other at {seen[name]}); "
+                                "give one a different `as:`", where, "as")
+            seen[name] = where
+            out.append(EvalSpec(kind, name, canonical(params), where))
+        return tuple(out)
+
+
+SUITE = {
+    "name": Field("str"),
+    "description": Field("str", ""),
+    "datasets": Field("any", required=True),
+    "recipes": Field("list", required=True),
+    "seeds": Field("list", [0]),
+    "n_test": Field("int", 500, lo=1),
+    "sample_seed": Field("int", 0),
+    "batch_size": Field("int", 256, lo=1),
+    "evaluations": Field("list", required=True),
+    "models": Field("str"),
+}
+DATASET_KEYS = {"n_test": Field("int", None, lo=1), "download": Field("bool", False), "n_train": Field("int", None, lo=1)}
+
+
+def _datasets(node: Node, value, n_test: int) -> tuple[DatasetSpec, ...]:
+    items = []
+    if isinstance(value, Seq):
+        for i, entry in enumerate(value):
+            if not isinstance(entry, str):
+                raise UserError("expected a dataset name", value.where(i), "datasets")
+            items.append((entry, {}, value.where(i)))
+    elif isinstance(value, Node):
+        for name, block in value.items():
+            items.append((name, block or {}, value.where(name)))
+    else:
+        raise UserError("expected a list of dataset names or a mapping", node.where("datasets"), "datasets")
+    if not items:
+        raise UserError("no datasets", node.where("datasets"), "datasets")
+    out = []
+    for name, block, where in items:
+        DATASETS.get(name, where, "datasets")
+        opts = parse(block, DATASET_KEYS, f"datasets.{name}", where)
+        out.append(DatasetSpec(name, opts["n_test"] or n_test, opts["download"], opts["n_train"]))
+    return tuple(out)
+
+
+def _recipes(node: Node, value: Seq, search: list[Path], datasets) -> tuple[RecipeSpec, ...]:
+    out, labels = [], {}
+    if not value:
+        raise UserError("no recipes", node.where("recipes"), "recipes")
+    for i, entry in enumerate(value):
+        where = value.where(i)
+        if isinstance(entry, str):
+            card_name, label, overrides = entry, entry, {}
+        elif isinstance(entry, Node):
+            keys_known(entry, ["card", "as", *SETTINGS], "recipes")
+            if "card" not in entry:
+                raise UserError("missing required key", entry.where(), "recipes.card")
+            card_name = entry["card"]
+            label = entry.get("as", card_name)
+            overrides = parse({k: v for k, v in entry.items() if k not in ("card", "as")}, SETTINGS, "recipes", where)
+            overrides = {k: v for k, v in overrides.items() if v not in (None, {})}
+        else:
+            raise UserError("expected a card name or a mapping with `card:`", where, "recipes")
+        if label in labels:
+            raise UserError(f"recipe {label!r} listed twice (also at {labels[label]}); give one an `as:`", where, "recipes")
+        labels[label] = where
+        card = load_card(card_name, search, where, "recipes")
+        spec = RecipeSpec(label, card, canonical(overrides), where)
+        for ds in datasets:  # resolve now, so a mistake surfaces before anything runs
+            resolve_training(spec, ds.name)
+        out.append(spec)
+    return tuple(out)
+
+
+def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
+    """The full training config of a recipe on a dataset: settings, arch args, and the method's args."""
+    info = DATASETS.get(dataset)
+    s = spec.card.settings(dataset, spec.overrides, spec.where)
+    ARCHS.get(s["arch"], spec.where, "arch")
+    known = arch_params(s["arch"])
+    for k in s["arch_args"]:
+        if k not in known:
+            raise UserError(f"architecture {s['arch']!r} takes no argument {k!r}{did_you_mean(k, known)}",
+                            spec.where, "arch_args")
+    s["arch_args"] = {**known, **s["arch_args"]}
+    s["optimizer"] = parse(s["optimizer"], OPTIMIZER, "optimizer", spec.where)
+    s["schedule"] = parse(s.get("schedule") or {}, SCHEDULE, "schedule", spec.where)
+    s["augment"] = s.get("augment") or info.augment
+    recipe = RECIPES.get(spec.card.method)
+    s["args"] = recipe.resolve(s["args"], info, "args", spec.where)
+    return s
+
+
+def load_suite(path: str | Path) -> Suite:
+    node = load_yaml(path)
+    opts = parse(node, SUITE)
+    suite_dir = Path(path).resolve().parent
+    search = [Path(opts["models"]) if opts["models"] and Path(opts["models"]).is_absolute()
+              else suite_dir / (opts["models"] or "../models")]
+    if not opts["models"]:
+        search.append(REPO_MODELS)
+    datasets = _datasets(node, node["datasets"], opts["n_test"])
+    seeds = []
+    for i, s in enumerate(opts["seeds"]):
+        if isinstance(s, bool) or not isinstance(s, int):
+            raise UserError(f"expected an integer seed, got {s!r}", node["seeds"].where(i), "seeds")
+        seeds.append(s)
+    recipes = _recipes(node, node["recipes"], search, datasets)
+    evals = []
+    value = node["evaluations"]
+    if not value:
+        raise UserError("no evaluations", node.where("evaluations"), "evaluations")
+    for i, entry in enumerate(value):
+        where = value.where(i)
+        if isinstance(entry, str):
+            kind, main, rest, label = entry, None, {}, None
+        elif isinstance(entry, Node) and entry:
+            kind = next(iter(entry))
+            main = entry[kind]
+            label = entry.get("as")
+            rest = Node({k: v for k, v in entry.items() if k not in (kind, "as")})
+            rest.file, rest.line, rest.key_lines = entry.file, entry.line, entry.key_lines
+        else:
+            raise UserError("expected an evaluation name or a mapping like `attack: PGD`", where, "evaluations")
+        cls = EVALS.get(kind, where, "evaluations")
+        if cls.main is None and main is not None:
+            raise UserError(f"{kind} takes no value (got {main!r})", where, kind)
+        if cls.main is not None and main is None:
+            raise UserError(f"{kind} needs a value, like `{kind}: ...`", where, kind)
+        if label is not None and not isinstance(label, str):
+            raise UserError("expected a string", where, "as")
+        evals.append((kind, main, rest, label, where))
+    suite = Suite(
+        name=opts["name"] or Path(path).stem,
+        file=str(path),
+        description=opts["description"],
+        datasets=datasets,
+        recipes=recipes,
+        seeds=tuple(seeds),
+        sample_seed=opts["sample_seed"],
+        batch_size=opts["batch_size"],
+        evaluations_raw=tuple(evals),
+    )
+    for ds in datasets:  # resolve every evaluation now: mistakes surface before anything runs
+        suite.evaluations(ds.name)
+    return suite

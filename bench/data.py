@@ -1,0 +1,193 @@
+"""Dataset registry. Every split is a pair of tensors: x float32 NCHW in [0,1], y int64.
+
+- digits: scikit-learn's 8x8 handwritten digits (embedded, nothing downloaded); a fixed seeded split
+  of 1297 train / 500 test images. Pixel values 0..16 are scaled to [0,1].
+- fashion-mnist: from the data root (torchvision layout), else /usr/share/datasets/fashion-mnist
+  (Debian package dataset-fashion-mnist).
+- mnist, svhn, cifar10, cifar100: through torchvision from the data root (``download: true`` to fetch).
+
+Default budgets (pixel units) per norm. MNIST 0.3 and CIFAR/SVHN 8/255 for Linf follow the papers
+(certified-PR paper Table 6; TRADES/MART/MAIL/ADT). For digits, one grey level is 1/16 of the range, so
+Linf 0.1 (1.6 grey levels) and L2 0.5 over 64 pixels; for fashion-mnist Linf 0.1 and L2 1.5, the values
+used across the Fashion-MNIST robustness literature.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from bench.errors import UserError
+from bench.registry import Registry
+
+
+@dataclass(frozen=True)
+class Split:
+    x: torch.Tensor  # float32, N x C x H x W, values in [0, 1]
+    y: torch.Tensor  # int64, N
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    shape: tuple[int, int, int]
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    eps: dict[str, float]  # default budget per norm: linf, l2
+    loader: Callable[..., tuple[Split, Split]] = field(repr=False, compare=False)
+    augment: str = "none"  # training augmentation the papers use: none | crop_flip | crop
+    source: str = ""
+
+    def load(self, root: str | None = None, download: bool = False) -> tuple[Split, Split]:
+        return self.loader(root=root, download=download)
+
+
+DATASETS: Registry[DatasetInfo] = Registry("dataset")
+
+
+def data_root(root: str | None) -> Path:
+    return Path(root or os.environ.get("BENCH_DATA") or "data").expanduser()
+
+
+def _from_uint8(images: np.ndarray, labels, chw: bool = False) -> Split:
+    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    elif not chw:
+        x = x.permute(0, 3, 1, 2).contiguous()
+    return Split(x, torch.as_tensor(np.asarray(labels), dtype=torch.int64))
+
+
+def _load_digits(root=None, download=False) -> tuple[Split, Split]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).div_(16.0).unsqueeze(1)
+    y = torch.tensor(d.target, dtype=torch.int64)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    test, train = perm[:500], perm[500:]
+    return Split(x[train], y[train]), Split(x[test], y[test])
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzip-compressed or raw."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise UserError("not an IDX file of unsigned bytes", str(path))
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise UserError(f"IDX file holds {data.size} values, header says {dims}", str(path))
+    return data.reshape(dims)
+
+
+def _idx_pair(folder: Path, prefix: str) -> Split | None:
+    for ext in (".gz", ""):
+        images = folder / f"{prefix}-images-idx3-ubyte{ext}"
+        labels = folder / f"{prefix}-labels-idx1-ubyte{ext}"
+        if images.exists() and labels.exists():
+            return _from_uint8(read_idx(images), read_idx(labels))
+    return None
+
+
+def _missing(name: str, root: Path, how: str) -> UserError:
+    return UserError(f"dataset {name!r} not found under {root}: {how}")
+
+
+def _torchvision(cls_name: str, name: str):
+    def load(root=None, download=False) -> tuple[Split, Split]:
+        import torchvision.datasets as tvd
+
+        base = data_root(root)
+        cls = getattr(tvd, cls_name)
+        try:
+            if cls_name == "SVHN":
+                splits = [cls(str(base), split=s, download=download) for s in ("train", "test")]
+                return tuple(_from_uint8(d.data, d.labels, chw=True) for d in splits)
+            splits = [cls(str(base), train=t, download=download) for t in (True, False)]
+        except RuntimeError as e:
+            if "not found" in str(e).lower() or "download" in str(e).lower():
+                raise _missing(
+                    name, base,
+                    f"put the torchvision {cls_name} files there, pass --data-root DIR or set BENCH_DATA, "
+                    "or set `download: true` on the dataset in the suite (needs internet)",
+                ) from None
+            raise
+        out = []
+        for d in splits:
+            data = d.data.numpy() if torch.is_tensor(d.data) else d.data
+            out.append(_from_uint8(data, d.targets))
+        return tuple(out)
+
+    return load
+
+
+def _load_fashion(root=None, download=False) -> tuple[Split, Split]:
+    base = data_root(root)
+    for folder in (base / "FashionMNIST" / "raw", base / "fashion-mnist", Path("/usr/share/datasets/fashion-mnist")):
+        train, test = _idx_pair(folder, "train"), _idx_pair(folder, "t10k")
+        if train is not None and test is not None:
+            return train, test
+    if download:
+        return _torchvision("FashionMNIST", "fashion-mnist")(root, download)
+    raise _missing(
+        "fashion-mnist", base,
+        "install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), "
+        "or put the IDX files in DATA_ROOT/FashionMNIST/raw",
+    )
+
+
+def _add(name, shape, classes, mean, std, linf, l2, loader, augment="none", source=""):
+    DATASETS.add(name, DatasetInfo(name, shape, classes, mean, std, {"linf": linf, "l2": l2}, loader, augment, source))
+
+
+_add("digits", (1, 8, 8), 10, (0.5,), (0.5,), 0.1, 0.5, _load_digits, source="scikit-learn load_digits")
+_add("fashion-mnist", (1, 28, 28), 10, (0.2860,), (0.3530,), 0.1, 1.5, _load_fashion, source="Xiao et al. 2017")
+_add("mnist", (1, 28, 28), 10, (0.1307,), (0.3081,), 0.3, 2.0, _torchvision("MNIST", "mnist"), source="LeCun et al. 1998")
+_add("svhn", (3, 32, 32), 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), 8 / 255, 0.5,
+     _torchvision("SVHN", "svhn"), augment="crop", source="Netzer et al. 2011")
+_add("cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 8 / 255, 0.5,
+     _torchvision("CIFAR10", "cifar10"), augment="crop_flip", source="Krizhevsky 2009")
+_add("cifar100", (3, 32, 32), 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 8 / 255, 0.5,
+     _torchvision("CIFAR100", "cifar100"), augment="crop_flip", source="Krizhevsky 2009")
+
+
+def subset(split: Split, n: int | None, seed: int) -> tuple[torch.Tensor, Split]:
+    """A fixed, seeded subset of n samples (all when n is None or >= len). Returns the indices too."""
+    if n is None or n >= len(split):
+        idx = torch.arange(len(split))
+    else:
+        idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return idx, Split(split.x[idx], split.y[idx])
+
+
+def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Batched training augmentation: random 4-pixel-padded crop (and horizontal flip)."""
+    if kind == "none":
+        return x
+    n, _, h, w = x.shape
+    pad = 4
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device="cpu").to(x.device)
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device="cpu").to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # n x h
+    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # n x w
+    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
+                 torch.arange(x.shape[1], device=x.device)[None, :, None, None],
+                 rows[:, None, :, None], cols[:, None, None, :]]
+    if kind == "crop_flip":
+        flip = torch.rand(n, generator=generator, device="cpu").to(x.device) < 0.5
+        out = torch.where(flip[:, None, None, None], out.flip(-1), out)
+    return out

@@ -1,0 +1,53 @@
+"""Evaluation registry: what an eval cell does to a trained model on a fixed test subset.
+
+A suite names an evaluation by its kind as the key, with the kind's main value (``attack: PGD``,
+``pr: linf``), optional ``as:`` (the display name) and the kind's own keys. ``resolve`` validates them
+(one line naming file:line and the field on a mistake) and returns the evaluation's name and its fully
+resolved parameters, which go into the cell id. ``run`` returns the per-sample rows as columns: at
+least ``evaluation, index, label, pred, correct``; see README "Per-sample rows".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bench.registry import Registry
+from bench.yamlio import Field, parse
+
+EVALS: Registry = Registry("evaluation kind")
+
+
+@dataclass
+class EvalContext:
+    info: object  # DatasetInfo
+    device: torch.device
+    batch_size: int
+    seed: int
+    notes: dict  # an evaluation may record facts about the cell here (shown in the report)
+
+
+class Evaluation:
+    """Base class of an evaluation kind."""
+
+    kind = "base"
+    main: Field | None = None  # the value given with the kind key; None: the kind stands alone
+    params: dict[str, Field] = {}
+
+    @classmethod
+    def resolve(cls, main, opts: dict, info, where: str | None) -> tuple[str, dict]:
+        """(evaluation name, resolved params)."""
+        return cls.kind, parse(opts, cls.params, cls.kind, where)
+
+    def __init__(self, name: str, params: dict):
+        self.name = name
+        self.params = params
+
+    def run(self, model, x: torch.Tensor, y: torch.Tensor, ctx: EvalContext) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+from bench.discover import import_all  # noqa: E402
+
+import_all(__name__, __path__)  # every module registers itself

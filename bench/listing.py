@@ -1,0 +1,45 @@
+"""`bench list`: the registries as aligned text."""
+from __future__ import annotations
+
+import inspect
+
+from tabulate import tabulate
+
+
+def _first_line(obj) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def listing(what: str, pattern: str = "*") -> str:
+    if what == "datasets":
+        from bench.data import DATASETS
+
+        rows = [(n, "x".join(map(str, d.shape)), d.num_classes, f"{d.eps['linf']:.4g}", f"{d.eps['l2']:.4g}", d.source)
+                for n, d in DATASETS.list(pattern)]
+        return tabulate(rows, ["dataset", "shape", "classes", "linf eps", "l2 eps", "source"])
+    if what == "archs":
+        from bench.nets import ARCHS, arch_params
+
+        rows = [(n, ", ".join(f"{k}={v}" for k, v in arch_params(n).items()), _first_line(f)) for n, f in ARCHS.list(pattern)]
+        return tabulate(rows, ["arch", "args", "description"])
+    if what == "recipes":
+        from bench.recipes import RECIPES
+
+        rows = [(n, ", ".join(f"{k}={'dataset' if f.default is None and k in ('eps', 'alpha') else f.default}"
+                              for k, f in c.params.items()), c.paper) for n, c in RECIPES.list(pattern)]
+        return tabulate(rows, ["recipe", "args (defaults)", "paper"])
+    if what == "attacks":
+        from bench.attacks import ATTACKS
+
+        rows = [(n, a.norm or "none", ", ".join(f"{k}={v!r}" for k, v in a.defaults.items()), a.source)
+                for n, a in ATTACKS.list(pattern)]
+        return tabulate(rows, ["attack", "norm", "parameters (defaults)", "source"])
+    if what == "evaluations":
+        from bench.evals import EVALS
+
+        rows = [(n, ", ".join(c.params), _first_line(inspect.getmodule(c))) for n, c in EVALS.list(pattern)]
+        return tabulate(rows, ["kind", "keys", "description"])
+    from bench.report.layouts import LAYOUTS
+
+    return tabulate([(n, _first_line(f)) for n, f in LAYOUTS.list(pattern)], ["table", "description"])

@@ -1,0 +1,64 @@
+"""One generic registry: a name -> object table with a register decorator and did-you-mean lookups."""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from bench.errors import UserError
+
+T = TypeVar("T")
+
+
+def did_you_mean(name: str, choices) -> str:
+    """A ' (did you mean X?)' suffix for an unknown name, or '' when nothing is close."""
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
+
+
+class Registry(Generic[T]):
+    """Named entries of one kind (datasets, archs, recipes, attacks, vicinities, ...)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str | None = None) -> Callable[[T], T]:
+        def deco(obj: T) -> T:
+            key = name or getattr(obj, "name", None) or obj.__name__
+            if key in self._items:
+                raise ValueError(f"{self.kind} {key!r} registered twice")
+            self._items[key] = obj
+            return obj
+
+        return deco
+
+    def add(self, name: str, obj: T) -> T:
+        return self.register(name)(obj)
+
+    def get(self, name: str, where: str | None = None, field: str | None = None) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise UserError(
+                f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}", where, field
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self):
+        return self._items.items()
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return [n for n in self._items if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
+
+    def list(self, pattern: str = "*") -> list[tuple[str, Any]]:
+        return [(n, self._items[n]) for n in self.names(pattern)]

@@ -1,0 +1,63 @@
+"""Reports: pure functions from per-sample rows (a pandas DataFrame) to tables, and renderers.
+
+``load_rows(results)`` reads OUT/samples as one parquet dataset; layouts in bench.report.layouts turn
+rows into a ``Table``; bench.report.render turns tables into Markdown, HTML or LaTeX.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import UserError
+
+
+@dataclass
+class Cell:
+    value: float | None  # the number (a fraction for rates), None for an empty cell
+    text: str  # how it prints
+    best: bool = False  # printed bold
+    note: str = ""  # e.g. a confidence interval, shown as a tooltip/footnote
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    index: str  # the header of the row-label column
+    header: list[tuple[str, str]]  # (group, column); group "" for a one-level header
+    rows: list[tuple[str, list[Cell]]]
+    caption: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def grouped(self) -> bool:
+        return any(g for g, _ in self.header)
+
+
+def load_rows(results: str | Path) -> pd.DataFrame:
+    """All per-sample rows under RESULTS/samples as one DataFrame."""
+    root = Path(results)
+    samples = root / "samples"
+    files = sorted(samples.glob("*.parquet")) if samples.is_dir() else []
+    if not files:
+        raise UserError(f"no results in {root}: run `bench run SUITE --out {root}` first")
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def load_run(results: str | Path) -> dict:
+    path = Path(results) / "run.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def ordered(values, preferred: list | None) -> list:
+    """Distinct values in the preferred order first, the rest in first-seen order."""
+    seen = list(dict.fromkeys(values))
+    pref = [v for v in dict.fromkeys(preferred or []) if v in seen]
+    return pref + [v for v in seen if v not in pref]
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "" if x is None or pd.isna(x) else f"{100 * x:.{digits}f}"

@@ -1,0 +1,89 @@
+"""Renderers: Markdown (tabulate), HTML (one self-contained page, jinja2, autoescaped), LaTeX (booktabs)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from tabulate import tabulate
+
+from bench.report import Table
+
+
+def _md_cell(c) -> str:
+    return f"**{c.text}**" if c.best and c.text else c.text
+
+
+def markdown(tables: list[Table], title: str = "") -> str:
+    parts = [f"# {title}\n"] if title else []
+    for t in tables:
+        parts.append(f"## {t.title}\n")
+        if t.grouped:
+            headers = [t.index] + [f"{g} {c}".strip() for g, c in t.header]
+        else:
+            headers = [t.index] + [c for _, c in t.header]
+        body = [[label] + [_md_cell(c) for c in cells] for label, cells in t.rows]
+        parts.append(tabulate(body, headers=headers, tablefmt="github", disable_numparse=True))
+        if t.caption:
+            parts.append(f"\n{t.caption}")
+        for note in t.notes:
+            parts.append(f"\n- {note}")
+        parts.append("\n")
+    return "\n".join(parts)
+
+
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def header_groups(t: Table) -> list[tuple[str, int]]:
+    """Consecutive header groups with their spans, for a two-level header."""
+    groups: list[tuple[str, int]] = []
+    for g, _ in t.header:
+        if groups and groups[-1][0] == g:
+            groups[-1] = (g, groups[-1][1] + 1)
+        else:
+            groups.append((g, 1))
+    return groups
+
+
+def html(tables: list[Table], title: str = "", meta: dict | None = None, figures: list[tuple[str, str]] | None = None) -> str:
+    return _env().get_template("report.html").render(
+        title=title, tables=tables, groups=header_groups, meta=meta or {}, figures=figures or [])
+
+
+_LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+
+
+def tex(s: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in s).replace("±", r"$\pm$")
+
+
+def latex(tables: list[Table], title: str = "") -> str:
+    """booktabs tables, ready to paste (needs \\usepackage{booktabs})."""
+    parts = []
+    for t in tables:
+        cols = "l" + "r" * len(t.header)
+        lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{tex(t.title)}}}", rf"\label{{tab:{t.name}}}",
+                 rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
+        if t.grouped:
+            row, rules, col = [""], [], 2
+            for g, span in header_groups(t):
+                row.append(rf"\multicolumn{{{span}}}{{c}}{{{tex(g)}}}" if span > 1 else tex(g))
+                if g:
+                    rules.append(rf"\cmidrule(lr){{{col}-{col + span - 1}}}")
+                col += span
+            lines.append(" & ".join(row) + r" \\")
+            lines.append(" ".join(rules))
+        lines.append(" & ".join([tex(t.index)] + [tex(c) for _, c in t.header]) + r" \\")
+        lines.append(r"\midrule")
+        for label, cells in t.rows:
+            texts = [rf"\textbf{{{tex(c.text)}}}" if c.best and c.text else tex(c.text) for c in cells]
+            lines.append(" & ".join([tex(label)] + texts) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        if t.caption:
+            lines.append(rf"\par\smallskip{{\footnotesize {tex(t.caption)}}}")
+        lines.append(r"\end{table}")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
