@@ -37,7 +37,7 @@ ROW_SCHEMA = pa.schema([
     # probabilistic robustness
     ("n", pa.int64()), ("agree", pa.int64()), ("pr", pa.float64()),
     # certification
-    ("decision", pa.string()), ("samples", pa.int64()),
+    ("decision", pa.string()), ("samples", pa.int64()), ("kappa", pa.float64()), ("alpha", pa.float64()),
     # randomized smoothing
     ("radius", pa.float64()),
     # traceability
