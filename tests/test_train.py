@@ -1,0 +1,82 @@
+"""The training engine: optimizers, schedules, a real decrease of the loss, checkpoints."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from bench import store
+from bench.cells import TrainCell, load_model, run_train_cell
+from bench.config import canonical
+from bench.train import lr_factor, make_optimizer
+
+
+def test_multistep_schedule_per_step():
+    s = {"name": "multistep", "milestones": (2, 3), "gamma": 0.1}
+    factors = [lr_factor(s, step, steps_per_epoch=10, total_steps=40) for step in (0, 19, 20, 29, 30, 39)]
+    assert factors == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_cosine_schedule_goes_from_one_to_zero():
+    s = {"name": "cosine"}
+    assert lr_factor(s, 0, 10, 100) == 1.0
+    assert lr_factor(s, 50, 10, 100) == pytest.approx(0.5)
+    assert lr_factor(s, 100, 10, 100) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("name,cls", [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam), ("adadelta", torch.optim.Adadelta)])
+def test_optimizers(name, cls):
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    opt = make_optimizer(p, {"name": name, "lr": 0.5, "momentum": 0.8, "weight_decay": 1e-4})
+    assert isinstance(opt, cls) and opt.param_groups[0]["lr"] == 0.5
+    assert opt.param_groups[0]["weight_decay"] == 1e-4
+
+
+def _cell(method="erm", epochs=3, seed=0, args=None):
+    cfg = {"arch": "small_cnn", "arch_args": {"width": 8}, "epochs": epochs, "batch_size": 128,
+           "optimizer": {"name": "adam", "lr": 3e-3}, "schedule": {"name": "cosine"}, "augment": "none",
+           "args": args or {}}
+    return TrainCell("digits", method, method, seed, canonical(cfg), None, False)
+
+
+def test_training_learns_and_checkpoint_round_trips(tmp_path):
+    cell = _cell()
+    meta = run_train_cell(cell, tmp_path, "cpu", progress=False)
+    assert meta["final_train_accuracy"] > 0.7 and math.isfinite(meta["final_train_loss"])
+    assert meta["steps"] == 3 * math.ceil(1297 / 128) and meta["train_seconds"] > 0
+    assert meta["versions"]["torch"].startswith(torch.__version__.split("+")[0])
+    state = store.load_state(tmp_path, cell.id)  # weights_only=True
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    model = load_model(cell, tmp_path, "cpu")
+    from bench.data import DATASETS
+
+    _, test = DATASETS.get("digits").load()
+    acc = (model(test.x).argmax(1) == test.y).float().mean().item()
+    assert acc > 0.7
+    # a finished cell is not trained again
+    before = (tmp_path / "models" / f"{cell.id}.pt").stat().st_mtime_ns
+    run_train_cell(cell, tmp_path, "cpu", progress=False)
+    assert (tmp_path / "models" / f"{cell.id}.pt").stat().st_mtime_ns == before
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    a, b, c = _cell(epochs=1, seed=0), _cell(epochs=1, seed=0), _cell(epochs=1, seed=1)
+    assert a.id == b.id and a.id != c.id
+    run_train_cell(a, tmp_path / "a", "cpu", progress=False)
+    run_train_cell(b, tmp_path / "b", "cpu", progress=False)
+    run_train_cell(c, tmp_path / "c", "cpu", progress=False)
+    sa, sb, sc = (store.load_state(tmp_path / d, x.id) for d, x in (("a", a), ("b", b), ("c", c)))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_checkpoint_refuses_pickled_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    (tmp_path / "models").mkdir()
+    torch.save({"x": Evil()}, tmp_path / "models" / "bad.pt")
+    with pytest.raises(Exception, match="(?i)weights_only|unsupported"):
+        store.load_state(tmp_path, "bad")
