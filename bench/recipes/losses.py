@@ -1,0 +1,67 @@
+"""Shared pieces of the recipes: the TRADES inner maximisation and KL term (TRADES, MART's KL, AWP),
+the vicinity arguments (da, prl, vmt) and per-sample losses over n vicinity samples in one forward pass.
+
+Vicinity samples come from ``bench.vicinity.sample``: one batched call returns B*n inputs, input b's at
+rows b*n .. b*n+n-1, so the per-sample losses are one forward pass viewed as a (B, n) matrix.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from bench.recipes.pgd import pgd_linf
+from bench.vicinity import VICINITIES, sample
+from bench.yamlio import Field, parse
+
+
+def kl_clean_adv(logits_adv: torch.Tensor, probs_clean: torch.Tensor, reduction: str = "batchmean") -> torch.Tensor:
+    """KL(p_clean || p_adv) as TRADES writes it: kl_div(log_softmax(adv), softmax(clean))."""
+    return F.kl_div(F.log_softmax(logits_adv, dim=1), probs_clean, reduction=reduction)
+
+
+def trades_adversary(model, x: torch.Tensor, eps: float, alpha: float, steps: int) -> torch.Tensor:
+    """TRADES' inner maximisation (Zhang et al. 2019): sign-gradient ascent on KL(f(x) || f(x')) in the
+    Linf ball, from x + 0.001 * N(0, 1), with the model in eval mode and the clean output held fixed."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        probs = F.softmax(model(x), dim=1)
+    adv = pgd_linf(model, x, probs, eps, alpha, steps,
+                   loss_fn=lambda logits, p: kl_clean_adv(logits, p, "sum"), random_start="normal")
+    model.train(was_training)
+    return adv
+
+
+def trades_objective(model, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, beta: float):
+    """TRADES' outer loss CE(f(x), y) + beta * KL(f(x) || f(x')) (batch mean); returns (loss, clean logits)."""
+    logits = model(x)
+    loss = F.cross_entropy(logits, y) + beta * kl_clean_adv(model(adv), F.softmax(logits, dim=1))
+    return loss, logits
+
+
+def vicinity_params(samples: int, least: int = 1) -> dict[str, Field]:
+    """The arguments of a recipe that trains on samples of a vicinity (bench.vicinity): the vicinity's
+    name, its radius and the number of samples per input (at least ``least``)."""
+    return {
+        "vicinity": Field("str", "linf", choices=tuple(VICINITIES)),
+        "eps": Field("float", None, lo=0.0),  # radius; None: the vicinity's default for the dataset
+        "samples": Field("int", samples, lo=least),
+    }
+
+
+def resolve_vicinity(cls, args: dict, info, field: str, where: str | None) -> dict:
+    """Recipe.resolve for vicinity recipes: eps=None is the vicinity's default radius for the dataset
+    (linf: the dataset's Linf budget; l2: its L2 budget; rotation: 35 degrees; ...)."""
+    out = parse(args or {}, cls.params, field, where)
+    if out["eps"] is None:
+        out["eps"] = float(VICINITIES.get(out["vicinity"]).default(info))
+    return out
+
+
+def vicinity_losses(model, x: torch.Tensor, y: torch.Tensor, vicinity: str, n: int, radius: float):
+    """Cross-entropy of n uniform vicinity samples per input, one forward pass of B*n inputs.
+    Returns (losses of shape (B, n), logits of shape (B, n, classes))."""
+    t = sample(vicinity, x, n, radius)
+    logits = model(t)
+    losses = F.cross_entropy(logits, y.repeat_interleave(n), reduction="none")
+    return losses.view(len(x), n), logits.view(len(x), n, -1)

@@ -1,0 +1,53 @@
+"""prl: probabilistically robust learning (Robey, Chamon, Pappas & Hassani 2022, 'Probabilistically
+Robust Learning: Balancing Average- and Worst-case Performance'), the CVaR_SGD algorithm of the
+authors' advbench code.
+
+The loss is the conditional value at risk at level beta of the per-sample loss over the vicinity,
+in the Rockafellar-Uryasev form  CVaR_beta = min_t  t + E_t'[(CE(f(t'), y) - t)_+] / beta,
+t' ~ U(B(x)) (per pixel U(-eps, eps), clipped to [0,1]). Per input, t starts at t_init and takes
+t_steps gradient steps of size t_lr on the batch-mean objective (gradient (1 - P[l > t] / beta) / B,
+P estimated from M fresh samples each step, no gradient to the net); then M fresh samples give the
+loss  mean_b [ t_b + mean_j (l_bj - t_b)_+ / beta ]  that trains the net. With beta <= 1 it is at
+least the mean sample loss. Defaults (advbench CVaR_SGD as used by the certified-PR paper): M = 20,
+beta = 0.5, 5 t-steps, t_init 1, t_lr 1.0; eps the dataset's Linf budget. Each step's M samples of
+every input go through the net in one batched forward pass (bench.vicinity.sample).
+"""
+import torch
+from torch.nn import functional as F
+
+from bench.recipes import RECIPES, Recipe
+from bench.recipes.losses import resolve_vicinity, vicinity_losses, vicinity_params
+from bench.yamlio import Field
+
+
+def cvar(losses: torch.Tensor, t: torch.Tensor, beta: float) -> torch.Tensor:
+    """Batch mean of t_b + mean_j relu(l_bj - t_b) / beta for losses (B, M) and thresholds t (B,)."""
+    return (t + F.relu(losses - t[:, None]).mean(dim=1) / beta).mean()
+
+
+@RECIPES.register("prl")
+class PRL(Recipe):
+    name = "prl"
+    paper = "Robey et al. 2022, Probabilistically Robust Learning: Balancing Average- and Worst-case Performance (ICML)"
+    params = {
+        **vicinity_params(samples=20),
+        "beta": Field("float", 0.5, lo=0.0, hi=1.0, open_lo=True),
+        "t_steps": Field("int", 5, lo=0),
+        "t_init": Field("float", 1.0),
+        "t_lr": Field("float", 1.0, lo=0.0),
+    }
+
+    @classmethod
+    def resolve(cls, args, info, field="args", where=None):
+        return resolve_vicinity(cls, args, info, field, where)
+
+    def loss(self, model, x, y, state):
+        a = self.args
+        t = torch.full((len(x),), a["t_init"], device=x.device, dtype=x.dtype)
+        with torch.no_grad():
+            for _ in range(a["t_steps"]):
+                losses, _ = vicinity_losses(model, x, y, a["vicinity"], a["samples"], a["eps"])
+                above = (losses > t[:, None]).float().mean(dim=1)
+                t = t - a["t_lr"] * (1 - above / a["beta"]) / len(x)
+        losses, logits = vicinity_losses(model, x, y, a["vicinity"], a["samples"], a["eps"])
+        return cvar(losses, t, a["beta"]), logits[:, 0]

@@ -1,0 +1,34 @@
+"""trades: TRADES (Zhang et al. 2019, 'Theoretically Principled Trade-off between Robustness and
+Accuracy').
+
+Loss: CE(f(x), y) + beta * KL(f(x) || f(x')), the KL of the softmax outputs averaged over the batch,
+where x' maximises that KL in the Linf ball: ``steps`` signed-gradient steps of size alpha from
+x + 0.001 * N(0, 1), model in eval mode (bench.recipes.losses.trades_adversary). Paper defaults:
+beta 6 (CIFAR-10; 1/lambda in the paper), eps 0.031, alpha 0.007, 10 steps; MNIST beta 1, eps 0.3,
+alpha 0.01, 40 steps (per dataset in models/trades.yaml). eps defaults to the dataset's Linf budget and
+alpha to eps/4.
+"""
+from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes.losses import trades_adversary, trades_objective
+from bench.yamlio import Field
+
+
+def trades_params(beta: float) -> dict:
+    return {
+        "eps": eps_field(),
+        "alpha": Field("float", None, lo=0.0, hi=1.0),
+        "steps": Field("int", 10, lo=0),
+        "beta": Field("float", beta, lo=0.0),
+    }
+
+
+@RECIPES.register("trades")
+class TRADES(Recipe):
+    name = "trades"
+    paper = "Zhang et al. 2019, Theoretically Principled Trade-off between Robustness and Accuracy (ICML)"
+    params = trades_params(beta=6.0)
+
+    def loss(self, model, x, y, state):
+        a = self.args
+        adv = trades_adversary(model, x, a["eps"], a["alpha"], a["steps"])
+        return trades_objective(model, x, adv, y, a["beta"])
