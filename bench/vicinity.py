@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
+from bench.errors import UserError
 from bench.registry import Registry
 
 
@@ -129,6 +130,16 @@ def check_radius(name: str, radius: float) -> str | None:
     if v.below is not None and radius >= v.below:
         return f"a {name} radius must be < {v.below:g}, got {radius:g}"
     return None
+
+
+def radii(vicinity: str, eps, info, where, field="eps") -> list[float]:
+    """The radii of an entry: the given number(s), or the vicinity's default for the dataset; checked."""
+    values = list(eps) if eps is not None else [float(VICINITIES.get(vicinity).default(info))]
+    for r in values:
+        problem = check_radius(vicinity, r)
+        if problem:
+            raise UserError(problem, where, field)
+    return values
 
 
 def sample(name: str, x: torch.Tensor, n: int, radius: float, generator: torch.Generator | None = None

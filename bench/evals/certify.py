@@ -30,8 +30,7 @@ import numpy as np
 from bench.certify.engine import certify
 from bench.certify.rule import CERTIFIERS, make_rule
 from bench.evals import EVALS, Evaluation
-from bench.evals.pr import radii
-from bench.vicinity import VICINITIES
+from bench.vicinity import VICINITIES, radii
 from bench.yamlio import Field, parse
 
 DEFAULT = 0.01  # the paper's kappa and alpha

@@ -14,20 +14,9 @@ import numpy as np
 
 from bench.attacks.run import predict
 from bench.certify.estimate import agree_counts, pr_metrics
-from bench.errors import UserError
 from bench.evals import EVALS, Evaluation
-from bench.vicinity import VICINITIES, check_radius
+from bench.vicinity import VICINITIES, radii
 from bench.yamlio import Field, parse
-
-
-def radii(vicinity: str, eps, info, where, field="eps") -> list[float]:
-    """The radii of an entry: the given number(s), or the vicinity's default for the dataset; checked."""
-    values = list(eps) if eps is not None else [float(VICINITIES.get(vicinity).default(info))]
-    for r in values:
-        problem = check_radius(vicinity, r)
-        if problem:
-            raise UserError(problem, where, field)
-    return values
 
 
 @EVALS.register("pr")
