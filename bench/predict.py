@@ -122,7 +122,10 @@ def attack_through(model, spec: dict, attack: str, params: dict, x, y, num_class
         linf, l2 = delta.abs().amax(1).double().numpy(), delta.norm(dim=1).double().numpy()
         l0 = ((adv - x).abs().amax(1).flatten(1) > 1e-6).sum(1).double().numpy()
         budget = {"linf": linf, "l2": l2}.get(norm)
-        in_budget = np.ones(len(x), bool) if budget is None or eps is None else budget <= eps + (1e-5 if norm == "linf" else 1e-4)
+        in_budget = np.ones(len(x), bool)
+        if budget is not None and eps is not None:
+            in_budget = budget <= eps + (1e-5 if norm == "linf" else 1e-4)
+        correct = (pred == y.numpy()) & (adv_pred == y.numpy())
         blocks.append((label(spec, eot), {"pred": pred, "adv_pred": adv_pred, "linf": linf, "l2": l2, "l0": l0,
-                                          "in_budget": in_budget, "correct": (pred == y.numpy()) & (adv_pred == y.numpy())}))
+                                          "in_budget": in_budget, "correct": correct}))
     return blocks

@@ -39,7 +39,8 @@ def main():
     t = time.perf_counter()
     ref = [algorithm2(model, lambda i=i: streams.one(i), kappa, alpha, a.cap) for i in range(len(x))]
     single = time.perf_counter() - t
-    same = all(r == (p, d, s) for r, p, d, s in zip(ref, out["pred"].tolist(), out["decision"], out["samples"].tolist()))
+    rows = zip(ref, out["pred"].tolist(), out["decision"], out["samples"].tolist())
+    same = all(r == (p, d, s) for r, p, d, s in rows)
     drawn = int(sum(r[2] for r in ref))
 
     bare = torch.rand(drawn, *x.shape[1:], device=a.device)
@@ -54,7 +55,7 @@ def main():
     print(f"one-at-a-time Algorithm 2: {single:.2f} s; batched: {batched:.2f} s; ratio {single / batched:.1f}x; "
           f"identical decisions: {same}")
     print(f"a bare batched forward of the same {drawn} samples: {forward:.2f} s "
-          f"(floor of any batched method; per-sample overhead of the engine {1e6 * (batched - forward) / drawn:.1f} us)")
+          f"(the floor of any batched method; engine overhead {1e6 * (batched - forward) / drawn:.1f} us/sample)")
     for name in ("sprt", "paper"):
         r = simulate(make_rule(name, kappa, alpha, 10_000, 0), 0.9899, 10_000, seed=11)
         print(f"simulated false-certification rate, {name}, p = 0.9899, 10^4 runs, cap 10^4: {r['certified']:.4f}")
