@@ -1,19 +1,25 @@
 """Batched samplers of a neighbourhood (vicinity) of each input, shared by training recipes (da, prl,
 vmt, atpr), probabilistic-robustness estimates and certification.
 
-``sample(name, x, n, radius)`` returns n samples per input as one tensor of shape (B*n, C, H, W), input b's
-samples at rows b*n .. b*n+n-1, all in [0,1]; one call, no per-sample Python loop. Parameters of the
-geometric transformations are drawn per sample and applied in one batched ``grid_sample``.
+``sample(name, x, n, radius, generator=None)`` returns n samples per input as one tensor of shape
+(B*n, C, H, W), input b's samples at rows b*n .. b*n+n-1, all in [0,1]; one call, no per-sample Python
+loop. Parameters of the geometric transformations are drawn per sample and applied in one batched
+``grid_sample``. ``generator`` (a torch.Generator on x's device) makes a draw reproducible on its own
+stream; by default the global RNG is used.
 
-- linf: per pixel U(max(x-r,0), min(x+r,1)), as AT-PR and PRL sample (r = eps).
-- l2: uniform in the L2 ball of radius r (direction uniform on the sphere, norm r*U^(1/d)), clipped.
+- linf: per pixel U(max(x-r,0), min(x+r,1)), as AT-PR and PRL sample (r = eps). This is the uniform
+  distribution on the Linf ball intersected with the pixel box [0,1].
+- l2: uniform in the L2 ball of radius r (direction uniform on the sphere, norm r*U^(1/d)), then clipped
+  to [0,1] (clipping moves samples that leave the box onto its faces, so near the box the law is not
+  exactly uniform; every sample stays within distance r of x).
 - gaussian: x + N(0, r^2) per pixel, clipped (r = sigma).
-- rotation: angle ~ U(-r, r) degrees (certified-PR paper Table 2: 35).
-- translation: shifts ~ U(-r, r) of the image size along each axis (paper: 0.3).
-- scale: factor ~ U(1-r, 1+r) (paper: 0.3).
+- rotation: angle ~ U(-r, r) degrees (certified-PR paper Table 2/6: 35).
+- translation: shifts ~ U(-r, r) of the image size along each axis, independently (paper: 0.3).
+- scale: factor ~ U(1-r, 1+r) (paper: 0.3); r must be < 1.
 - affine: rotation, translation and scaling drawn together, each at r times the paper's range
-  (r = 1: +-35 degrees, +-0.3 shift, +-0.3 scale).
-Geometric transforms use bilinear interpolation with zero padding.
+  (r = 1: +-35 degrees, +-0.3 shift, +-0.3 scale); r must be < 1/0.3.
+Geometric transforms use bilinear interpolation with zero padding (torchvision's RandomAffine conventions:
+the scale factor enlarges the content, the shift is a fraction of the image width/height).
 """
 from __future__ import annotations
 
@@ -24,44 +30,54 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
+from bench.errors import UserError
 from bench.registry import Registry
 
 
 @dataclass(frozen=True)
 class Vicinity:
     name: str
-    fn: Callable[[torch.Tensor, float], torch.Tensor]  # (repeated inputs, radius) -> samples
+    fn: Callable[..., torch.Tensor]  # (repeated inputs, radius, generator) -> samples
     unit: str  # what the radius means
     default: Callable[[object], float]  # dataset info -> default radius
     lp: str | None = None  # 'linf' / 'l2' when the vicinity is an Lp ball
+    below: float | None = None  # radii must be < this (None: no upper limit)
 
 
 VICINITIES: Registry[Vicinity] = Registry("vicinity")
 
 
-def _u(shape, lo, hi, like: torch.Tensor) -> torch.Tensor:
-    return torch.rand(shape, device=like.device, dtype=like.dtype) * (hi - lo) + lo
+def _rand(shape, like: torch.Tensor, gen) -> torch.Tensor:
+    return torch.rand(shape, generator=gen, device=like.device, dtype=like.dtype)
 
 
-def _linf(x: torch.Tensor, r: float) -> torch.Tensor:
+def _u(shape, lo, hi, like: torch.Tensor, gen) -> torch.Tensor:
+    return _rand(shape, like, gen) * (hi - lo) + lo
+
+
+def _linf(x: torch.Tensor, r: float, gen=None) -> torch.Tensor:
     lo, hi = (x - r).clamp(min=0), (x + r).clamp(max=1)
-    return lo + (hi - lo) * torch.rand_like(x)
+    return lo + (hi - lo) * _rand(x.shape, x, gen)
 
 
-def _l2(x: torch.Tensor, r: float) -> torch.Tensor:
+def _l2(x: torch.Tensor, r: float, gen=None) -> torch.Tensor:
     d = x[0].numel()
-    direction = torch.randn_like(x).flatten(1)
+    direction = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype).flatten(1)
     direction = direction / direction.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    norm = r * torch.rand(len(x), 1, device=x.device, dtype=x.dtype) ** (1.0 / d)
+    norm = r * _rand((len(x), 1), x, gen) ** (1.0 / d)
     return (x + (direction * norm).view_as(x)).clamp(0, 1)
 
 
-def _gaussian(x: torch.Tensor, r: float) -> torch.Tensor:
-    return (x + r * torch.randn_like(x)).clamp(0, 1)
+def _gaussian(x: torch.Tensor, r: float, gen=None) -> torch.Tensor:
+    return (x + r * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)).clamp(0, 1)
 
 
 def _warp(x: torch.Tensor, angle: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Apply per-sample rotation (radians), shift (fraction of size, 2 columns) and scale, batched."""
+    """Per-sample rotation (radians), shift (fraction of the size, 2 columns) and scale, one grid_sample.
+
+    affine_grid maps each output pixel to the input point it reads (input = R(angle) out / scale - 2 shift,
+    in coordinates where 2 units = the image size), so the content is moved by +shift, enlarged by scale
+    and rotated by -angle; every range is symmetric, so the sign of the angle does not matter."""
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([
         torch.stack([cos, -sin, -2 * shift[:, 0]], dim=1),
@@ -71,28 +87,27 @@ def _warp(x: torch.Tensor, angle: torch.Tensor, shift: torch.Tensor, scale: torc
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp(0, 1)
 
 
-def _rotation(x, r):
-    n = len(x)
-    return _warp(x, _u(n, -math.radians(r), math.radians(r), x), torch.zeros(n, 2, device=x.device, dtype=x.dtype),
-                 torch.ones(n, device=x.device, dtype=x.dtype))
+def _zeros(x, *shape):
+    return torch.zeros(len(x), *shape, device=x.device, dtype=x.dtype)
 
 
-def _translation(x, r):
-    n = len(x)
-    return _warp(x, torch.zeros(n, device=x.device, dtype=x.dtype), _u((n, 2), -r, r, x),
-                 torch.ones(n, device=x.device, dtype=x.dtype))
+def _rotation(x, r, gen=None):
+    rad = math.radians(r)
+    return _warp(x, _u(len(x), -rad, rad, x, gen), _zeros(x, 2), _zeros(x) + 1)
 
 
-def _scale(x, r):
-    n = len(x)
-    return _warp(x, torch.zeros(n, device=x.device, dtype=x.dtype), torch.zeros(n, 2, device=x.device, dtype=x.dtype),
-                 _u(n, 1 - r, 1 + r, x))
+def _translation(x, r, gen=None):
+    return _warp(x, _zeros(x), _u((len(x), 2), -r, r, x, gen), _zeros(x) + 1)
 
 
-def _affine(x, r):
-    n = len(x)
-    deg = math.radians(35 * r)
-    return _warp(x, _u(n, -deg, deg, x), _u((n, 2), -0.3 * r, 0.3 * r, x), _u(n, 1 - 0.3 * r, 1 + 0.3 * r, x))
+def _scale(x, r, gen=None):
+    return _warp(x, _zeros(x), _zeros(x, 2), _u(len(x), 1 - r, 1 + r, x, gen))
+
+
+def _affine(x, r, gen=None):
+    n, rad = len(x), math.radians(35 * r)
+    return _warp(x, _u(n, -rad, rad, x, gen), _u((n, 2), -0.3 * r, 0.3 * r, x, gen),
+                 _u(n, 1 - 0.3 * r, 1 + 0.3 * r, x, gen))
 
 
 for _v in (
@@ -101,13 +116,37 @@ for _v in (
     Vicinity("gaussian", _gaussian, "sigma (pixels)", lambda info: 0.1),
     Vicinity("rotation", _rotation, "degrees", lambda info: 35.0),
     Vicinity("translation", _translation, "fraction of the image size", lambda info: 0.3),
-    Vicinity("scale", _scale, "relative scale change", lambda info: 0.3),
-    Vicinity("affine", _affine, "multiple of (35 deg, 0.3 shift, 0.3 scale)", lambda info: 1.0),
+    Vicinity("scale", _scale, "relative scale change", lambda info: 0.3, below=1.0),
+    Vicinity("affine", _affine, "multiple of (35 deg, 0.3 shift, 0.3 scale)", lambda info: 1.0, below=1 / 0.3),
 ):
     VICINITIES.add(_v.name, _v)
 
 
-def sample(name: str, x: torch.Tensor, n: int, radius: float) -> torch.Tensor:
+def check_radius(name: str, radius: float) -> str | None:
+    """Why ``radius`` is not a valid radius of vicinity ``name`` (None when it is)."""
+    v = VICINITIES.get(name)
+    if radius < 0:
+        return f"a {name} radius must be >= 0, got {radius:g}"
+    if v.below is not None and radius >= v.below:
+        return f"a {name} radius must be < {v.below:g}, got {radius:g}"
+    return None
+
+
+def radii(vicinity: str, eps, info, where, field="eps") -> list[float]:
+    """The radii of an entry: the given number(s), or the vicinity's default for the dataset; checked."""
+    values = list(eps) if eps is not None else [float(VICINITIES.get(vicinity).default(info))]
+    for r in values:
+        problem = check_radius(vicinity, r)
+        if problem:
+            raise UserError(problem, where, field)
+    return values
+
+
+def sample(name: str, x: torch.Tensor, n: int, radius: float, generator: torch.Generator | None = None
+           ) -> torch.Tensor:
     """n samples of the vicinity of each input: shape (B*n, C, H, W); input b's at rows b*n..b*n+n-1."""
+    problem = check_radius(name, float(radius))
+    if problem:
+        raise ValueError(problem)
     rep = x.repeat_interleave(n, dim=0)
-    return VICINITIES.get(name).fn(rep, float(radius))
+    return VICINITIES.get(name).fn(rep, float(radius), generator)

@@ -15,6 +15,7 @@ from bench.attacks.run import run_attack
 from bench.attacks.threat import threat_params
 from bench.errors import UserError
 from bench.evals import EVALS, Evaluation
+from bench.predict import attack_through, parse_predictor
 from bench.registry import did_you_mean
 from bench.yamlio import Field, parse
 
@@ -26,6 +27,7 @@ class Attack(Evaluation):
     params = {
         "params": Field("map", {}),
         "eps": Field("floats", None, lo=0.0),
+        "predictor": Field("any", None),  # bench.predict: adds [vote] and [vote,EOT] blocks
     }
 
     @classmethod
@@ -41,7 +43,9 @@ class Attack(Evaluation):
         if opts["eps"] is not None and "eps" not in attack.defaults:
             raise UserError(f"{main} has no eps budget to sweep", where, "eps")
         sweep = list(opts["eps"]) if opts["eps"] is not None else None
-        return f"attack:{main}", {"attack": main, "params": resolved, "eps_sweep": sweep}
+        out = {"attack": main, "params": resolved, "eps_sweep": sweep}
+        spec = parse_predictor(opts["predictor"], info, where)
+        return f"attack:{main}", {**out, "predictor": spec} if spec else out
 
     def run(self, model, x, y, ctx):
         info = ATTACKS.get(self.params["attack"])
@@ -57,6 +61,15 @@ class Attack(Evaluation):
                 if ratio is not None:
                     params["alpha"] = eps * ratio
                 name = f"{self.name}@{eps:g}"
+            if self.params.get("predictor"):  # bench.predict: non-adaptive and EOT blocks
+                for suffix, out in attack_through(model, self.params["predictor"], info.name, params, x, y,
+                                                  ctx.info.num_classes, ctx.batch_size, ctx.device, info.norm,
+                                                  params.get("eps")):
+                    out.update(evaluation=np.full(len(y), name + suffix, dtype=object),
+                               eps=np.full(len(y), np.nan if params.get("eps") is None else params["eps"]))
+                    for k, v in out.items():
+                        cols.setdefault(k, []).append(v)
+                continue
             out = run_attack(model, info.name, params, x, y, ctx.batch_size, ctx.device, info.norm, params.get("eps"))
             out["correct"] = (out["pred"] == y.numpy()) & (out["adv_pred"] == y.numpy())
             out["evaluation"] = np.full(len(y), name, dtype=object)

@@ -1,17 +1,24 @@
-"""clean: plain accuracy on the unperturbed test subset."""
+"""clean: accuracy on the unperturbed test subset; with ``predictor:`` (bench.predict: vote, smooth) under
+that inference mode, named ``clean[vote]``."""
 from __future__ import annotations
 
 import numpy as np
 
-from bench.attacks.run import predict
+from bench import predict as modes
 from bench.evals import EVALS, Evaluation
+from bench.yamlio import Field, parse
 
 
 @EVALS.register("clean")
 class Clean(Evaluation):
     kind = "clean"
+    params = {"predictor": Field("any", None)}
+
+    @classmethod
+    def resolve(cls, main, opts, info, where):
+        spec = modes.parse_predictor(parse(opts, cls.params, "clean", where)["predictor"], info, where)
+        return ("clean" + modes.label(spec), {"predictor": spec}) if spec else ("clean", {})
 
     def run(self, model, x, y, ctx):
-        model.eval()
-        pred = predict(model, x, ctx.batch_size, ctx.device).numpy()
-        return {"evaluation": np.full(len(y), "clean", dtype=object), "pred": pred, "correct": pred == y.numpy()}
+        pred = modes.predict(model, self.params.get("predictor"), x, ctx.info.num_classes, ctx.batch_size, ctx.device)
+        return {"evaluation": np.full(len(y), self.name, dtype=object), "pred": pred, "correct": pred == y.numpy()}

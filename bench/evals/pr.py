@@ -1,0 +1,47 @@
+"""pr: probabilistic robustness of each test input in a vicinity (bench.vicinity), at one or more radii.
+
+Suite entry: ``- pr: linf`` with ``eps`` (a number or a list; default: the vicinity's default radius for
+the dataset, e.g. digits' Linf 0.1) and ``n`` (samples per input, default 100 as in the AT-PR and PRL
+evaluations). One block of rows per radius, named ``pr:<vicinity>@<radius>``.
+
+Rows: pred = clean prediction, correct = clean-correct, n, agree = samples classified as the label
+(strictly above every other logit, bench.certify.estimate), pr = agree / n, eps = the radius.
+Aggregates (mean PR, ProbAcc(q), augmented accuracy): bench.certify.estimate.pr_metrics.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bench.attacks.run import predict
+from bench.certify.estimate import agree_counts, pr_metrics
+from bench.evals import EVALS, Evaluation
+from bench.vicinity import VICINITIES, radii
+from bench.yamlio import Field, parse
+
+
+@EVALS.register("pr")
+class ProbabilisticRobustness(Evaluation):
+    kind = "pr"
+    main = Field("str", required=True)
+    params = {"eps": Field("floats", None, lo=0.0), "n": Field("int", 100, lo=1)}
+
+    @classmethod
+    def resolve(cls, main, opts, info, where):
+        VICINITIES.get(main, where, "pr")
+        opts = parse(opts, cls.params, "pr", where)
+        return f"pr:{main}", {"vicinity": main, "eps": radii(main, opts["eps"], info, where), "n": opts["n"]}
+
+    def run(self, model, x, y, ctx):
+        model.eval()
+        pred = predict(model, x, ctx.batch_size, ctx.device).numpy()
+        correct = pred == y.numpy()
+        n, cols = self.params["n"], {}
+        for r in self.params["eps"]:
+            agree = agree_counts(model, x, y, self.params["vicinity"], r, n, ctx.batch_size, ctx.device)
+            block = {"evaluation": np.full(len(y), f"{self.name}@{r:g}", dtype=object), "pred": pred,
+                     "correct": correct, "n": np.full(len(y), n), "agree": agree, "pr": agree / n,
+                     "eps": np.full(len(y), r)}
+            ctx.notes.setdefault("pr_metrics", {})[f"{self.name}@{r:g}"] = pr_metrics(agree / n, correct)
+            for k, v in block.items():
+                cols.setdefault(k, []).append(v)
+        return {k: np.concatenate(v) for k, v in cols.items()}
