@@ -66,7 +66,7 @@ def _from_uint8(images: np.ndarray, labels, chw: bool = False) -> Split:
         x = x.unsqueeze(1)
     elif not chw:
         x = x.permute(0, 3, 1, 2).contiguous()
-    return Split(x, torch.as_tensor(np.asarray(labels), dtype=torch.int64))
+    return Split(x, torch.tensor(np.asarray(labels), dtype=torch.int64))
 
 
 def _load_digits(root=None, download=False) -> tuple[Split, Split]:
