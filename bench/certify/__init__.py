@@ -1,0 +1,1 @@
+"""Certification: deterministic and probabilistic guarantees about a trained model's predictions."""
