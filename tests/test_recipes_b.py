@@ -39,7 +39,7 @@ def test_recipe_takes_a_step(name):
     opt = torch.optim.SGD(list(net.parameters()) + recipe.extra_parameters(), lr=0.05)
     before = [p.detach().clone() for p in net.parameters()]
     x, y = tiny_batch()
-    # late in training: past every burn-in, eps fully ramped (the ibp warm-up regulariser is tested below)
+    # late in training: past every burn-in (the ibp warm-up regulariser is tested below)
     loss, logits = recipe.step(net, opt, x, y, StepState(epoch=3, step=35, ctx=ctx))
     assert torch.isfinite(loss) and logits.shape == (16, 10)
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
