@@ -1,2 +1,2 @@
-"""Probabilistic robustness and its certification: PR estimates, sequential and one-shot certifiers of
-probabilistic robustness, randomized smoothing, and IBP bounds."""
+"""Certification: PR estimates, sequential and one-shot certifiers of probabilistic robustness,
+randomized smoothing, and interval bound propagation (deterministic guarantees)."""

@@ -1,0 +1,107 @@
+"""mail-at, mail-trades, mail-mart: margin-aware instance reweighting learning (Wang et al. 2021,
+'Probabilistic Margins for Instance Reweighting in Adversarial Training', NeurIPS).
+
+Each adversarial example gets the weight w_i = sigmoid(-slope * (PM_i - bias)) of its probabilistic
+margin on the adversarial input, PM = p_y(x') - max_{j != y} p_j(x') (Eqs. 5, 8), normalised to
+omega_i = M w_i / sum_j w_j over the batch of M (Sec. 3.2; with ``normalise: false``, the authors' code's
+fixed omega_i = 3 w_i). During the burn-in (the first ``burn_in`` fraction of training) omega = 1, which
+makes each method its base: AT, TRADES, MART.
+
+- mail-at (Eq. 9): mean_i omega_i CE(f(x'_i), y_i); x' by PGD on CE. slope 10, bias -0.5.
+- mail-trades (Eq. 10): CE(f(x), y) + beta mean_i omega_i KL(p(x_i) || p(x'_i)); x' by PGD on the KL
+  (TRADES). slope 2, bias 0, beta 5.
+- mail-mart (Appendix C): mean_i omega_i BCE(f(x'_i), y_i) + beta mean_i KL(p(x_i) || p(x'_i)) (1 - p_y(x_i)),
+  the MART loss with reweighted adversarial term; x' by PGD on CE. slope 2, bias 0, beta 6.
+
+PGD: eps 8/255, step 2/255 (0.007 in the code), 10 steps, from x + 0.001 N(0, I) as in the authors' code.
+Burn-in: the paper reweights from the first learning-rate drop, epoch 75 (of a 100-epoch run with drops at
+75 and 90): ``burn_in`` 0.75 is that fraction; the cards set it per dataset to the first lr drop.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes.margin_losses import kl_rows, mart_bce, mart_kl, probabilistic_margin, trades_pgd
+from bench.recipes.pgd import pgd_linf
+from bench.yamlio import Field
+
+
+def mail_weights(pm: torch.Tensor, slope: float, bias: float, normalise: bool = True) -> torch.Tensor:
+    """omega = sigmoid(-slope (PM - bias)), scaled to mean 1 over the batch (or by the code's 3)."""
+    w = torch.sigmoid(-slope * (pm - bias)).detach()
+    return w * len(w) / w.sum() if normalise else 3 * w
+
+
+class MAIL(Recipe):
+    """Common part: arguments, the PGD call, burn-in and weights; ``objective`` is the base method."""
+
+    paper = ("Wang et al. 2021, Probabilistic Margins for Instance Reweighting in Adversarial Training "
+             "(NeurIPS)")
+    slope, bias, beta = 10.0, -0.5, 0.0
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        cls.params = {
+            "eps": eps_field(),
+            "alpha": Field("float", None, lo=0.0, hi=1.0),
+            "steps": Field("int", 10, lo=1),
+            "slope": Field("float", cls.slope, lo=0.0),
+            "bias": Field("float", cls.bias),
+            "burn_in": Field("float", 0.75, lo=0.0, hi=1.0),
+            "normalise": Field("bool", True),
+            **({"beta": Field("float", cls.beta, lo=0.0)} if cls.beta else {}),
+        }
+
+    def weights(self, logits_adv, y, state) -> torch.Tensor:
+        a = self.args
+        if state.progress < a["burn_in"]:
+            return torch.ones(len(y), device=y.device)
+        return mail_weights(probabilistic_margin(logits_adv.detach(), y), a["slope"], a["bias"], a["normalise"])
+
+    def attack(self, model, x, y):
+        a = self.args
+        return pgd_linf(model, x, y, a["eps"], a["alpha"], a["steps"], random_start="normal")
+
+
+@RECIPES.register("mail-at")
+class MailAT(MAIL):
+    name = "mail-at"
+
+    def loss(self, model, x, y, state):
+        logits_adv = model(self.attack(model, x, y))
+        w = self.weights(logits_adv, y, state)
+        return (w * F.cross_entropy(logits_adv, y, reduction="none")).mean(), logits_adv
+
+
+@RECIPES.register("mail-trades")
+class MailTRADES(MAIL):
+    name = "mail-trades"
+    slope, bias, beta = 2.0, 0.0, 5.0
+
+    def attack(self, model, x, y):
+        a = self.args
+        return trades_pgd(model, x, y, a["eps"], a["alpha"], a["steps"])
+
+    def loss(self, model, x, y, state):
+        adv = self.attack(model, x, y)
+        logits = model(x)
+        logits_adv = model(adv)
+        w = self.weights(logits_adv, y, state)
+        loss = F.cross_entropy(logits, y) + self.args["beta"] * (w * kl_rows(logits_adv, logits)).mean()
+        return loss, logits
+
+
+@RECIPES.register("mail-mart")
+class MailMART(MAIL):
+    name = "mail-mart"
+    slope, bias, beta = 2.0, 0.0, 6.0
+
+    def loss(self, model, x, y, state):
+        adv = self.attack(model, x, y)
+        logits = model(x)
+        logits_adv = model(adv)
+        w = self.weights(logits_adv, y, state)
+        loss = (w * mart_bce(logits_adv, y)).mean() + self.args["beta"] * mart_kl(logits_adv, logits, y).mean()
+        return loss, logits_adv
