@@ -14,7 +14,7 @@ from bench.recipes.adt_expam import Generator
 from bench.recipes.adt_impam import neg_log_q
 from bench.recipes.gairat import gair_weights, geometry_pgd
 from bench.recipes.mail import mail_weights
-from bench.recipes.margin_losses import mart_bce, probabilistic_margin, top_other
+from bench.recipes.losses import mart_bce, probabilistic_margin, top_other
 
 NAMES = ["ibp", "mail-at", "mail-trades", "mail-mart", "gairat", "adt-exp", "adt-expam", "adt-impam"]
 INFO = DATASETS.get("digits")

@@ -1,4 +1,5 @@
-"""Shared pieces of the recipes: the TRADES inner maximisation and KL term (TRADES, MART's KL, AWP),
+"""Shared pieces of the recipes: the TRADES inner maximisation and KL term (TRADES, MART, AWP, MAIL),
+MART's boosted cross-entropy and weighted KL, the probabilistic margin (MAIL, Wang et al. 2021, Eq. 4),
 the vicinity arguments (da, prl, vmt) and per-sample losses over n vicinity samples in one forward pass.
 
 Vicinity samples come from ``bench.vicinity.sample``: one batched call returns B*n inputs, input b's at
@@ -30,6 +31,34 @@ def trades_adversary(model, x: torch.Tensor, eps: float, alpha: float, steps: in
                    loss_fn=lambda logits, p: kl_clean_adv(logits, p, "sum"), random_start="normal")
     model.train(was_training)
     return adv
+
+
+def top_other(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """max_{j != y} p_j per row."""
+    return probs.scatter(1, y.view(-1, 1), float("-inf")).max(1).values
+
+
+def probabilistic_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """PM(x, y) = p_y(x) - max_{j != y} p_j(x), in [-1, 1] (MAIL Eq. 4)."""
+    probs = logits.softmax(1)
+    return probs.gather(1, y.view(-1, 1)).squeeze(1) - top_other(probs, y)
+
+
+def kl_rows(logits_adv: torch.Tensor, logits_clean: torch.Tensor) -> torch.Tensor:
+    """KL(p(x) || p(x')) per example."""
+    return kl_clean_adv(logits_adv, F.softmax(logits_clean, dim=1), reduction="none").sum(1)
+
+
+def mart_bce(logits_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """MART's boosted cross-entropy per example: CE(x', y) - log(1.0001 - max_{j != y} p_j(x'))."""
+    probs = logits_adv.softmax(1)
+    return F.cross_entropy(logits_adv, y, reduction="none") - torch.log(1.0001 - top_other(probs, y) + 1e-12)
+
+
+def mart_kl(logits_adv: torch.Tensor, logits_clean: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """MART's misclassification-aware term per example: KL(p(x) || p(x')) * (1 - p_y(x))."""
+    p_true = logits_clean.softmax(1).gather(1, y.view(-1, 1)).squeeze(1)
+    return kl_rows(logits_adv, logits_clean) * (1.0000001 - p_true)
 
 
 def trades_objective(model, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, beta: float):

@@ -23,7 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from bench.recipes import RECIPES, Recipe, eps_field
-from bench.recipes.margin_losses import kl_rows, mart_bce, mart_kl, probabilistic_margin, trades_pgd
+from bench.recipes.losses import kl_rows, mart_bce, mart_kl, probabilistic_margin, trades_adversary
 from bench.recipes.pgd import pgd_linf
 from bench.yamlio import Field
 
@@ -82,7 +82,7 @@ class MailTRADES(MAIL):
 
     def attack(self, model, x, y):
         a = self.args
-        return trades_pgd(model, x, y, a["eps"], a["alpha"], a["steps"])
+        return trades_adversary(model, x, a["eps"], a["alpha"], a["steps"])
 
     def loss(self, model, x, y, state):
         adv = self.attack(model, x, y)

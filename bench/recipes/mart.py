@@ -10,23 +10,15 @@ and the mart_loss default of the authors' code), eps the dataset's Linf budget, 
 120 epochs, lr x0.1 at 75, 90, 100: set per dataset in models/mart.yaml.
 """
 import torch
-from torch.nn import functional as F
 
 from bench.recipes import RECIPES, Recipe, eps_field
-from bench.recipes.losses import kl_clean_adv
+from bench.recipes.losses import mart_bce, mart_kl
 from bench.recipes.pgd import pgd_linf
 from bench.yamlio import Field
 
 
 def mart_objective(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
-    p_adv = F.softmax(logits_adv, dim=1)
-    others = p_adv.scatter(1, y[:, None], float("-inf"))
-    runner_up = others.argmax(dim=1)  # the most likely wrong class of the adversarial example
-    bce = F.cross_entropy(logits_adv, y) + F.nll_loss(torch.log(1.0001 - p_adv + 1e-12), runner_up)
-    p = F.softmax(logits, dim=1)
-    weight = 1.0000001 - p.gather(1, y[:, None]).squeeze(1)
-    kl = kl_clean_adv(logits_adv, p, reduction="none").sum(dim=1)
-    return bce + beta * (kl * weight).mean()
+    return mart_bce(logits_adv, y).mean() + beta * mart_kl(logits_adv, logits, y).mean()
 
 
 @RECIPES.register("mart")
