@@ -31,10 +31,11 @@ def listing(what: str, pattern: str = "*") -> str:
         return tabulate(rows, ["recipe", "args (defaults)", "paper"])
     if what == "attacks":
         from bench.attacks import ATTACKS
+        from bench.attacks.threat import describe
 
-        rows = [(n, a.norm or "none", ", ".join(f"{k}={v!r}" for k, v in a.defaults.items()), a.source)
+        rows = [(n, a.norm or "none", describe(a), ", ".join(f"{k}={v!r}" for k, v in a.defaults.items()), a.source)
                 for n, a in ATTACKS.list(pattern)]
-        return tabulate(rows, ["attack", "norm", "parameters (defaults)", "source"])
+        return tabulate(rows, ["attack", "norm", "from the dataset", "parameters (defaults)", "source"])
     if what == "evaluations":
         from bench.evals import EVALS
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from bench.attacks import ATTACKS
+from bench.attacks.run import norms
 from bench.certify import smoothing
 from bench.errors import UserError
 from bench.vicinity import VICINITIES, radii, sample
@@ -102,10 +103,10 @@ def label(spec: dict | None, eot: bool = False) -> str:
 
 
 def attack_through(model, spec: dict, attack: str, params: dict, x, y, num_classes: int, batch_size: int,
-                   device, norm: str | None, eps: float | None) -> list[tuple[str, dict]]:
-    """The attack ``attack`` against the predictor: (suffix, columns) for the non-adaptive block (crafted
-    on the plain model) and the adaptive EOT block (crafted on ``Expectation``). Only inputs the
-    predictor gets right are attacked; correct = right on the clean and on the adversarial input."""
+                   device) -> list[tuple[str, dict]]:
+    """The attack ``attack`` against the predictor: (suffix, columns pred, adv_pred, linf, l2, l0) for the
+    non-adaptive block (crafted on the plain model) and the adaptive EOT block (crafted on
+    ``Expectation``). Only inputs the predictor gets right are attacked; the others keep their prediction."""
     pred = predict(model, spec, x, num_classes, batch_size, device)
     todo = np.flatnonzero(pred == y.numpy())
     blocks = []
@@ -118,14 +119,6 @@ def attack_through(model, spec: dict, attack: str, params: dict, x, y, num_class
             idx = torch.from_numpy(todo[i:i + step])
             adv[idx] = atk(x[idx].to(device), y[idx].to(device)).detach().cpu()
         adv_pred = np.where(pred == y.numpy(), predict(model, spec, adv, num_classes, batch_size, device), pred)
-        delta = (adv - x).flatten(1)
-        linf, l2 = delta.abs().amax(1).double().numpy(), delta.norm(dim=1).double().numpy()
-        l0 = ((adv - x).abs().amax(1).flatten(1) > 1e-6).sum(1).double().numpy()
-        budget = {"linf": linf, "l2": l2}.get(norm)
-        in_budget = np.ones(len(x), bool)
-        if budget is not None and eps is not None:
-            in_budget = budget <= eps + (1e-5 if norm == "linf" else 1e-4)
-        correct = (pred == y.numpy()) & (adv_pred == y.numpy())
-        blocks.append((label(spec, eot), {"pred": pred, "adv_pred": adv_pred, "linf": linf, "l2": l2, "l0": l0,
-                                          "in_budget": in_budget, "correct": correct}))
+        linf, l2, l0 = (v.double().numpy() for v in norms(x, adv))
+        blocks.append((label(spec, eot), {"pred": pred, "adv_pred": adv_pred, "linf": linf, "l2": l2, "l0": l0}))
     return blocks

@@ -1,17 +1,16 @@
 """Attack registry and adapter.
 
-Every attack class that torchattacks ships is registered under torchattacks' own name. The threat-model
-table (bench.attacks.threat) turns a dataset's budget into each attack's parameters; a suite may
-override any of them. ``run_attack`` attacks only the clean-correct samples and measures, per sample,
-the adversarial prediction and the perturbation's Linf, L2 and L0 norms.
+Every attack class that torchattacks ships is registered under torchattacks' own name, plus the named
+variants the papers' tables use (PGD-20, PGD-100, CWinf; bench.attacks.variants). The threat-model table
+(bench.attacks.threat) turns a dataset's budget into each attack's parameters; a suite may override any
+of them. ``run_attack`` (bench.attacks.run) attacks only the clean-correct samples and measures, per
+sample, the adversarial prediction and the perturbation's Linf, L2 and L0 norms.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
 from typing import Callable
-
-import torch
 
 from bench.registry import Registry
 
@@ -24,6 +23,7 @@ class AttackInfo:
     defaults: dict  # the underlying implementation's own defaults
     source: str = "torchattacks 3.5.1"
     doc: str = ""
+    budget: str | None = None  # the parameter holding the norm budget ('eps', or PIFGSM's 'max_epsilon')
 
 
 ATTACKS: Registry[AttackInfo] = Registry("attack")
@@ -33,6 +33,11 @@ def signature_defaults(cls) -> dict:
     skip = {"self", "model"}
     return {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
             if k not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def first_doc_line(obj) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 from bench.discover import import_all  # noqa: E402

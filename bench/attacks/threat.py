@@ -1,26 +1,81 @@
 """The threat-model table: one place that turns a dataset's budget into every attack's parameters.
 
-Linf attacks get eps = the dataset's Linf budget and alpha = eps/4 (2/255 at 8/255, the papers'
-setting); L2 attacks eps = the dataset's L2 budget and alpha = eps/5 (torchattacks' PGDL2 ratio);
-attacks that take a class count get the dataset's. Everything else keeps torchattacks' default.
-A suite's ``params`` override any entry.
+The certified-PR paper's Table 9 setting (Linf 8/255 on CIFAR/SVHN, std 0.1 for Gaussian noise,
+torchattacks' documented defaults otherwise), generalised to any dataset:
+
+- budget: a norm-bounded attack's budget parameter (``eps``; PIFGSM's ``max_epsilon``) is the dataset's
+  budget for the attack's norm (``bench list datasets``): Linf 8/255 on CIFAR/SVHN, 0.3 on MNIST, 0.1 on
+  digits; L2 for PGDL2/PGDRSL2 and the L2 versions of APGD/FAB/Square.
+- step size: ``alpha`` keeps torchattacks' ratio to the budget (alpha_default * eps / eps_default): eps/4
+  for the Linf PGD family (2/255 at 8/255), 1.25 eps for FFGSM (Wong et al. 2020), eps/5 for PGDL2.
+- steps, restarts, seeds and everything else: torchattacks' defaults (GN std 0.1 is its default);
+  the named variants fix steps (PGD-20, PGD-100, CWinf 30).
+- ``n_classes``: the dataset's class count.
+- unbounded attacks (CW-L2, DeepFool, EAD, JSMA, OnePixel, Pixle, SparseFool, GN, VANILA) run as they
+  are; their rows show the perturbation through linf, l2, l0 and in_budget.
+
+A suite's ``params`` override any entry; overriding the budget alone rescales alpha with it.
 """
 from __future__ import annotations
 
 from bench.attacks import AttackInfo
+from bench.errors import UserError
 
 
-def threat_params(attack: AttackInfo, info, overrides: dict | None = None) -> dict:
+NORMS = {"Linf": "linf", "L2": "l2"}
+
+
+def norm_of(attack: AttackInfo, params: dict) -> str | None:
+    """The norm an attack is bounded in with these parameters (APGD, FAB, Square take ``norm``)."""
+    return NORMS.get(params["norm"]) if "norm" in params else attack.norm
+
+
+def threat_params(attack: AttackInfo, info, overrides: dict | None = None, where: str | None = None) -> dict:
     """Resolved keyword arguments for ``attack`` on dataset ``info``."""
+    overrides = dict(overrides or {})
     out = dict(attack.defaults)
-    norm = attack.norm
-    if "norm" in out:
-        out["norm"] = "Linf" if norm == "linf" else "L2"
-    if norm in ("linf", "l2") and "eps" in out:
-        out["eps"] = float(info.eps[norm])
-        if "alpha" in out:
-            out["alpha"] = out["eps"] / (4 if norm == "linf" else 5)
+    if "norm" in out and overrides.get("norm", "Linf") not in NORMS:
+        raise UserError(f"norm must be one of {', '.join(NORMS)}, got {overrides['norm']!r}",
+                        where, "params.norm")
+    norm = norm_of(attack, {**out, **overrides})
+    key = attack.budget
+    if key and norm:
+        eps = float(overrides.get(key, info.eps[norm]))
+        default = attack.defaults[key]
+        if "alpha" in out and default:
+            out["alpha"] = attack.defaults["alpha"] * eps / default
+        out[key] = eps
     if "n_classes" in out:
         out["n_classes"] = info.num_classes
-    out.update(overrides or {})
+    out.update(overrides)
     return out
+
+
+def dlr_classes(attack_name: str, params: dict) -> int:
+    """How many classes the attack's loss needs: the DLR loss (Croce & Hein 2020) divides by
+    z_pi1 - z_pi3 (3 classes); its targeted form by z_pi1 - (z_pi3 + z_pi4)/2 (4 classes)."""
+    if attack_name in ("APGDT", "torchattacks.AutoAttack"):
+        return 4
+    if attack_name == "APGD" and params.get("loss") == "dlr":
+        return 3
+    return 0
+
+
+def check_classes(what: str, need: int, info, where: str | None, field: str | None = None) -> None:
+    if need and info.num_classes < need:
+        raise UserError(f"{what} uses the DLR loss, which needs at least {need} classes; dataset "
+                        f"{info.name!r} has {info.num_classes}", where, field)
+
+
+def describe(attack: AttackInfo) -> str:
+    """The table's rule for one attack, for ``bench list attacks``."""
+    parts = []
+    if attack.budget and attack.norm:
+        parts.append(f"{attack.budget}=dataset {attack.norm}")
+        if "alpha" in attack.defaults and attack.defaults[attack.budget]:
+            parts.append(f"alpha={attack.defaults['alpha'] / attack.defaults[attack.budget]:.3g}*{attack.budget}")
+    elif attack.norm is None:
+        parts.append("unbounded")
+    if "n_classes" in attack.defaults:
+        parts.append("n_classes=dataset")
+    return ", ".join(parts)

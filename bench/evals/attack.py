@@ -1,23 +1,69 @@
-"""attack: robust accuracy under one registered attack (bench.attacks), with the threat-model table's
-parameters, any of which ``params`` overrides. ``eps`` given as a list sweeps the budget in one
-evaluation: one evaluation name per value (``attack:PGD@0.1``), for robust-accuracy-vs-eps curves.
+"""attack: robust accuracy under one registered attack (bench.attacks; ``bench list attacks``), with the
+threat-model table's parameters (bench.attacks.threat), any of which ``params`` overrides. ``eps: 0.2`` sets the budget
+(alpha rescaled with it); ``eps: [0.05, 0.1, 0.2]`` sweeps it in one evaluation, one evaluation name per
+value (``attack:PGD@0.1``), for robust-accuracy-vs-eps curves.
 
-Rows: pred is the clean prediction, adv_pred the prediction on the adversarial input, correct is
-clean-correct and adversarially correct; linf, l2, l0 the perturbation's norms and in_budget whether it
-lies inside the attack's budget.
+Rows: pred is the clean prediction, adv_pred the prediction on the adversarial input (the clean one for
+samples misclassified when clean, which are not attacked), correct is clean-correct and adversarially
+correct; linf, l2, l0 the perturbation's norms; eps the budget used (null for unbounded attacks) and
+in_budget whether the perturbation lies inside it (for unbounded attacks: inside the dataset's Linf
+budget). Every attack evaluation of a model covers the same sample indices, so the worst case over a
+suite ("any attack") is a per-index AND of ``correct``.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from bench.attacks import ATTACKS
-from bench.attacks.run import run_attack
-from bench.attacks.threat import threat_params
+from bench.attacks.run import in_budget, run_attack
+from bench.attacks.threat import check_classes, dlr_classes, norm_of, threat_params
 from bench.errors import UserError
 from bench.evals import EVALS, Evaluation
 from bench.predict import attack_through, parse_predictor
 from bench.registry import did_you_mean
-from bench.yamlio import Field, parse
+from bench.yamlio import Field, Node, parse, to_float
+
+
+def block(name: str, out: dict, y: np.ndarray, norm: str | None, eps: float | None, linf_budget: float) -> dict:
+    """Complete one block of attack rows: correct, evaluation, eps, in_budget."""
+    n = len(y)
+    out["correct"] = (out["pred"] == y) & (out["adv_pred"] == y)
+    out["evaluation"] = np.full(n, name, dtype=object)
+    out["eps"] = np.full(n, np.nan if eps is None else eps)
+    if norm is not None and eps is not None:
+        out["in_budget"] = in_budget(out["linf"], out["l2"], norm, eps)
+    else:
+        out["in_budget"] = in_budget(out["linf"], out["l2"], "linf", linf_budget)
+    return out
+
+
+BUDGET_KEYS = ("eps", "alpha", "max_epsilon")
+
+
+def coerce(attack: str, params: dict, defaults: dict, where: str | None, linf: bool) -> dict:
+    """Check suite overrides against an attack's parameters: known names, numbers where the default
+    is a number (fractions like 8/255 accepted), budgets and steps >= 0 and, for Linf attacks, <= 1."""
+    out = {}
+    for key, value in params.items():
+        at = params.where(key) if isinstance(params, Node) else where
+        if key not in defaults:
+            raise UserError(f"{attack} takes no parameter {key!r}{did_you_mean(key, defaults)}", at, f"params.{key}")
+        default = defaults[key]
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise UserError(f"expected true or false, got {value!r}", at, f"params.{key}")
+        elif isinstance(default, (int, float)) and not (isinstance(value, int) and not isinstance(value, bool)):
+            value = to_float(value, at, f"params.{key}")  # CW's c=1 takes 0.5 too
+        if key in BUDGET_KEYS and value < 0:
+            raise UserError(f"must be >= 0, got {value:g}", at, f"params.{key}")
+        if key in BUDGET_KEYS and linf and value > 1:
+            raise UserError(f"must be <= 1 for a Linf attack on [0,1] pixels, got {value:g}", at, f"params.{key}")
+        out[key] = value
+    return out
+
+
+def concat(blocks: list[dict]) -> dict:
+    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
 
 
 @EVALS.register("attack")
@@ -32,48 +78,49 @@ class Attack(Evaluation):
 
     @classmethod
     def resolve(cls, main, opts, info, where):
+        if main == "AutoAttack":
+            raise UserError("the official AutoAttack is the evaluation kind `autoattack: standard`; "
+                            "torchattacks' version is `attack: torchattacks.AutoAttack`", where, "attack")
         attack = ATTACKS.get(main, where, "attack")
+        as_list = isinstance(opts.get("eps"), list)  # a list sweeps (names @eps); a number sets the budget
         opts = parse(opts, cls.params, "attack", where)
-        overrides = dict(opts["params"] or {})
-        for key in overrides:
-            if key not in attack.defaults:
-                raise UserError(f"{main} takes no parameter {key!r}{did_you_mean(key, attack.defaults)}",
-                                where, f"params.{key}")
-        resolved = threat_params(attack, info, overrides)
-        if opts["eps"] is not None and "eps" not in attack.defaults:
-            raise UserError(f"{main} has no eps budget to sweep", where, "eps")
-        sweep = list(opts["eps"]) if opts["eps"] is not None else None
+        raw = opts["params"] or {}
+        linf = norm_of(attack, {**attack.defaults, **{k: v for k, v in raw.items() if k == "norm"}}) == "linf"
+        overrides = coerce(main, raw, attack.defaults, where, linf)
+        resolved = threat_params(attack, info, overrides, where)
+        check_classes(main, dlr_classes(main, resolved), info, where, "attack")
+        if opts["eps"] is not None and not (attack.budget and norm_of(attack, resolved)):
+            raise UserError(f"{main} has no norm budget to sweep", where, "eps")
+        sweep = list(opts["eps"]) if as_list else None
+        if opts["eps"] is not None and not as_list:
+            if attack.budget in overrides:
+                raise UserError(f"eps given twice: here and as params.{attack.budget}", where, "eps")
+            resolved = threat_params(attack, info, {**overrides, attack.budget: opts["eps"][0]}, where)
         out = {"attack": main, "params": resolved, "eps_sweep": sweep}
         spec = parse_predictor(opts["predictor"], info, where)
         return f"attack:{main}", {**out, "predictor": spec} if spec else out
 
     def run(self, model, x, y, ctx):
-        info = ATTACKS.get(self.params["attack"])
+        attack = ATTACKS.get(self.params["attack"])
         base = dict(self.params["params"])
+        if "seed" in base and base["seed"] is None:  # torchattacks.AutoAttack: the cell's seed, not the clock
+            base["seed"] = ctx.seed
+        norm, key = norm_of(attack, base), attack.budget
         sweep = self.params["eps_sweep"]
-        cols: dict[str, list] = {}
-        for eps in sweep or [base.get("eps")]:
-            params = dict(base)
-            name = self.name
-            if sweep is not None:
-                ratio = params["alpha"] / params["eps"] if "alpha" in params and params["eps"] else None
-                params["eps"] = eps
-                if ratio is not None:
-                    params["alpha"] = eps * ratio
+        blocks = []
+        for eps in sweep or [None]:
+            params, name = dict(base), self.name
+            if eps is not None:
+                if "alpha" in params and params[key]:
+                    params["alpha"] = params["alpha"] * eps / params[key]
+                params[key] = eps
                 name = f"{self.name}@{eps:g}"
-            if self.params.get("predictor"):  # bench.predict: non-adaptive and EOT blocks
-                for suffix, out in attack_through(model, self.params["predictor"], info.name, params, x, y,
-                                                  ctx.info.num_classes, ctx.batch_size, ctx.device, info.norm,
-                                                  params.get("eps")):
-                    out.update(evaluation=np.full(len(y), name + suffix, dtype=object),
-                               eps=np.full(len(y), np.nan if params.get("eps") is None else params["eps"]))
-                    for k, v in out.items():
-                        cols.setdefault(k, []).append(v)
+            used = params[key] if key and norm else None
+            if self.params.get("predictor"):  # bench.predict: the non-adaptive and the EOT block
+                for suffix, out in attack_through(model, self.params["predictor"], attack.name, params, x, y,
+                                                  ctx.info.num_classes, ctx.batch_size, ctx.device):
+                    blocks.append(block(name + suffix, out, y.numpy(), norm, used, ctx.info.eps["linf"]))
                 continue
-            out = run_attack(model, info.name, params, x, y, ctx.batch_size, ctx.device, info.norm, params.get("eps"))
-            out["correct"] = (out["pred"] == y.numpy()) & (out["adv_pred"] == y.numpy())
-            out["evaluation"] = np.full(len(y), name, dtype=object)
-            out["eps"] = np.full(len(y), np.nan if params.get("eps") is None else params["eps"])
-            for k, v in out.items():
-                cols.setdefault(k, []).append(v)
-        return {k: np.concatenate(v) for k, v in cols.items()}
+            out = run_attack(model, attack.name, params, x, y, ctx.batch_size, ctx.device, seed=ctx.seed)
+            blocks.append(block(name, out, y.numpy(), norm, used, ctx.info.eps["linf"]))
+        return concat(blocks)

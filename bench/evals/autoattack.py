@@ -1,0 +1,167 @@
+"""autoattack: the official AutoAttack (Croce & Hein 2020, "Reliable evaluation of adversarial robustness
+with an ensemble of diverse parameter-free attacks", ICML), through its PyPI package ``pyautoattack``.
+
+``autoattack: standard`` (APGD-CE, APGD-T, FAB-T, Square), ``plus`` (+ APGD-DLR, FAB, 5 restarts),
+``rand`` (APGD-CE and APGD-DLR with EOT 20, for randomized defences) or ``custom`` with ``attacks:``
+(any of apgd-ce, apgd-dlr, fab, square, apgd-t, fab-t). ``norm`` linf | l2 | l1 and ``eps`` (default:
+the dataset's budget for the norm; a list sweeps it, ``attack:AutoAttack@0.1``); ``seed`` (default: the
+cell's seed) seeds every component, so a cell is reproducible (the package's own default is the clock).
+
+Rows: ``attack:AutoAttack`` (``attack:AutoAttack-plus`` etc. for other versions, or the ``as:`` name)
+holds the per-sample worst case of the official cascade (run_standard_evaluation). With
+``individual: true`` one more block per component attack, each run alone on every clean-correct sample
+(run_standard_evaluation_individual), with ``component`` set and the name ``attack:AutoAttack/apgd-ce``.
+Only clean-correct samples are given to AutoAttack; the others count as failures, as for every attack.
+AutoAttack's own checks (randomized defence, softmax output, dynamic defence, zero gradients, class
+count, Square beating the gradient attacks) are recorded in the cell's notes under ``autoattack``.
+torchattacks' different AutoAttack is the attack ``torchattacks.AutoAttack``.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from importlib.metadata import version as package_version
+
+import numpy as np
+import torch
+
+from bench.attacks.run import norms, predict, seed_all
+from bench.attacks.threat import check_classes
+from bench.errors import UserError
+from bench.evals import EVALS, Evaluation
+from bench.evals.attack import concat
+from bench.registry import did_you_mean
+from bench.yamlio import Field, convert, parse
+
+VERSIONS = ("standard", "plus", "rand", "custom")
+COMPONENTS = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
+RUNS = {"standard": ["apgd-ce", "apgd-t", "fab-t", "square"],  # pyautoattack's _set_version, for validation
+        "plus": ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"], "rand": ["apgd-ce", "apgd-dlr"]}
+NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
+TOL = {"linf": 1e-5, "l2": 1e-4, "l1": 1e-3}
+
+
+class Checks(logging.Handler):
+    """Collects the warnings AutoAttack's checks log (or warn) during a run, once each."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.add(record.getMessage())
+
+    def add(self, message: str):
+        if message not in self.messages:
+            self.messages.append(message)
+
+
+def _dlr_need(attacks) -> int:
+    return 4 if "apgd-t" in attacks else 3 if "apgd-dlr" in attacks else 0
+
+
+@EVALS.register("autoattack")
+class AutoAttackEval(Evaluation):
+    kind = "autoattack"
+    main = Field("str", required=True, choices=VERSIONS)
+    params = {
+        "attacks": Field("list", None),
+        "individual": Field("bool", False),
+        "norm": Field("str", "linf", choices=tuple(NORMS)),
+        "eps": Field("floats", None, lo=0.0),
+        "seed": Field("int", None),
+    }
+
+    @classmethod
+    def resolve(cls, main, opts, info, where):
+        version = convert(main, cls.main, where, "autoattack")
+        sweep = isinstance(opts.get("eps"), list)  # a list sweeps (names @eps); a number sets the budget
+        opts = parse(opts, cls.params, "autoattack", where)
+        attacks = opts["attacks"]
+        if version == "custom":
+            if not attacks:
+                raise UserError("version custom needs `attacks:`, a list of " + ", ".join(COMPONENTS), where, "attacks")
+            for a in attacks:
+                if a not in COMPONENTS:
+                    raise UserError(f"unknown AutoAttack component {a!r}{did_you_mean(str(a), COMPONENTS)}; "
+                                    f"known: {', '.join(COMPONENTS)}", where, "attacks")
+            attacks = list(dict.fromkeys(attacks))
+        elif attacks is not None:
+            raise UserError(f"`attacks:` needs version custom (version {version} runs {', '.join(RUNS[version])})",
+                            where, "attacks")
+        else:
+            attacks = RUNS[version]
+        check_classes(f"AutoAttack ({', '.join(attacks)})", _dlr_need(attacks), info, where, "autoattack")
+        if opts["eps"] is None and opts["norm"] not in info.eps:
+            raise UserError(f"dataset {info.name!r} has no {opts['norm']} budget: give `eps:`", where, "eps")
+        eps = list(opts["eps"]) if opts["eps"] is not None else [float(info.eps[opts["norm"]])]
+        name = "attack:AutoAttack" if version == "standard" else f"attack:AutoAttack-{version}"
+        return name, {"version": version, "attacks": attacks, "individual": opts["individual"], "norm": opts["norm"],
+                      "eps": eps, "sweep": sweep, "seed": opts["seed"]}
+
+    def _make(self, model, eps: float, seed: int, n_classes: int, device):
+        from pyautoattack import AutoAttack
+
+        p = self.params
+        aa = AutoAttack(model, attacks=p["attacks"] if p["version"] == "custom" else None, device=device, eps=eps,
+                        norm=NORMS[p["norm"]], seed=seed, version=p["version"])
+        # the official code targets 9 classes (CIFAR-10); fewer classes cap it at C - 1
+        aa.apgd_targeted.n_target_classes = min(aa.apgd_targeted.n_target_classes, n_classes - 1)
+        aa.fab.n_target_classes = min(aa.fab.n_target_classes, n_classes - 1)
+        return aa
+
+    def _rows(self, name, component, pred, todo, x, y, adv, adv_y, eps) -> dict:
+        n = len(y)
+        adv_pred = pred.copy()
+        value, linf, l2, l0 = (np.zeros(n) for _ in range(4))
+        if len(todo):
+            adv_pred[todo] = adv_y.cpu().numpy()
+            a, b, c = norms(x[todo], adv)
+            linf[todo], l2[todo], l0[todo] = a.numpy(), b.numpy(), c.numpy()
+            l1 = (adv - x[todo]).detach().cpu().flatten(1).abs().sum(1).double().numpy()
+            value[todo] = {"linf": linf[todo], "l2": l2[todo], "l1": l1}[self.params["norm"]]
+        yn = y.numpy()
+        return {"evaluation": np.full(n, name, dtype=object), "component": np.full(n, component, dtype=object),
+                "pred": pred, "adv_pred": adv_pred, "correct": (pred == yn) & (adv_pred == yn),
+                "linf": linf, "l2": l2, "l0": l0, "eps": np.full(n, eps),
+                "in_budget": value <= eps + TOL[self.params["norm"]]}
+
+    def run(self, model, x, y, ctx):
+        p = self.params
+        model.eval()
+        seed = ctx.seed if p["seed"] is None else p["seed"]
+        pred = predict(model, x, ctx.batch_size, ctx.device).numpy()
+        todo = np.nonzero(pred == y.numpy())[0]
+        xs, ys = x[todo], y[todo]
+        checks = Checks()
+        logger = logging.getLogger("auto-attack")
+        logger.addHandler(checks)
+        blocks = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for eps in p["eps"]:
+                    name = f"{self.name}@{eps:g}" if p["sweep"] else self.name
+                    adv, adv_y = xs, ys
+                    if len(todo):
+                        seed_all(seed)
+                        aa = self._make(model, eps, seed, ctx.info.num_classes, ctx.device)
+                        adv, adv_y = aa.run_standard_evaluation(xs, ys, batch_size=ctx.batch_size)
+                    blocks.append(self._rows(name, None, pred, todo, x, y, adv, adv_y, eps))
+                    if p["individual"]:
+                        results = {}
+                        if len(todo):
+                            seed_all(seed)
+                            aa = self._make(model, eps, seed, ctx.info.num_classes, ctx.device)
+                            results = aa.run_standard_evaluation_individual(xs, ys, batch_size=ctx.batch_size)
+                        for c in p["attacks"]:
+                            adv, adv_y = results.get(c, (xs, ys))
+                            blocks.append(self._rows(f"{name}/{c}", c, pred, todo, x, y, adv, adv_y, eps))
+            for w in caught:
+                checks.add(str(w.message))
+        finally:
+            logger.removeHandler(checks)
+        ctx.notes["autoattack"] = {"package": f"pyautoattack {package_version('pyautoattack')}", "version": p["version"],
+                                   "attacks": p["attacks"], "norm": p["norm"], "eps": p["eps"], "seed": seed,
+                                   "attacked": int(len(todo)), "checks": checks.messages}
+        return concat(blocks)

@@ -1,0 +1,177 @@
+"""The attack registry, the threat-model table and the attack evaluation, on a tiny model in seconds."""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+import torchattacks
+
+from bench.attacks import ATTACKS
+from bench.attacks.threat import threat_params
+from bench.data import DATASETS, DatasetInfo
+from bench.errors import UserError
+from bench.evals import EVALS, EvalContext
+from bench.listing import listing
+from bench.nets import build
+from bench.yamlio import load_yaml
+
+DIGITS = DATASETS.get("digits")
+# Cheaper settings for the attacks whose defaults take seconds per sample on CPU (numbers only; the
+# code paths are the same).
+FAST = {
+    "SparseFool": {"steps": 1}, "DeepFool": {"steps": 3}, "CW": {"steps": 5},
+    "EADEN": {"max_iterations": 10, "binary_search_steps": 1}, "EADL1": {"max_iterations": 10, "binary_search_steps": 1},
+    "Square": {"n_queries": 20}, "OnePixel": {"steps": 2, "popsize": 2}, "Pixle": {"restarts": 2, "max_iterations": 2},
+    "SPSA": {"nb_sample": 8}, "PGD-100": {"steps": 5}, "PGDRS": {"noise_batch_size": 2},
+    "PGDRSL2": {"noise_batch_size": 2}, "FAB": {"steps": 3},
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny nets: one intra-op thread avoids thread-barrier stalls on a loaded 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A random-init small_cnn on 6 digits: 4 labelled with its prediction (clean-correct), 2 not."""
+    torch.manual_seed(0)
+    model = build("small_cnn", DIGITS, width=4).eval()
+    _, test = DIGITS.load()
+    x = test.x[:6]
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[4:] = (y[4:] + 1) % 10
+    return model, x, y
+
+
+def ctx(seed=0):
+    return EvalContext(DIGITS, torch.device("cpu"), 64, seed, {})
+
+
+def evaluate(model, x, y, main, opts=None, info=DIGITS, seed=0):
+    cls = EVALS.get("attack")
+    name, params = cls.resolve(main, opts or {}, info, "suite.yaml:3")
+    return cls(name, params).run(model, x, y, ctx(seed))
+
+
+def test_registry_holds_every_torchattacks_attack_under_its_name():
+    shipped = {n for n in dir(torchattacks) if inspect.isclass(getattr(torchattacks, n))
+               and issubclass(getattr(torchattacks, n), torchattacks.attack.Attack)}
+    shipped -= {"Attack", "MultiAttack", "LGV", "AutoAttack"}
+    names = set(ATTACKS)
+    assert shipped <= names and len(shipped) == 36
+    assert "torchattacks.AutoAttack" in names and "AutoAttack" not in names
+    assert {"PGD-20", "PGD-100", "CWinf"} <= names
+    assert len([n for n, a in ATTACKS.items() if a.source == "torchattacks 3.5.1"]) == 37
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_every_attack_runs_through_the_evaluation(tiny, name):
+    model, x, y = tiny
+    out = evaluate(model, x, y, name, {"params": FAST.get(name, {})})
+    assert set(out["evaluation"]) == {f"attack:{name}"} and len(out["pred"]) == 6
+    wrong = out["pred"] != y.numpy()
+    assert wrong[4:].all()  # the two mislabelled samples: failures, not attacked
+    assert (out["adv_pred"][wrong] == out["pred"][wrong]).all() and (out["linf"][wrong] == 0).all()
+    assert not out["correct"][wrong].any()
+    assert (out["correct"] == (out["adv_pred"] == y.numpy()) & ~wrong).all()
+    assert (out["linf"] <= 1 + 1e-6).all() and (out["l0"] <= 64).all()
+    if ATTACKS.get(name).norm is not None:
+        assert out["in_budget"].all(), (out["linf"], out["l2"], out["eps"])
+        assert np.isfinite(out["eps"]).all()
+    else:  # unbounded: no eps, in_budget against the dataset's Linf budget
+        assert np.isnan(out["eps"]).all()
+        assert (out["in_budget"] == (out["linf"] <= DIGITS.eps["linf"] + 1e-5)).all()
+
+
+def test_threat_table_follows_the_dataset_and_torchattacks_ratios():
+    p = threat_params(ATTACKS.get("PGD"), DIGITS)
+    assert p["eps"] == pytest.approx(0.1) and p["alpha"] == pytest.approx(0.025) and p["steps"] == 10
+    assert threat_params(ATTACKS.get("FFGSM"), DIGITS)["alpha"] == pytest.approx(0.125)  # 1.25 eps
+    l2 = threat_params(ATTACKS.get("PGDL2"), DIGITS)
+    assert l2["eps"] == pytest.approx(0.5) and l2["alpha"] == pytest.approx(0.1)
+    assert threat_params(ATTACKS.get("PIFGSM"), DIGITS)["max_epsilon"] == pytest.approx(0.1)
+    assert threat_params(ATTACKS.get("APGDT"), DIGITS)["n_classes"] == 10
+    assert threat_params(ATTACKS.get("GN"), DIGITS) == {"std": 0.1}
+    assert threat_params(ATTACKS.get("CW"), DIGITS) == {"c": 1, "kappa": 0, "steps": 50, "lr": 0.01}
+    assert threat_params(ATTACKS.get("PGD-100"), DIGITS)["steps"] == 100
+    cw = threat_params(ATTACKS.get("CWinf"), DIGITS)
+    assert (cw["steps"], cw["kappa"], cw["alpha"]) == (30, 50.0, pytest.approx(0.025))
+    sq = threat_params(ATTACKS.get("Square"), DIGITS, {"norm": "L2"})
+    assert sq["eps"] == pytest.approx(0.5)
+    cifar = threat_params(ATTACKS.get("PGD"), DATASETS.get("cifar10"))
+    assert cifar["eps"] == pytest.approx(8 / 255) and cifar["alpha"] == pytest.approx(2 / 255)
+    over = threat_params(ATTACKS.get("PGD"), DIGITS, {"eps": 0.2})  # the budget alone rescales alpha
+    assert over["alpha"] == pytest.approx(0.05)
+
+
+def test_suite_overrides_are_checked_and_fractions_accepted():
+    node = load_yaml("s.yaml", "e:\n  params: {eps: 8/255, steps: 3}\n")["e"]
+    _, params = EVALS.get("attack").resolve("PGD", node, DIGITS, "s.yaml:1")
+    assert params["params"]["eps"] == pytest.approx(8 / 255) and params["params"]["steps"] == 3
+    bad = load_yaml("s.yaml", "e:\n  params:\n    stpes: 3\n")["e"]
+    with pytest.raises(UserError, match=r"s.yaml:3: params.stpes: PGD takes no parameter 'stpes' \(did you mean 'steps'"):
+        EVALS.get("attack").resolve("PGD", bad, DIGITS, "s.yaml:1")
+    with pytest.raises(UserError, match="autoattack: standard"):
+        EVALS.get("attack").resolve("AutoAttack", {}, DIGITS, "s.yaml:1")
+
+
+@pytest.mark.parametrize("main,opts,need", [("APGDT", {}, 4), ("torchattacks.AutoAttack", {}, 4),
+                                            ("APGD", {"params": {"loss": "dlr"}}, 3)])
+def test_dlr_attacks_need_enough_classes(main, opts, need):
+    few = DatasetInfo("pair", (1, 8, 8), need - 1, (0.5,), (0.5,), {"linf": 0.1, "l2": 0.5}, loader=None)
+    with pytest.raises(UserError) as e:
+        EVALS.get("attack").resolve(main, opts, few, "suite.yaml:9")
+    assert str(e.value) == (f"suite.yaml:9: attack: {main} uses the DLR loss, which needs at least {need} classes; "
+                            f"dataset 'pair' has {need - 1}")
+    EVALS.get("attack").resolve("APGD", {}, few, "suite.yaml:9")  # cross-entropy APGD is fine
+
+
+def test_tifgsm_fixed_on_grey_images(tiny):
+    model, x, y = tiny
+    with pytest.raises(RuntimeError):  # why the adapter exists: torchattacks hard-codes groups=3
+        torchattacks.TIFGSM(model, eps=0.1, alpha=0.025)(x, y)
+    out = evaluate(model, x, y, "TIFGSM")
+    assert out["in_budget"].all() and (out["linf"][:4] > 0).all()
+
+
+def test_eps_sweep_blocks_match_single_runs(tiny):
+    model, x, y = tiny
+    out = evaluate(model, x, y, "PGD", {"eps": [0.05, 0.2]})
+    assert list(out["evaluation"]) == ["attack:PGD@0.05"] * 6 + ["attack:PGD@0.2"] * 6
+    assert list(out["eps"]) == [0.05] * 6 + [0.2] * 6
+    assert (out["linf"][:6] <= 0.05 + 1e-5).all() and out["linf"][6:].max() > 0.05
+    single = evaluate(model, x, y, "PGD", {"eps": 0.2})  # a number sets the budget: no suffix
+    assert set(single["evaluation"]) == {"attack:PGD"}
+    assert (single["adv_pred"] == out["adv_pred"][6:]).all() and np.allclose(single["linf"], out["linf"][6:])
+    with pytest.raises(UserError, match="CW has no norm budget to sweep"):
+        EVALS.get("attack").resolve("CW", {"eps": [0.1]}, DIGITS, "s.yaml:1")
+
+
+def test_seeded_runs_repeat(tiny):
+    model, x, y = tiny
+    a, b = evaluate(model, x, y, "Pixle", {"params": FAST["Pixle"]}), evaluate(model, x, y, "Pixle", {"params": FAST["Pixle"]})
+    assert (a["adv_pred"] == b["adv_pred"]).all() and np.array_equal(a["l2"], b["l2"])
+
+
+def test_cwinf_margin_and_strength(tiny):
+    model, x, y = tiny
+    attack = ATTACKS.get("CWinf").make(model, eps=0.1, alpha=0.025, steps=10, kappa=0.0)
+    logits = torch.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 1.0]])
+    assert attack.margin(logits, torch.tensor([0, 2])).tolist() == [1.0, 0.0]
+    out = evaluate(model, x, y, "CWinf")
+    assert out["correct"].sum() < 4 and out["in_budget"].all()
+
+
+def test_listing_shows_norms_and_the_threat_rule():
+    text = listing("attacks")
+    line = next(l for l in text.splitlines() if l.startswith("PGDL2 "))
+    assert " l2 " in line and "eps=dataset l2" in line and "alpha=0.2*eps" in line
+    assert next(l for l in text.splitlines() if l.startswith("OnePixel ")).split()[1] == "none"
