@@ -21,6 +21,26 @@ def _device(name: str | None) -> str:
     return name
 
 
+def _executor(args, suite):
+    """None for the local executor; for Ray, (task device, task resources)."""
+    if args.executor == "local":
+        for flag, value in (("--address", args.address), ("--gpus-per-task", args.gpus_per_task),
+                            ("--cpus-per-task", args.cpus_per_task)):
+            if value is not None:
+                raise UserError(f"{flag} applies to --executor ray only")
+        return None
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise UserError("--executor ray needs Ray: pip install 'bench[ray]' (or pip install 'ray[default]')") from None
+    from bench.ray_executor import resolve
+
+    res = dict(suite.resources)
+    gpus = args.gpus_per_task if args.gpus_per_task is not None else res.get("gpus_per_task")
+    cpus = args.cpus_per_task if args.cpus_per_task is not None else res.get("cpus_per_task")
+    return resolve(args.device, gpus, cpus)
+
+
 def cmd_run(args) -> int:
     from bench import store
     from bench.config import load_suite
@@ -29,7 +49,8 @@ def cmd_run(args) -> int:
     suite = load_suite(args.suite)
     trains, evals = plan(suite)
     out = Path(args.out or Path("results") / suite.name)
-    device = _device(args.device)
+    executor = _executor(args, suite)
+    device = executor[0] if executor else _device(args.device)
     if args.dry_run:
         todo_t = sum(not store.model_done(out, c.id) for c in trains)
         todo_e = sum(not store.samples_path(out, c.id).exists() for c in evals)
@@ -52,8 +73,14 @@ def cmd_run(args) -> int:
                   "evaluations": list(dict.fromkeys(c.name for c in evals))},
         "device": device, "versions": store.versions(), "git_commit": store.git_commit(),
     }
+    run_info["executor"] = "ray" if executor else "local"
     start = time.perf_counter()
-    counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
+    if executor:
+        from bench.ray_executor import run_ray
+
+        counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address)
+    else:
+        counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
     run_info["seconds"] = time.perf_counter() - start
     run_info["counts"] = counts
     store.write_json(out / "run.json", run_info)
@@ -115,6 +142,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="results folder (default results/<suite name>)")
     r.add_argument("--data-root", help="where datasets are read from (default $BENCH_DATA or ./data)")
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    r.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: cells in order in this process (default); ray: cells as Ray tasks")
+    r.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 or auto (default: $RAY_ADDRESS, else a new local Ray instance)")
+    r.add_argument("--gpus-per-task", type=float, help="GPUs each Ray task asks for (fractions share a GPU)")
+    r.add_argument("--cpus-per-task", type=float, help="CPUs each Ray task asks for (default 1)")
     r.add_argument("--dry-run", action="store_true", help="show the cells and what is left to run; write nothing")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)

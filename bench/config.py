@@ -156,6 +156,7 @@ class Suite:
     sample_seed: int
     batch_size: int
     evaluations_raw: tuple  # (kind, main, opts, label, where) per evaluation, resolved per dataset
+    resources: tuple = ()  # (key, value) pairs of the `resources:` block, for the Ray executor
 
     def evaluations(self, dataset: str) -> tuple[EvalSpec, ...]:
         """Evaluations resolved against a dataset's budgets."""
@@ -184,7 +185,10 @@ SUITE = {
     "batch_size": Field("int", 256, lo=1),
     "evaluations": Field("list", required=True),
     "models": Field("str"),
+    "resources": Field("map", {}),
 }
+# Per-task resources for `--executor ray` (the CLI's --gpus-per-task / --cpus-per-task win).
+RESOURCES = {"gpus_per_task": Field("float", None, lo=0.0), "cpus_per_task": Field("float", None, lo=0.0, open_lo=True)}
 DATASET_KEYS = {"n_test": Field("int", None, lo=1), "download": Field("bool", False), "n_train": Field("int", None, lo=1)}
 
 
@@ -307,6 +311,7 @@ def load_suite(path: str | Path) -> Suite:
         sample_seed=opts["sample_seed"],
         batch_size=opts["batch_size"],
         evaluations_raw=tuple(evals),
+        resources=tuple(parse(node.get("resources") or {}, RESOURCES, "resources", node.where("resources")).items()),
     )
     for ds in datasets:  # resolve every evaluation now: mistakes surface before anything runs
         suite.evaluations(ds.name)

@@ -1,0 +1,164 @@
+"""The Ray executor: train cells and eval cells as Ray tasks (``bench run --executor ray``).
+
+Ray (an optional extra, ``pip install .[ray]``) does the scheduling: every cell not yet done becomes
+one task with declared resources (``num_cpus``, ``num_gpus``: fractions let cells share a GPU); an
+eval cell's task takes its train cell's task result as an argument, so Ray starts it only once the
+model exists. A task runs the same ``run_train_cell`` / ``run_eval_cell`` as the local executor, which
+write their files atomically, so the rows are the same whichever executor ran them. When a worker
+process (or its node) dies, Ray re-runs just the task it held (``max_retries``); a cell that raises is
+not retried (its error is deterministic), the other cells go on, and the run ends with one line
+naming the failed cells. Finished cells are kept, so a re-run resumes.
+
+The results folder must be on a path every worker sees (a shared file system); the driver writes a
+marker file there and each task checks it before doing any work. Every node needs the same bench
+installed (and the data root, if the datasets are files).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import store
+from bench.cells import EvalCell, TrainCell, run_eval_cell, run_train_cell
+from bench.errors import UserError
+
+MARKER = ".bench-store"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What each task asks Ray for, and the device it runs its cell on."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    max_retries: int = 3  # re-runs of a task whose worker died
+
+
+def resolve(device: str, gpus_per_task: float | None, cpus_per_task: float | None) -> tuple[str, Resources]:
+    """The device string the tasks use and their resources, from --device and the per-task counts
+    (the CLI's, else the suite's). ``auto`` means cuda when tasks get a GPU; ``cuda`` alone asks for
+    one GPU per task."""
+    if gpus_per_task is None:
+        gpus_per_task = 1.0 if device == "cuda" else 0.0
+    if gpus_per_task < 0 or (cpus_per_task is not None and cpus_per_task <= 0):
+        raise UserError("--gpus-per-task must be >= 0 and --cpus-per-task > 0")
+    if device == "auto":
+        device = "cuda" if gpus_per_task > 0 else "cpu"
+    if device == "cuda" and gpus_per_task <= 0:
+        raise UserError("--device cuda with --executor ray needs --gpus-per-task above 0 "
+                        "(or resources: {gpus_per_task: ...} in the suite)")
+    if device == "cpu" and gpus_per_task > 0:
+        raise UserError(f"--device cpu with {gpus_per_task:g} GPUs per task would hold GPUs it never uses; "
+                        "use --device cuda or auto, or --gpus-per-task 0")
+    return device, Resources(cpus=1.0 if cpus_per_task is None else cpus_per_task, gpus=gpus_per_task)
+
+
+def _connect(address: str | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, include_dashboard=False)
+    except ConnectionError as e:
+        raise UserError(f"--address {address}: cannot reach a Ray cluster ({e})") from None
+
+
+def _check_fits(res: Resources) -> None:
+    import ray
+
+    have = ray.cluster_resources()
+    for key, need in (("CPU", res.cpus), ("GPU", res.gpus)):
+        if need > have.get(key, 0):
+            raise UserError(f"each task asks for {need:g} {key}s but the Ray cluster has {have.get(key, 0):g} "
+                            f"in all; lower --{key.lower()}s-per-task or add nodes")
+
+
+def _enter(out: Path, device: str, cpus: float) -> None:
+    """Checks a task makes before its cell: the shared store and the device are there."""
+    import torch
+
+    if not (out / MARKER).exists():
+        raise RuntimeError(f"results folder {out} is not visible on node {socket.gethostname()}: "
+                           "--executor ray needs the results on a path every worker sees (a shared file system)")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"node {socket.gethostname()} has no CUDA device visible to this task")
+    torch.set_num_threads(max(1, int(cpus)))
+
+
+def _train_task(cell: TrainCell, out: Path, device: str, root: str | None, cpus: float) -> dict:
+    _enter(out, device, cpus)
+    start = time.perf_counter()
+    meta = run_train_cell(cell, out, device, root, progress=False)
+    return {"id": cell.id, "node": socket.gethostname(), "seconds": time.perf_counter() - start,
+            "train_seconds": meta["train_seconds"], "final_train_accuracy": meta["final_train_accuracy"]}
+
+
+def _eval_task(cell: EvalCell, out: Path, device: str, root: str | None, cpus: float, _trained=None) -> dict:
+    # _trained: the train task's result; passing it makes Ray run this task only after that one
+    _enter(out, device, cpus)
+    start = time.perf_counter()
+    run_eval_cell(cell, out, device, root)
+    return {"id": cell.id, "node": socket.gethostname(), "seconds": time.perf_counter() - start}
+
+
+def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: str, root: str | None,
+            res: Resources, address: str | None = None, log=print) -> dict:
+    """Run every cell not yet done as Ray tasks. Returns counts like the local executor's, plus
+    ``failed``; raises a UserError naming the failed cells after all the others finished."""
+    import ray
+
+    out = Path(out).resolve()
+    root = str(Path(root).resolve()) if root else root
+    _connect(address)
+    _check_fits(res)
+    out.mkdir(parents=True, exist_ok=True)
+    store.write_json(out / MARKER, {"driver": socket.gethostname(), "pid": os.getpid()})
+    opts = {"num_cpus": res.cpus, "num_gpus": res.gpus, "max_retries": res.max_retries}
+    train_fn = ray.remote(_train_task).options(name="bench-train", **opts)
+    eval_fn = ray.remote(_eval_task).options(name="bench-eval", **opts)
+
+    counts = {"trained": 0, "train_skipped": 0, "evaluated": 0, "eval_skipped": 0, "failed": 0}
+    pending: dict = {}  # ObjectRef -> (kind, cell)
+    train_refs = {}
+    for cell in trains:
+        if store.model_done(out, cell.id):
+            counts["train_skipped"] += 1
+            continue
+        ref = train_fn.remote(cell, out, device, root, res.cpus)
+        train_refs[cell.id] = ref
+        pending[ref] = ("train", cell)
+    for cell in evals:
+        if store.samples_path(out, cell.id).exists():
+            counts["eval_skipped"] += 1
+            continue
+        ref = eval_fn.remote(cell, out, device, root, res.cpus, train_refs.get(cell.train.id))
+        pending[ref] = ("eval", cell)
+
+    total = {"train": len(train_refs), "eval": len(pending) - len(train_refs)}
+    done = {"train": 0, "eval": 0}
+    failures = []
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        kind, cell = pending.pop(ready[0])
+        t = cell if kind == "train" else cell.train
+        what = f"{t.dataset} {t.recipe} seed {t.seed}" + ("" if kind == "train" else f" {cell.name}")
+        done[kind] += 1
+        try:
+            info = ray.get(ready[0])
+        except ray.exceptions.RayError as e:
+            failures.append(f"{kind} {cell.id} ({what})")
+            counts["failed"] += 1
+            cause = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            log(f"[{kind} {done[kind]}/{total[kind]}] {what}: FAILED: {cause}")
+            continue
+        counts["trained" if kind == "train" else "evaluated"] += 1
+        extra = (f", train acc {info['final_train_accuracy']:.3f}" if kind == "train" else "")
+        log(f"[{kind} {done[kind]}/{total[kind]}] {what}: {info['seconds']:.1f}s on {info['node']}{extra}")
+    if failures:
+        raise UserError(f"{len(failures)} cells failed: {', '.join(failures)} (see the log above); "
+                        "finished cells are kept, re-run to resume")
+    return counts
