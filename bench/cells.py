@@ -104,7 +104,8 @@ def load_model(cell: TrainCell, out: Path, device: str) -> torch.nn.Module:
     cfg = cell.config
     net = build(cfg["arch"], DATASETS.get(cell.dataset), **cfg["arch_args"])
     net.load_state_dict(store.load_state(out, cell.id))
-    return net.to(device).eval()
+    fmt = torch.channels_last if torch.device(device).type == "cuda" else torch.preserve_format
+    return net.to(device, memory_format=fmt).eval()
 
 
 def run_eval_cell(cell: EvalCell, out: Path, device: str, root: str | None = None) -> Path:

@@ -3,6 +3,12 @@
 Optimizers: sgd (momentum, weight_decay, nesterov), adam (betas, weight_decay), adadelta (rho).
 Schedules: none, multistep (milestones in epochs, gamma), cosine (to 0 over all steps). Both the
 milestones and the cosine are applied per step, so a fractional epoch count behaves.
+
+The GPU path (device cuda; CPU runs are plain float32 NCHW): mixed precision (float16 autocast and a
+GradScaler) for recipes that allow it (``Recipe.amp``), the model and the batches in channels_last,
+batches gathered into pinned host buffers and copied with non_blocking=True, and the running loss and
+accuracy kept on the device (read back, and checked for NaN, every ``SYNC_EVERY`` steps and at the end
+of each epoch) so the host never waits on the GPU in between.
 """
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ from tqdm import tqdm
 
 from bench.data import Split, augment_batch
 from bench.recipes import RECIPES, StepState, TrainContext
+
+SYNC_EVERY = 25  # steps between reads of the running loss (a GPU sync)
 
 
 def make_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
@@ -43,48 +51,93 @@ def lr_factor(schedule: dict, step: int, steps_per_epoch: int, total_steps: int)
     raise ValueError(f"unknown schedule {name!r}")
 
 
+class Batches:
+    """The batches of an epoch on the device. On CUDA each batch is gathered into one of two pinned
+    host buffers and copied with non_blocking=True; an event per buffer keeps the next gather into it
+    from overwriting a copy still in flight. Elsewhere: plain indexing."""
+
+    def __init__(self, split: Split, batch_size: int, device: torch.device):
+        self.x, self.y, self.bs, self.device = split.x, split.y, batch_size, device
+        self.pinned = device.type == "cuda"
+        if self.pinned:
+            n = min(batch_size, len(split))
+            self.buffers = [(torch.empty((n, *self.x.shape[1:]), dtype=self.x.dtype).pin_memory(),
+                             torch.empty(n, dtype=self.y.dtype).pin_memory()) for _ in range(2)]
+            self.copied = [None, None]
+
+    def __call__(self, order: torch.Tensor):
+        for b, start in enumerate(range(0, len(order), self.bs)):
+            idx = order[start:start + self.bs]
+            if not self.pinned:
+                yield self.x[idx].to(self.device), self.y[idx].to(self.device)
+                continue
+            k = b % 2
+            if self.copied[k] is not None:
+                self.copied[k].synchronize()
+            xb, yb = self.buffers[k][0][:len(idx)], self.buffers[k][1][:len(idx)]
+            torch.index_select(self.x, 0, idx, out=xb)
+            torch.index_select(self.y, 0, idx, out=yb)
+            x, y = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            self.copied[k] = torch.cuda.Event()
+            self.copied[k].record()
+            yield x, y
+
+
+def uses_amp(recipe, device: torch.device) -> bool:
+    """Mixed precision: on CUDA only, and only for recipes that allow it."""
+    return device.type == "cuda" and recipe.amp
+
+
 def train(model, recipe_name: str, args: dict, train_split: Split, settings: dict, info, seed: int,
           device: torch.device, progress: bool = True, label: str = "") -> dict:
     """Train ``model`` in place with the recipe; returns the metadata of the checkpoint."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model.to(device).train()
+    cuda = device.type == "cuda"
+    model.to(device, memory_format=torch.channels_last if cuda else torch.preserve_format).train()
     bs = settings["batch_size"]
     n = len(train_split)
     steps_per_epoch = max(1, math.ceil(n / bs))
     epochs = settings["epochs"]
     ctx = TrainContext(info=info, epochs=epochs, steps_per_epoch=steps_per_epoch, device=device)
     recipe = RECIPES.get(recipe_name)(args, ctx)
+    amp = uses_amp(recipe, device)
+    recipe.scaler = torch.amp.GradScaler(device.type) if amp else None
     recipe.setup(model)
     params = list(model.parameters()) + list(recipe.extra_parameters())
     optimizer = make_optimizer(params, settings["optimizer"])
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     augment = settings.get("augment") or info.augment
-    x_all, y_all = train_split.x, train_split.y
+    batches = Batches(train_split, bs, device)
     start = time.perf_counter()
     step, total_loss, total_correct, seen = 0, 0.0, 0, 0
     bar = tqdm(total=epochs * steps_per_epoch, desc=label or recipe_name, disable=not progress,
                leave=False, dynamic_ncols=True)
     for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
-        total_loss, total_correct, seen = 0.0, 0, 0
-        for b in range(steps_per_epoch):
-            idx = order[b * bs:(b + 1) * bs]
-            x = x_all[idx].to(device, non_blocking=True)
-            y = y_all[idx].to(device, non_blocking=True)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct_sum = torch.zeros((), dtype=torch.int64, device=device)
+        seen, synced = 0, step
+        for b, (x, y) in enumerate(batches(order)):
             x = augment_batch(x, augment, gen)
+            if cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
             factor = lr_factor(settings["schedule"], step, steps_per_epoch, ctx.total_steps)
             for group, lr in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = lr * factor
             loss, logits = recipe.step(model, optimizer, x, y, StepState(epoch, step, ctx))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{label or recipe_name}: loss became {loss.item()} at step {step}")
-            total_loss += loss.item() * len(y)
-            total_correct += (logits.argmax(1) == y).sum().item()
+            loss_sum += loss.double() * len(y)
+            correct_sum += (logits.argmax(1) == y).sum()
             seen += len(y)
             step += 1
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{total_loss / seen:.3f}", acc=f"{total_correct / seen:.3f}")
+            if step - synced == SYNC_EVERY or b == steps_per_epoch - 1:
+                total_loss, total_correct = loss_sum.item(), int(correct_sum.item())
+                if not math.isfinite(total_loss):
+                    raise FloatingPointError(f"{label or recipe_name}: loss became {total_loss} "
+                                             f"between steps {synced} and {step - 1}")
+                bar.update(step - synced)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{total_loss / seen:.3f}", acc=f"{total_correct / seen:.3f}")
+                synced = step
     bar.close()
     model.eval()
     return {
@@ -93,4 +146,6 @@ def train(model, recipe_name: str, args: dict, train_split: Split, settings: dic
         "steps": step,
         "final_train_loss": total_loss / max(1, seen),
         "final_train_accuracy": total_correct / max(1, seen),
+        "amp": amp,
+        "channels_last": cuda,
     }

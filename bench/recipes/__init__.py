@@ -4,9 +4,16 @@ the paper, the loss and the defaults.
 The engine (bench.train) owns the loop, the optimizer and the schedule; a recipe owns one update:
 ``loss(model, x, y, state)`` returns (scalar loss, logits for the running train accuracy), and ``step``
 (backward + optimizer step) can be overridden by methods that change the update itself (AWP, ADT-AM).
+
+Mixed precision: on CUDA the engine turns on float16 autocast with a GradScaler for recipes whose
+``amp`` is True (the default). The base ``step`` computes the loss under ``self.autocast()`` and updates
+with ``self.backward(loss, optimizer)``; a recipe that overrides ``step`` uses the same two helpers, or
+sets ``amp = False`` (as should one whose loss needs float32 precision). On CPU both helpers are plain
+float32. Attack evaluation never runs under autocast.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -51,10 +58,29 @@ class Recipe:
     name = "base"
     paper = ""
     params: dict[str, Field] = {}
+    amp = True  # may train under float16 autocast on CUDA (see the module docstring)
 
     def __init__(self, args: dict, ctx: TrainContext):
         self.args = dict(args)
         self.ctx = ctx
+        self.scaler: torch.amp.GradScaler | None = None  # set by the engine when mixed precision is on
+
+    def autocast(self):
+        """The context the forward passes of a step run in: float16 autocast when mixed precision is on."""
+        if self.scaler is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.ctx.device.type, dtype=torch.float16)
+
+    def backward(self, loss: torch.Tensor, optimizer) -> None:
+        """Zero the gradients, backpropagate and step (through the GradScaler under mixed precision)."""
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
 
     @classmethod
     def resolve(cls, args: dict, info, field: str = "args", where: str | None = None) -> dict:
@@ -77,11 +103,10 @@ class Recipe:
         raise NotImplementedError
 
     def step(self, model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, state: StepState):
-        loss, logits = self.loss(model, x, y, state)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.detach(), logits.detach()
+        with self.autocast():
+            loss, logits = self.loss(model, x, y, state)
+        self.backward(loss, optimizer)
+        return loss.detach().float(), logits.detach().float()
 
 
 def eps_field() -> Field:
