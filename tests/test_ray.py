@@ -76,6 +76,7 @@ def _local_rows(suite_path: Path, out: Path) -> pd.DataFrame:
     return _rows(out)
 
 
+@pytest.mark.slow
 def test_ray_rows_equal_local(local_ray, tiny_suite, cli, tmp_path):
     suite = tiny_suite()
     code, out, err = cli("run", suite, "--out", tmp_path / "ray", "--executor", "ray", "--quiet")
@@ -91,6 +92,7 @@ def test_ray_rows_equal_local(local_ray, tiny_suite, cli, tmp_path):
     assert code == 0 and "trained 0 (skipped 2), evaluated 0 (skipped 4)" in out
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_cell_is_retried(local_ray, tiny_suite, tmp_path):
     from bench.ray_executor import run_ray
 
@@ -131,6 +133,7 @@ def test_worker_killed_mid_cell_is_retried(local_ray, tiny_suite, tmp_path):
     pd.testing.assert_frame_equal(_rows(out), _local_rows(suite, tmp_path / "local"))
 
 
+@pytest.mark.slow
 def test_failed_cell_reported_others_finish(local_ray, tiny_suite, cli, tmp_path):
     # mnist has no files under the empty data root: its cells fail, digits' cells complete
     (tmp_path / "models" / "erm.yaml").write_text(
