@@ -4,15 +4,18 @@ The grid: digits x {erm, pgdt} x seeds {0, 1} (4 train cells, 8 eval cells: clea
 repository's model cards with ``--epochs`` epochs each. Timed side by side in one process, in interleaved
 rounds (the order alternates), each run into a fresh results folder:
 
-- local: ``bench.grid.run_local`` (cells in order in this process, torch's default thread count);
+- local: ``bench.grid.run_local`` (cells in order in this process) with torch's default thread count
+  (the number of cores), as ``bench run`` runs it; and local-1t, the same with one torch thread (on a
+  busy machine several OpenMP threads per process can be much slower than one, so both are shown);
 - ray: ``bench.ray_executor.run_ray`` on a local Ray instance with ``--workers`` CPUs and one CPU per
   task (so ``--workers`` cells run at once, one torch thread each). Ray's start (``ray.init``) is timed
   apart and reported, not counted in the ratio; the workers' own start-up (importing torch and bench)
   happens inside the first timed Ray run, and later rounds reuse the warm workers.
 
-Each Ray run's rows must equal the local run's (checked). Usage:
+Every run's rows must equal the first local run's (checked). Usage:
 
-    PYTHONPATH=. python benchmarks/bench_ray.py [--workers 2] [--epochs 5] [--rounds 2] [--out /tmp/bench_ray]
+    PYTHONPATH=. python benchmarks/bench_ray.py [--workers 2] [--epochs 3] [--n-test 200] [--rounds 2]
+        [--out /tmp/bench_ray]
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from bench.config import load_suite
 from bench.grid import plan, run_local
@@ -34,7 +38,7 @@ SUITE = """\
 name: bench_ray
 models: {models}
 datasets:
-  digits: {{n_test: 500}}
+  digits: {{n_test: {n_test}}}
 recipes:
   - {{card: erm, epochs: {epochs}}}
   - {{card: pgdt, epochs: {epochs}}}
@@ -52,7 +56,8 @@ def rows(out: Path) -> pd.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--n-test", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", default="/tmp/bench_ray")
     args = ap.parse_args()
@@ -61,38 +66,43 @@ def main() -> None:
     base = Path(args.out)
     base.mkdir(parents=True, exist_ok=True)
     suite_file = Path(tempfile.mkdtemp(dir=base)) / "bench_ray.yaml"
-    suite_file.write_text(SUITE.format(models=REPO / "models", epochs=args.epochs))
+    suite_file.write_text(SUITE.format(models=REPO / "models", epochs=args.epochs, n_test=args.n_test))
     trains, evals = plan(load_suite(suite_file))
     start = time.perf_counter()
     ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
     ray_start = time.perf_counter() - start
-    times = {"local": [], "ray": []}
+    threads = torch.get_num_threads()
+    sides = ("local", "local-1t", "ray")
+    times = {side: [] for side in sides}
     identical = []
     quiet = lambda s: None  # noqa: E731
+    want = None
     for r in range(args.rounds):
-        want = None
-        for side in (("local", "ray") if r % 2 == 0 else ("ray", "local")):
+        for side in sides[r % 3:] + sides[:r % 3]:
             out = base / f"{side}{r}"
             shutil.rmtree(out, ignore_errors=True)
+            torch.set_num_threads(1 if side == "local-1t" else threads)
             start = time.perf_counter()
-            if side == "local":
-                run_local(trains, evals, out, "cpu", None, progress=False, log=quiet)
-            else:
+            if side == "ray":
                 run_ray(trains, evals, out, "cpu", None, Resources(cpus=1), log=quiet)
+            else:
+                run_local(trains, evals, out, "cpu", None, progress=False, log=quiet)
             times[side].append(time.perf_counter() - start)
             got = rows(out)
-            if want is None:
-                want = got
-            else:
-                identical.append(got.equals(want))
-        print(f"round {r + 1}: local {times['local'][-1]:.1f}s, ray {times['ray'][-1]:.1f}s, "
-              f"ratio {times['ray'][-1] / times['local'][-1]:.3f}x, rows identical: {identical[-1]}")
+            want = got if want is None else want
+            identical.append(got.equals(want))
+        print(f"round {r + 1}: " + ", ".join(f"{s} {times[s][-1]:.1f}s" for s in sides)
+              + f"; ray/local {times['ray'][-1] / times['local'][-1]:.3f}x, "
+              f"ray/local-1t {times['ray'][-1] / times['local-1t'][-1]:.3f}x", flush=True)
     ray.shutdown()
-    loc, ry = statistics.median(times["local"]), statistics.median(times["ray"])
-    print(f"grid: {len(trains)} train cells ({args.epochs} epochs each) + {len(evals)} eval cells on digits; "
-          f"{args.workers} Ray workers x 1 CPU vs the local executor; ray.init {ray_start:.1f}s (not counted)")
-    print(f"  local median {loc:.1f}s, ray median {ry:.1f}s; rows identical in every round: {all(identical)}")
-    print(f"ray / local wall-time ratio: {ry / loc:.3f}x (target <= 0.65x)")
+    med = {s: statistics.median(times[s]) for s in sides}
+    print(f"grid: {len(trains)} train cells ({args.epochs} epochs each) + {len(evals)} eval cells on digits "
+          f"({args.n_test} test samples); {args.workers} Ray workers x 1 CPU vs the local executor "
+          f"({threads} torch threads, and 1); ray.init {ray_start:.1f}s (not counted)")
+    print("  medians: " + ", ".join(f"{s} {med[s]:.1f}s" for s in sides)
+          + f"; rows identical in every run: {all(identical)}")
+    print(f"ray / local wall-time ratio: {med['ray'] / med['local']:.3f}x (target <= 0.65x); "
+          f"ray / local-1t: {med['ray'] / med['local-1t']:.3f}x")
 
 
 if __name__ == "__main__":
