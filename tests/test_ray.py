@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from bench import store
 from bench.config import load_suite
@@ -71,8 +72,15 @@ def _rows(out: Path) -> pd.DataFrame:
 
 
 def _local_rows(suite_path: Path, out: Path) -> pd.DataFrame:
+    """The local executor's rows, with one torch thread like each Ray task (cpus_per_task 1): torch's
+    multi-threaded CPU reductions may round a PGD gradient differently, changing a perturbation norm."""
     trains, evals = plan(load_suite(suite_path))
-    run_local(trains, evals, out, "cpu", None, progress=False, log=lambda s: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_local(trains, evals, out, "cpu", None, progress=False, log=lambda s: None)
+    finally:
+        torch.set_num_threads(threads)
     return _rows(out)
 
 
