@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from bench.data import Split, augment_batch
-from bench.recipes import RECIPES, StepState, TrainContext
+from bench.recipes import RECIPES, Recipe, StepState, TrainContext
 
 SYNC_EVERY = 25  # steps between reads of the running loss (a GPU sync)
 
@@ -84,8 +84,13 @@ class Batches:
 
 
 def uses_amp(recipe, device: torch.device) -> bool:
-    """Mixed precision: on CUDA only, and only for recipes that allow it."""
-    return device.type == "cuda" and recipe.amp
+    """Mixed precision: on CUDA only, for recipes that allow it (``Recipe.amp``). A recipe whose class
+    overrides ``step`` gets it only if that class itself declares ``amp = True`` (its step then uses
+    ``autocast()`` and ``backward()``); otherwise its update stays float32."""
+    if device.type != "cuda" or not recipe.amp:
+        return False
+    owner = next(c for c in type(recipe).__mro__ if "step" in vars(c))
+    return owner is Recipe or "amp" in vars(owner)
 
 
 def train(model, recipe_name: str, args: dict, train_split: Split, settings: dict, info, seed: int,

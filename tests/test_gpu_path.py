@@ -10,7 +10,7 @@ import torch
 
 from bench.data import DATASETS, Split
 from bench.nets import ARCHS, build
-from bench.recipes import RECIPES, StepState, TrainContext
+from bench.recipes import RECIPES, Recipe, StepState, TrainContext
 from bench.train import Batches, make_optimizer, train, uses_amp
 
 DIGITS = DATASETS.get("digits")
@@ -28,6 +28,23 @@ def test_amp_only_on_cuda_and_where_the_recipe_allows():
     erm.amp = False
     assert not uses_amp(erm, torch.device("cuda"))
     assert all(isinstance(RECIPES.get(n).amp, bool) for n in RECIPES)
+
+    class OwnStep(Recipe):  # overrides step without declaring amp: stays float32
+        def step(self, model, optimizer, x, y, state):
+            raise NotImplementedError
+
+    class OwnStepAmp(Recipe):  # overrides step with the helpers and says so
+        amp = True
+
+        def step(self, model, optimizer, x, y, state):
+            raise NotImplementedError
+
+    cuda = torch.device("cuda")
+    assert not uses_amp(OwnStep({}, _ctx()), cuda) and uses_amp(OwnStepAmp({}, _ctx()), cuda)
+    for name in RECIPES:  # the shipped recipes that override step (AWP, ADT-AM, IBP) stay float32
+        cls = RECIPES.get(name)
+        if "step" in vars(cls) and "amp" not in vars(cls):
+            assert not uses_amp(cls({}, _ctx()), cuda), name
 
 
 def test_cpu_training_is_float32_nchw():

@@ -7,8 +7,9 @@ The engine (bench.train) owns the loop, the optimizer and the schedule; a recipe
 
 Mixed precision: on CUDA the engine turns on float16 autocast with a GradScaler for recipes whose
 ``amp`` is True (the default). The base ``step`` computes the loss under ``self.autocast()`` and updates
-with ``self.backward(loss, optimizer)``; a recipe that overrides ``step`` uses the same two helpers, or
-sets ``amp = False`` (as should one whose loss needs float32 precision). On CPU both helpers are plain
+with ``self.backward(loss, optimizer)``. A recipe that overrides ``step`` trains in float32 unless its
+class declares ``amp = True`` and its step uses the same two helpers; one whose loss needs float32
+precision sets ``amp = False``. On CPU both helpers are plain
 float32. Attack evaluation never runs under autocast.
 """
 from __future__ import annotations
