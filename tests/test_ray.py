@@ -109,7 +109,7 @@ def test_worker_killed_mid_cell_is_retried(local_ray, tiny_suite, tmp_path):
         datasets:
           digits: {n_test: 40}
         recipes:
-          - {card: erm, epochs: 20}
+          - {card: erm, epochs: 30}
         evaluations: [clean]
         """)
     trains, evals = plan(load_suite(suite))
