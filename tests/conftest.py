@@ -5,8 +5,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from bench.cli import main
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """One intra-op thread: the tests' tiny batches run many times slower when torch's threads compete
+    for two cores (and rows compared across executors need the same thread count)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
 """Inference modes (bench.predict): plain, vote, smooth; `predictor:` on clean and attack, with EOT."""
-import numpy as np
 import pytest
 import torch
 

@@ -13,14 +13,6 @@ from bench.nets import build
 from bench.recipes import RECIPES, StepState, TrainContext
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these tiny batches run tens of times slower when threads compete for cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def batch():

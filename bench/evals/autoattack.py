@@ -23,7 +23,6 @@ import warnings
 from importlib.metadata import version as package_version
 
 import numpy as np
-import torch
 
 from bench.attacks.run import norms, predict, seed_all
 from bench.attacks.threat import check_classes
