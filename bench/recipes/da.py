@@ -8,21 +8,16 @@ bench.vicinity name works, e.g. rotation). It is VMT with lambda = 0 (the paper,
 sample per input (plain augmentation); the certified-PR paper's training settings per dataset are in
 models/da.yaml. The samples come from one batched call of bench.vicinity.sample.
 """
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.losses import resolve_vicinity, vicinity_losses, vicinity_params
+from bench.recipes import RECIPES
+from bench.recipes.losses import VicinityRecipe, vicinity_params
 
 
 @RECIPES.register("da")
-class DA(Recipe):
+class DA(VicinityRecipe):
     name = "da"
     paper = "certified-PR paper's DA baseline: augmentation with uniform vicinity samples (Shorten & Khoshgoftaar 2019)"
     params = vicinity_params(samples=1)
 
-    @classmethod
-    def resolve(cls, args, info, field="args", where=None):
-        return resolve_vicinity(cls, args, info, field, where)
-
     def loss(self, model, x, y, state):
-        a = self.args
-        losses, logits = vicinity_losses(model, x, y, a["vicinity"], a["samples"], a["eps"])
+        losses, logits = self.vicinity_losses(model, x, y)
         return losses.mean(), logits[:, 0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from bench.recipes import Recipe
 from bench.recipes.pgd import pgd_linf
 from bench.vicinity import VICINITIES, sample
 from bench.yamlio import Field, parse
@@ -78,13 +79,22 @@ def vicinity_params(samples: int, least: int = 1) -> dict[str, Field]:
     }
 
 
-def resolve_vicinity(cls, args: dict, info, field: str, where: str | None) -> dict:
-    """Recipe.resolve for vicinity recipes: eps=None is the vicinity's default radius for the dataset
-    (linf: the dataset's Linf budget; l2: its L2 budget; rotation: 35 degrees; ...)."""
-    out = parse(args or {}, cls.params, field, where)
-    if out["eps"] is None:
-        out["eps"] = float(VICINITIES.get(out["vicinity"]).default(info))
-    return out
+class VicinityRecipe(Recipe):
+    """Base of the recipes that train on vicinity samples (da, prl, vmt): its params include
+    ``vicinity_params``; eps=None is the vicinity's default radius for the dataset (linf: the dataset's
+    Linf budget; l2: its L2 budget; rotation: 35 degrees; ...)."""
+
+    @classmethod
+    def resolve(cls, args, info, field="args", where=None) -> dict:
+        out = parse(args or {}, cls.params, field, where)
+        if out["eps"] is None:
+            out["eps"] = float(VICINITIES.get(out["vicinity"]).default(info))
+        return out
+
+    def vicinity_losses(self, model, x, y):
+        """Per-sample losses (B, n) and logits (B, n, classes) over this recipe's vicinity samples."""
+        a = self.args
+        return vicinity_losses(model, x, y, a["vicinity"], a["samples"], a["eps"])
 
 
 def vicinity_losses(model, x: torch.Tensor, y: torch.Tensor, vicinity: str, n: int, radius: float):

@@ -15,8 +15,8 @@ every input go through the net in one batched forward pass (bench.vicinity.sampl
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.losses import resolve_vicinity, vicinity_losses, vicinity_params
+from bench.recipes import RECIPES
+from bench.recipes.losses import VicinityRecipe, vicinity_params
 from bench.yamlio import Field
 
 
@@ -26,7 +26,7 @@ def cvar(losses: torch.Tensor, t: torch.Tensor, beta: float) -> torch.Tensor:
 
 
 @RECIPES.register("prl")
-class PRL(Recipe):
+class PRL(VicinityRecipe):
     name = "prl"
     paper = "Robey et al. 2022, Probabilistically Robust Learning: Balancing Average- and Worst-case Performance (ICML)"
     params = {
@@ -37,17 +37,13 @@ class PRL(Recipe):
         "t_lr": Field("float", 1.0, lo=0.0),
     }
 
-    @classmethod
-    def resolve(cls, args, info, field="args", where=None):
-        return resolve_vicinity(cls, args, info, field, where)
-
     def loss(self, model, x, y, state):
         a = self.args
         t = torch.full((len(x),), a["t_init"], device=x.device, dtype=x.dtype)
         with torch.no_grad():
             for _ in range(a["t_steps"]):
-                losses, _ = vicinity_losses(model, x, y, a["vicinity"], a["samples"], a["eps"])
+                losses, _ = self.vicinity_losses(model, x, y)
                 above = (losses > t[:, None]).float().mean(dim=1)
                 t = t - a["t_lr"] * (1 - above / a["beta"]) / len(x)
-        losses, logits = vicinity_losses(model, x, y, a["vicinity"], a["samples"], a["eps"])
+        losses, logits = self.vicinity_losses(model, x, y)
         return cvar(losses, t, a["beta"]), logits[:, 0]

@@ -13,8 +13,8 @@ wd 3.5e-3, lr x0.1 at epochs 55, 75, 90 (models/vmt.yaml).
 """
 import torch
 
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.losses import resolve_vicinity, vicinity_losses, vicinity_params
+from bench.recipes import RECIPES
+from bench.recipes.losses import VicinityRecipe, vicinity_params
 from bench.yamlio import Field
 
 
@@ -24,16 +24,11 @@ def vmt_objective(losses: torch.Tensor, lam: float) -> torch.Tensor:
 
 
 @RECIPES.register("vmt")
-class VMT(Recipe):
+class VMT(VicinityRecipe):
     name = "vmt"
     paper = "certified-PR paper: Towards Certified Probabilistic Robustness with High Accuracy (variance-minimising training)"
     params = {**vicinity_params(samples=50, least=2), "lam": Field("float", 1.0, lo=0.0)}
 
-    @classmethod
-    def resolve(cls, args, info, field="args", where=None):
-        return resolve_vicinity(cls, args, info, field, where)
-
     def loss(self, model, x, y, state):
-        a = self.args
-        losses, logits = vicinity_losses(model, x, y, a["vicinity"], a["samples"], a["eps"])
-        return vmt_objective(losses, a["lam"]), logits[:, 0]
+        losses, logits = self.vicinity_losses(model, x, y)
+        return vmt_objective(losses, self.args["lam"]), logits[:, 0]
