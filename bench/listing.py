@@ -11,6 +11,23 @@ def _first_line(obj) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
+def _recipe_defaults(cls) -> str:
+    """A recipe's defaults; those derived from the dataset shown as such (eps=dataset, alpha=0.25*eps)."""
+    from bench.data import DATASETS
+
+    resolved = cls.resolve({}, DATASETS.get("cifar10"))
+    eps = resolved.get("eps")
+    parts = []
+    for key, field in cls.params.items():
+        value = field.default
+        if value is None and key == "eps":
+            value = "dataset"
+        elif value is None and isinstance(resolved.get(key), float) and eps:
+            value = f"{resolved[key] / eps:g}*eps"
+        parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
 def listing(what: str, pattern: str = "*") -> str:
     if what == "datasets":
         from bench.data import DATASETS
@@ -26,8 +43,7 @@ def listing(what: str, pattern: str = "*") -> str:
     if what == "recipes":
         from bench.recipes import RECIPES
 
-        rows = [(n, ", ".join(f"{k}={'dataset' if f.default is None and k in ('eps', 'alpha') else f.default}"
-                              for k, f in c.params.items()), c.paper) for n, c in RECIPES.list(pattern)]
+        rows = [(n, _recipe_defaults(c), c.paper) for n, c in RECIPES.list(pattern)]
         return tabulate(rows, ["recipe", "args (defaults)", "paper"])
     if what == "attacks":
         from bench.attacks import ATTACKS

@@ -78,3 +78,8 @@ def test_cuda_without_gpu_is_one_line(tiny_suite, cli, tmp_path):
 def test_list(cli, what, expect):
     code, stdout, _ = cli("list", what)
     assert code == 0 and expect in stdout
+
+
+def test_list_recipes_shows_derived_defaults(cli):
+    code, stdout, _ = cli("list", "recipes", "fgsm-at")
+    assert code == 0 and "alpha=1.25*eps" in stdout and "eps=dataset" in stdout and "Wong" in stdout
