@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from tabulate import tabulate
 
 from bench.report import Table, pct
@@ -40,9 +41,16 @@ def markdown(tables: list[Table], title: str = "", ci: bool = False) -> str:
     return "\n".join(parts)
 
 
+def _sup(text: str) -> Markup:
+    """Escaped text with '×10^N' as a superscript."""
+    return Markup(re.sub(r"×10\^(-?\d+)", r"×10<sup>\1</sup>", str(escape(text))))
+
+
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters["sup"] = _sup
+    return env
 
 
 def header_groups(t: Table) -> list[tuple[str, int]]:

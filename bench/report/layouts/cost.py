@@ -11,8 +11,8 @@ from bench.report.layouts import LAYOUTS, by_columns, compare, datasets_of, eval
 
 
 def seconds(v: float) -> str:
-    """Seconds the way the paper prints them: 27, 4.9×10^2, 2.7×10^5."""
-    if v < 100:
+    """Seconds, the way the paper prints large ones: 0.026, 27, 183, 9.6×10^3, 2.7×10^5."""
+    if v < 1000:
         return f"{v:.3g}"
     mantissa, exp = f"{v:.1e}".split("e")
     return f"{mantissa}×10^{int(exp)}"
