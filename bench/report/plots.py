@@ -119,7 +119,8 @@ def figures(rows: pd.DataFrame, run: dict) -> list[tuple[str, str]]:
         for ev in ordered(sub.loc[sub["evaluation"].map(kind) == "smooth", "evaluation"], order.get("evaluations")):
             series = {}
             for r, g in sub[sub["evaluation"] == ev].groupby("recipe", sort=False):
-                radii = np.linspace(0, max(float(g["radius"].max(skipna=True) or 0), 0.5), 11)
+                top = g["radius"].max(skipna=True)
+                radii = np.linspace(0, max(0.0 if pd.isna(top) else float(top), 0.5), 11)
                 series[r] = [(float(t), float((g["correct"] & (g["radius"].fillna(-1) >= t)).mean())) for t in radii]
             if series:
                 out.append((f"{ds}: certified accuracy against L2 radius under {ev}",
