@@ -39,6 +39,11 @@ def test_unknown_table_is_a_user_error():
         tables_for(ROWS, RUN, ["tabel1"])
 
 
+def test_named_table_without_its_rows_is_a_user_error():
+    with pytest.raises(UserError, match="table1: these results hold none of the rows"):
+        tables_for(ROWS[ROWS["evaluation"] == "clean"], RUN, ["table1"])
+
+
 def test_default_tables_in_order():
     names = [t.name for t in tables_for(ROWS, RUN, None)]
     assert names[0] == "leaderboard"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench.errors import UserError
 from bench.report import Table
 from bench.report.layouts import LAYOUTS
 from bench.report.plots import figures
@@ -19,10 +20,18 @@ def default_tables() -> list[str]:
 
 
 def tables_for(rows: pd.DataFrame, run: dict, names: list[str] | None) -> list[Table]:
-    """The named layouts (each checked against the registry), or every default layout the rows allow."""
-    layouts = [LAYOUTS.get(name, field="--table") for name in names] if names else [
-        LAYOUTS.get(n) for n in default_tables()]
-    return [t for t in (layout(rows, run) for layout in layouts) if t is not None]
+    """The named layouts (each checked against the registry; one the rows do not allow is an error), or every
+    default layout the rows allow."""
+    if not names:
+        return [t for t in (LAYOUTS.get(n)(rows, run) for n in default_tables()) if t is not None]
+    tables = []
+    for name in names:
+        table = LAYOUTS.get(name, field="--table")(rows, run)
+        if table is None:
+            raise UserError(f"--table {name}: these results hold none of the rows it needs "
+                            f"({LAYOUTS.get(name).__doc__.splitlines()[0]})")
+        tables.append(table)
+    return tables
 
 
 def render(fmt: str, tables: list[Table], title: str, rows: pd.DataFrame, run: dict, ci: bool = False) -> str:
