@@ -1,4 +1,4 @@
-"""The `bench` command: run | report | list | validate."""
+"""The `bench` command: run | report | check | list | validate."""
 from __future__ import annotations
 
 import argparse
@@ -95,25 +95,44 @@ def cmd_report(args) -> int:
 
     rows = load_rows(args.results)
     run = load_run(args.results)
-    tables = tables_for(rows, run, args.table)
+    if args.compare_paper:
+        from bench.report.paper import compare_table, load_papers
+
+        tables = [compare_table(rows, run, load_papers(args.papers))]
+    else:
+        tables = tables_for(rows, run, args.table)
     title = f"bench report: {run.get('suite', Path(args.results).name)}"
     if args.out:
         fmt = args.format or {".html": "html", ".tex": "latex", ".md": "md"}.get(Path(args.out).suffix, "md")
-        text = render(fmt, tables, title, rows, run)
+        text = render(fmt, tables, title, rows, run, args.ci)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)
         print(f"wrote {args.out}")
         return 0
-    if args.format:
-        sys.stdout.write(render(args.format, tables, title, rows, run))
+    if args.format or args.compare_paper or args.table:
+        sys.stdout.write(render(args.format or "md", tables, title, rows, run, args.ci))
         return 0
-    md = render("md", tables, title, rows, run)
+    md = render("md", tables, title, rows, run, args.ci)
     results = Path(args.results)
     (results / "report.md").write_text(md)
     (results / "report.html").write_text(render("html", tables, title, rows, run))
     sys.stdout.write(md)
     print(f"wrote {results / 'report.md'} and {results / 'report.html'}")
     return 0
+
+
+def cmd_check(args) -> int:
+    from bench import check
+    from bench.report import load_rows
+
+    rows = load_rows(args.results)
+    if args.write:
+        n = check.write_reference(rows, args.reference, args.tol)
+        print(f"wrote {n} metrics to {args.reference}")
+        return 0
+    table = check.compare(rows, check.read_reference(args.reference), args.tol)
+    print(check.report(table))
+    return 0 if table["ok"].all() else 1
 
 
 def cmd_list(args) -> int:
@@ -154,8 +173,20 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("results")
     rep.add_argument("--format", choices=("md", "html", "latex"))
     rep.add_argument("--out", help="write to this file instead of stdout")
-    rep.add_argument("--table", action="append", help="a table layout (repeatable; default: those the rows allow)")
+    rep.add_argument("--table", action="append", help="a table layout (repeatable; default: those the rows allow; "
+                     "`bench list tables`)")
+    rep.add_argument("--ci", action="store_true", help="print each cell's 95%% interval in md/latex (html always)")
+    rep.add_argument("--compare-paper", action="store_true",
+                     help="show each reproduced number beside the published one (results/reference/papers)")
+    rep.add_argument("--papers", help="folder of published-number CSVs (default results/reference/papers)")
     rep.set_defaults(fn=cmd_report)
+    chk = sub.add_parser("check", help="compare the results' metrics with a reference file; exit 1 if any moved")
+    chk.add_argument("results")
+    chk.add_argument("--reference", required=True, help="reference CSV (e.g. results/reference/quickstart.csv)")
+    chk.add_argument("--tol", help="tolerance for every metric: absolute (0.004) or in samples (2s); "
+                     "default the file's tol column, else 1s")
+    chk.add_argument("--write", action="store_true", help="write the results' metrics to the reference file instead")
+    chk.set_defaults(fn=cmd_check)
     ls = sub.add_parser("list", help="list registered datasets, archs, recipes, attacks, evaluations, tables")
     ls.add_argument("what", choices=("datasets", "archs", "recipes", "attacks", "evaluations", "tables"))
     ls.add_argument("pattern", nargs="?", default="*")

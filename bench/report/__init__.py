@@ -19,7 +19,9 @@ class Cell:
     value: float | None  # the number (a fraction for rates), None for an empty cell
     text: str  # how it prints
     best: bool = False  # printed bold
-    note: str = ""  # e.g. a confidence interval, shown as a tooltip/footnote
+    note: str = ""  # e.g. a confidence interval and a test, shown as a tooltip
+    ci: tuple[float, float] | None = None  # 95% interval of value
+    tied: bool = False  # not significantly different from the best of its comparison (printed with a dagger)
 
 
 @dataclass
@@ -48,8 +50,36 @@ def load_rows(results: str | Path) -> pd.DataFrame:
 
 
 def load_run(results: str | Path) -> dict:
-    path = Path(results) / "run.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """run.json, plus ``timings``: training seconds per train cell (models/*.json) and evaluation seconds
+    per eval cell (each parquet file's metadata), for the cost table."""
+    from bench.store import cell_meta
+
+    root = Path(results)
+    path = root / "run.json"
+    run = json.loads(path.read_text()) if path.exists() else {}
+    train = {}
+    for f in sorted((root / "models").glob("*.json")) if (root / "models").is_dir() else []:
+        meta = json.loads(f.read_text())
+        if meta.get("train_seconds") is not None:
+            train[meta.get("id", f.stem)] = float(meta["train_seconds"])
+    evals = {}
+    for f in sorted((root / "samples").glob("*.parquet")) if (root / "samples").is_dir() else []:
+        meta = cell_meta(f)
+        if meta.get("seconds") is not None:
+            evals[meta.get("cell", f.stem)] = float(meta["seconds"])
+    run["timings"] = {"train": train, "eval": evals}
+    return run
+
+
+def family(evaluation: str) -> str:
+    """An evaluation's name without its sweep suffixes: 'attack:PGD@0.1' -> 'attack:PGD',
+    'certify:linf@0.3[kappa=0.1]' -> 'certify:linf'."""
+    return evaluation.split("[")[0].split("@")[0]
+
+
+def kind(evaluation: str) -> str:
+    """'clean', 'attack', 'pr', 'certify', 'smooth', 'ibp', ... (the part before ':' or '@')."""
+    return evaluation.split(":")[0].split("@")[0].split("[")[0]
 
 
 def ordered(values, preferred: list | None) -> list:

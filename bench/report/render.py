@@ -1,19 +1,29 @@
 """Renderers: Markdown (tabulate), HTML (one self-contained page, jinja2, autoescaped), LaTeX (booktabs)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from tabulate import tabulate
 
-from bench.report import Table
+from bench.report import Table, pct
 
 
-def _md_cell(c) -> str:
-    return f"**{c.text}**" if c.best and c.text else c.text
+def ci_text(c) -> str:
+    """' [lo, hi]' for a cell with an interval, else ''."""
+    if c.ci is None or c.value is None or c.ci[0] != c.ci[0]:
+        return ""
+    return f" [{pct(c.ci[0])}, {pct(c.ci[1])}]"
 
 
-def markdown(tables: list[Table], title: str = "") -> str:
+def _md_cell(c, ci: bool) -> str:
+    text = f"**{c.text}**" if c.best and c.text else c.text
+    return text + ("†" if c.tied else "") + (ci_text(c) if ci else "")
+
+
+def markdown(tables: list[Table], title: str = "", ci: bool = False) -> str:
     parts = [f"# {title}\n"] if title else []
     for t in tables:
         parts.append(f"## {t.title}\n")
@@ -21,7 +31,7 @@ def markdown(tables: list[Table], title: str = "") -> str:
             headers = [t.index] + [f"{g} {c}".strip() for g, c in t.header]
         else:
             headers = [t.index] + [c for _, c in t.header]
-        body = [[label] + [_md_cell(c) for c in cells] for label, cells in t.rows]
+        body = [[label] + [_md_cell(c, ci) for c in cells] for label, cells in t.rows]
         parts.append(tabulate(body, headers=headers, tablefmt="github", disable_numparse=True))
         if t.caption:
             parts.append(f"\n{t.caption}")
@@ -31,9 +41,16 @@ def markdown(tables: list[Table], title: str = "") -> str:
     return "\n".join(parts)
 
 
+def _sup(text: str) -> Markup:
+    """Escaped text with '×10^N' as a superscript."""
+    return Markup(re.sub(r"×10\^(-?\d+)", r"×10<sup>\1</sup>", str(escape(text))))
+
+
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters["sup"] = _sup
+    return env
 
 
 def header_groups(t: Table) -> list[tuple[str, int]]:
@@ -49,7 +66,7 @@ def header_groups(t: Table) -> list[tuple[str, int]]:
 
 def html(tables: list[Table], title: str = "", meta: dict | None = None, figures: list[tuple[str, str]] | None = None) -> str:
     return _env().get_template("report.html").render(
-        title=title, tables=tables, groups=header_groups, meta=meta or {}, figures=figures or [])
+        title=title, tables=tables, groups=header_groups, meta=meta or {}, figures=figures or [], ci_text=ci_text)
 
 
 _LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
@@ -57,10 +74,23 @@ _LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
 
 
 def tex(s: str) -> str:
-    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in s).replace("±", r"$\pm$")
+    """LaTeX-escaped text; '4.9×10^2' becomes '4.9$\\times 10^{2}$'."""
+    parts = re.split(r"×10\^(-?\d+)", s)
+    if len(parts) > 1:
+        return "".join(tex(p) if i % 2 == 0 else rf"$\times 10^{{{p}}}$" for i, p in enumerate(parts))
+    out = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in s)
+    for ch, cmd in [("±", r"$\pm$"), ("†", r"$^\dagger$"), ("≥", r"$\geq$"), ("κ", r"$\kappa$"), ("α", r"$\alpha$"),
+                    ("ε", r"$\epsilon$"), ("−", "-"), ("–", "--"), ("∞", r"$\infty$"), ("×", r"$\times$")]:
+        out = out.replace(ch, cmd)
+    return out
 
 
-def latex(tables: list[Table], title: str = "") -> str:
+def _tex_cell(c, ci: bool) -> str:
+    text = rf"\textbf{{{tex(c.text)}}}" if c.best and c.text else tex(c.text)
+    return text + (r"$^\dagger$" if c.tied else "") + (tex(ci_text(c)) if ci else "")
+
+
+def latex(tables: list[Table], title: str = "", ci: bool = False) -> str:
     """booktabs tables, ready to paste (needs \\usepackage{booktabs})."""
     parts = []
     for t in tables:
@@ -79,11 +109,12 @@ def latex(tables: list[Table], title: str = "") -> str:
         lines.append(" & ".join([tex(t.index)] + [tex(c) for _, c in t.header]) + r" \\")
         lines.append(r"\midrule")
         for label, cells in t.rows:
-            texts = [rf"\textbf{{{tex(c.text)}}}" if c.best and c.text else tex(c.text) for c in cells]
+            texts = [_tex_cell(c, ci) for c in cells]
             lines.append(" & ".join([tex(label)] + texts) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
-        if t.caption:
-            lines.append(rf"\par\smallskip{{\footnotesize {tex(t.caption)}}}")
+        for text in [t.caption, *t.notes]:
+            if text:
+                lines.append(rf"\par\smallskip{{\footnotesize {tex(text)}}}")
         lines.append(r"\end{table}")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

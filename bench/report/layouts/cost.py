@@ -1,0 +1,54 @@
+"""Paper 002 Table 4 ("Towards Certified Probabilistic Robustness with High Accuracy"): training and
+inference seconds per method. Training seconds come from RESULTS/models/<train cell>.json, evaluation
+seconds from each parquet file's metadata (both gathered by bench.report.load_run into run["timings"]).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.report import Table, kind
+from bench.report.layouts import LAYOUTS, by_columns, compare, datasets_of, evaluations_of, group, recipes_of
+
+
+def seconds(v: float) -> str:
+    """Seconds, the way the paper prints large ones: 0.026, 27, 183, 9.6×10^3, 2.7×10^5."""
+    if v < 1000:
+        return f"{v:.3g}"
+    mantissa, exp = f"{v:.1e}".split("e")
+    return f"{mantissa}×10^{int(exp)}"
+
+
+def _per_seed(block: pd.DataFrame, cell_col: str, timing: dict) -> pd.Series | None:
+    cells = block.drop_duplicates(cell_col)
+    values = {int(s): timing[c] for s, c in zip(cells["seed"], cells[cell_col]) if c in timing}
+    return pd.Series(values, dtype=float) if values else None
+
+
+@LAYOUTS.register("table4")
+def table4(rows: pd.DataFrame, run: dict) -> Table | None:
+    """Paper 002 Table 4: training seconds and inference seconds (clean; certification) per method."""
+    timings = run.get("timings") or {}
+    train, evals = timings.get("train", {}), timings.get("eval", {})
+    if not train and not evals:
+        return None
+    datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
+    columns = []
+    for ds in datasets:
+        sub = rows[rows["dataset"] == ds]
+        certs = evaluations_of(sub, run, lambda e: kind(e) in ("certify", "smooth", "ibp"))
+        wanted = [("Training time (s)", None, "train_cell", train), ("Inference time (s)", "clean", "cell", evals)]
+        if certs:
+            wanted.append((f"Certification time (s), {certs[0]}", certs[0], "cell", evals))
+        for title, ev, col, timing in wanted:
+            samples = {}
+            for r in recipes:
+                block = sub[(sub["recipe"] == r) & ((sub["evaluation"] == ev) if ev else True)]
+                samples[r] = _per_seed(block, col, timing) if len(block) else None
+            if any(s is not None for s in samples.values()):
+                columns.append(((group(ds, datasets), title), compare(samples, "value", higher=False, fmt=seconds)))
+    if not columns:
+        return None
+    device = run.get("device", "")
+    return by_columns("table4", "Table 4: training and inference cost", "Approach", recipes, columns,
+                      f"Wall-clock seconds{' on ' + device if device else ''}, mean over seeds; "
+                      "inference over the evaluated test samples; lowest in bold.")

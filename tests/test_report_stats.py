@@ -1,0 +1,55 @@
+"""Wilson intervals, McNemar's exact test, and the long-format metrics the check and compare read."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.report.metrics import metrics
+from bench.report.stats import mcnemar, mean_interval, wilson
+from report_rows import synthetic
+
+
+def test_wilson_known_values():
+    lo, hi = wilson(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
+    lo, hi = wilson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    assert wilson(10, 10)[1] == pytest.approx(1.0)
+    assert all(math.isnan(v) for v in wilson(0, 0))
+
+
+@pytest.mark.parametrize("k,n", [(1, 7), (250, 500), (499, 500)])
+def test_wilson_contains_estimate(k, n):
+    lo, hi = wilson(k, n)
+    assert lo <= k / n <= hi
+
+
+def test_mcnemar_exact():
+    a = pd.Series([True] * 10 + [False] * 5)
+    b = pd.Series([False] * 10 + [False] * 5)
+    p, only_a, only_b = mcnemar(a, b)
+    assert (only_a, only_b) == (10, 0)
+    assert p == pytest.approx(2 * 0.5 ** 10)
+    assert mcnemar(a, a)[0] == 1.0
+
+
+def test_mean_interval():
+    lo, hi = mean_interval([1.0, 2.0, 3.0, np.nan])
+    assert lo < 2.0 < hi
+    assert mean_interval([0.5]) == (0.5, 0.5)
+
+
+def test_metrics_match_direct_computation():
+    rows = synthetic(seeds=(0,))
+    m = metrics(rows).set_index(["recipe", "evaluation", "metric"])["value"]
+    g = rows[(rows["recipe"] == "vmt") & (rows["evaluation"] == "certify:linf@0.1")]
+    cert = g["decision"] == "certified"
+    assert m[("vmt", "certify:linf@0.1", "certified_rate")] == pytest.approx(cert.mean())
+    assert m[("vmt", "certify:linf@0.1", "certified_accuracy")] == pytest.approx((cert & g["correct"]).mean())
+    p = rows[(rows["recipe"] == "erm") & (rows["evaluation"] == "pr:linf@0.1")]
+    assert m[("erm", "pr:linf@0.1", "pr_mean")] == pytest.approx(p.loc[p["correct"].astype(bool), "pr"].mean())
+    assert m[("erm", "pr:linf@0.1", "probacc@0.1")] == pytest.approx((p["pr"] > 0.9).mean())
+    s = rows[(rows["recipe"] == "pgdt") & (rows["evaluation"] == "smooth:gaussian@0.25")]
+    want = (s["correct"].astype(bool) & (s["radius"].fillna(-1) >= 0.5)).mean()
+    assert m[("pgdt", "smooth:gaussian@0.25", "certified_accuracy@0.5")] == pytest.approx(want)
