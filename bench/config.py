@@ -165,13 +165,22 @@ class Suite:
         for kind, main, opts, label, where in self.evaluations_raw:
             cls = EVALS.get(kind, where, "evaluations")
             name, params = cls.resolve(main, opts, info, where)
-            name = label or name
+            name = display_name(name, label)
             if name in seen:
                 raise UserError(f"two evaluations named {name!r} (the other at {seen[name]}); "
                                 "give one a different `as:`", where, "as")
             seen[name] = where
             out.append(EvalSpec(kind, name, canonical(params), where))
         return tuple(out)
+
+
+def display_name(default: str, label: str | None) -> str:
+    """The evaluation's name: its `as:` label, kept under the kind's prefix (`as: PGD-20` on an attack is
+    `attack:PGD-20`), so reports still know what kind of evaluation a renamed one is."""
+    if not label:
+        return default
+    prefix = default.split(":")[0] + ":" if ":" in default else ""
+    return label if label.startswith(prefix) else prefix + label
 
 
 SUITE = {

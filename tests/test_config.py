@@ -84,3 +84,13 @@ def test_duplicate_key_is_an_error(tmp_path):
     p.write_text("a: 1\nb: 2\na: 3\n")
     with pytest.raises(UserError, match=r"d.yaml:3: a: duplicate key"):
         load_yaml(p)
+
+
+@pytest.mark.parametrize("default,label,name", [("attack:PGD", "PGD-20", "attack:PGD-20"),
+                                                ("attack:PGD", "attack:PGD-fast", "attack:PGD-fast"),
+                                                ("certify:linf", "linf-paper", "certify:linf-paper"),
+                                                ("clean", "clean-twice", "clean-twice"), ("attack:PGD", None, "attack:PGD")])
+def test_as_names_keep_the_kind_prefix(default, label, name):
+    from bench.config import display_name
+
+    assert display_name(default, label) == name
