@@ -104,3 +104,20 @@ def test_compare_marks_ties_and_intervals():
 def test_outcomes_index():
     s = outcomes(ROWS[(ROWS["recipe"] == "erm") & (ROWS["evaluation"] == "clean")])
     assert s.index.nlevels == 2 and len(s) == 120
+
+
+def test_alpha_sweep_takes_the_point_at_the_default_kappa():
+    """Table 12 sweeps alpha at kappa 0.01: the kappa=0.001 point (alpha 0.01 too) must not stand in."""
+    from bench.store import COLUMNS
+
+    frames = []
+    for name, kappa, alpha, decision in [("certify:linf-sweep@0.1[kappa=0.001,alpha=0.01]", 0.001, 0.01, "undecided"),
+                                         ("certify:linf-sweep@0.1", 0.01, 0.01, "certified"),
+                                         ("certify:linf-sweep@0.1[kappa=0.01,alpha=0.05]", 0.01, 0.05, "certified")]:
+        frames.append(pd.DataFrame({"dataset": "digits", "recipe": "erm", "arch": "small_cnn", "seed": 0,
+                                    "evaluation": name, "index": range(10), "label": 1, "pred": 1, "correct": True,
+                                    "decision": decision, "kappa": kappa, "alpha": alpha, "eps": 0.1}))
+    rows = pd.concat(frames, ignore_index=True).reindex(columns=COLUMNS)
+    t12 = LAYOUTS.get("table12")(rows, {})
+    values = {c: cell.value for (_, c), cell in zip(t12.header, t12.rows[0][1])}
+    assert values == {"1 − α = 0.99": 1.0, "1 − α = 0.95": 1.0}
