@@ -126,6 +126,19 @@ def test_dlr_attacks_need_enough_classes(main, opts, need):
     EVALS.get("attack").resolve("APGD", {}, few, "suite.yaml:9")  # cross-entropy APGD is fine
 
 
+@pytest.mark.parametrize("main", ["EADEN", "EADL1"])
+def test_ead_needs_ten_iterations_with_abort_early(tiny, main):
+    node = load_yaml("s.yaml", "e:\n  params:\n    max_iterations: 5\n")["e"]
+    with pytest.raises(UserError) as e:
+        EVALS.get("attack").resolve(main, node, DIGITS, "s.yaml:1")
+    assert str(e.value) == (f"s.yaml:1: params.max_iterations: {main} with abort_early checks its progress every "
+                            "max_iterations // 10 iterations, so max_iterations must be at least 10 (got 5); "
+                            "or set abort_early: false")
+    model, x, y = tiny  # without early abort, 5 iterations run
+    out = evaluate(model, x, y, main, {"params": {"max_iterations": 5, "abort_early": False, "binary_search_steps": 1}})
+    assert len(out["adv_pred"]) == len(y)
+
+
 def test_tifgsm_fixed_on_grey_images(tiny):
     model, x, y = tiny
     with pytest.raises(RuntimeError):  # why the adapter exists: torchattacks hard-codes groups=3

@@ -67,6 +67,15 @@ def check_classes(what: str, need: int, info, where: str | None, field: str | No
                         f"{info.name!r} has {info.num_classes}", where, field)
 
 
+def check_iterations(what: str, params: dict, where: str | None) -> None:
+    """EADEN and EADL1 with ``abort_early`` test for progress every ``max_iterations // 10`` iterations,
+    a division by zero inside torchattacks below 10 iterations: refuse those settings up front."""
+    if params.get("abort_early") and "max_iterations" in params and params["max_iterations"] < 10:
+        raise UserError(f"{what} with abort_early checks its progress every max_iterations // 10 iterations, so "
+                        f"max_iterations must be at least 10 (got {params['max_iterations']:g}); "
+                        "or set abort_early: false", where, "params.max_iterations")
+
+
 def describe(attack: AttackInfo) -> str:
     """The table's rule for one attack, for ``bench list attacks``."""
     parts = []

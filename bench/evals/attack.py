@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.attacks import ATTACKS
 from bench.attacks.run import in_budget, run_attack
-from bench.attacks.threat import check_classes, dlr_classes, norm_of, threat_params
+from bench.attacks.threat import check_classes, check_iterations, dlr_classes, norm_of, threat_params
 from bench.errors import UserError
 from bench.evals import EVALS, Evaluation
 from bench.predict import attack_through, parse_predictor
@@ -89,6 +89,7 @@ class Attack(Evaluation):
         overrides = coerce(main, raw, attack.defaults, where, linf)
         resolved = threat_params(attack, info, overrides, where)
         check_classes(main, dlr_classes(main, resolved), info, where, "attack")
+        check_iterations(main, resolved, where)
         if opts["eps"] is not None and not (attack.budget and norm_of(attack, resolved)):
             raise UserError(f"{main} has no norm budget to sweep", where, "eps")
         sweep = list(opts["eps"]) if as_list else None
