@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.stats import binom
 
-from bench.certify.engine import Streams, certify
+from bench.certify.engine import Streams, certify, certify_many
 from bench.certify.fixed import clopper_pearson
 from bench.certify.paper import algorithm2
 from bench.certify.rule import CERTIFIERS, N0, make_rule
@@ -113,6 +113,34 @@ def test_batched_selection_rules_equal_one_at_a_time(name):
     assert [r[2] for r in ref] == list(out["samples"])
     assert [r[0] for r in ref] == list(out["pred"])
     assert len(set(out["decision"])) >= 2
+
+
+class Counting(Tiny):
+    """Tiny that counts the samples it classifies."""
+
+    seen = 0
+
+    def forward(self, x):
+        self.seen += len(x)
+        return super().forward(x)
+
+
+def test_many_rules_share_one_stream_and_equal_each_rule_alone():
+    x = _inputs()
+    rules = [make_rule("sprt", k, a, 400, 0) for k, a in ((0.05, 0.05), (0.01, 0.05), (0.2, 0.05), (0.05, 0.001))]
+    rules += [make_rule("paper", 0.05, 0.05, 300, 0), make_rule("fixed", 0.05, 0.05, None, 150)]
+    model = Counting()
+    together = certify_many(model, x, rules, "linf", 0.3, 3, seed=3, chunk=16, batch_size=64)
+    alone_cost = []
+    for rule, out in zip(rules, together):
+        single = Counting()
+        alone = certify(single, x, rule, "linf", 0.3, 3, seed=3, chunk=16, batch_size=64)
+        alone_cost.append(single.seen)
+        for key in ("pred", "decision", "samples"):
+            assert list(out[key]) == list(alone[key]), (rule.name, key)
+    longest = np.max([-(-o["samples"] // 16) * 16 for o in together], axis=0)  # per input, in whole chunks
+    assert model.seen == longest.sum() < sum(alone_cost) / 2  # each input sampled once, for its longest rule
+    assert len({tuple(o["decision"]) for o in together}) > 1  # the points differ
 
 
 def test_decisions_do_not_depend_on_the_other_inputs():

@@ -10,6 +10,8 @@ decisions (tests/test_certify.py).
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -55,43 +57,37 @@ def _majority(counts: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
     return (counts * _TIE - first).argmax(-1)
 
 
-def certify(model, x: torch.Tensor, rule: Rule, vicinity: str, radius: float, num_classes: int, *,
-            seed: int = 0, chunk: int = 64, batch_size: int = 1024, device="cpu") -> dict[str, np.ndarray]:
-    """Certify every input of x under ``rule``. Returns pred (majority over the samples drawn), decision
-    (certified | not_certified | undecided) and samples (drawn until the decision)."""
-    model.eval()
-    b, k = len(x), num_classes
-    streams = Streams(x, vicinity, radius, chunk, seed, device)
-    counts = torch.zeros(b, k, dtype=torch.int64)  # per class, over all samples drawn
-    first = torch.full((b, k), _TIE - 1, dtype=torch.int64)  # sample number where each class first appeared
-    drawn = torch.zeros(b, dtype=torch.int64)
-    sel = torch.full((b,), -1, dtype=torch.int64)  # tested class (n0 > 0)
-    tv = torch.zeros(b, dtype=torch.int64)  # test samples agreeing with sel
-    code = np.zeros(b, dtype=np.int64)
-    samples = np.zeros(b, dtype=np.int64)
-    pred = np.zeros(b, dtype=np.int64)
-    lo, hi = torch.from_numpy(rule.lo), torch.from_numpy(rule.hi)
-    steps = torch.arange(1, chunk + 1)
-    while (active := np.flatnonzero(code == 0)).size:
-        a = torch.from_numpy(active)
-        p = _predict_rounds(model, streams, active, batch_size)  # (A, c)
-        onehot = F.one_hot(p, k)
-        cum = counts[a, None, :] + onehot.cumsum(1)  # (A, c, K): counts after each sample
-        t = drawn[a, None] + steps  # sample number of each
-        seen = onehot.cumsum(1)[:, -1] > 0
-        new_first = drawn[a, None] + (onehot.argmax(1) + 1)  # first occurrence in this chunk
-        first[a] = torch.where((first[a] == _TIE - 1) & seen, new_first, first[a])
+class _Run:
+    """One rule's per-input state: the tested class and its test count (n0 > 0), and the outcome."""
+
+    def __init__(self, rule: Rule, b: int):
+        self.rule = rule
+        self.lo, self.hi = torch.from_numpy(rule.lo), torch.from_numpy(rule.hi)
+        self.sel = torch.full((b,), -1, dtype=torch.int64)  # tested class (n0 > 0)
+        self.tv = torch.zeros(b, dtype=torch.int64)  # test samples agreeing with sel
+        self.code = np.zeros(b, dtype=np.int64)
+        self.samples = np.zeros(b, dtype=np.int64)
+        self.pred = np.zeros(b, dtype=np.int64)
+
+    def advance(self, a: torch.Tensor, p, cum, t, drawn, first) -> None:
+        """Replay the rule over one chunk of the inputs ``a`` (all still running under it): p (A, c)
+        predictions, cum (A, c, K) class counts after each sample, t (A, c) sample numbers, drawn (A,)
+        samples before the chunk, first (A, K) where each class first appeared."""
+        rule, chunk = self.rule, p.shape[1]
         if rule.n0 == 0:  # Algorithm 2: test the running majority against all samples
             v, w = cum.max(-1).values, t.clamp(max=rule.cap)
             valid = torch.ones_like(t, dtype=torch.bool)
         else:
-            at = (rule.n0 - drawn[a] - 1).clamp(0, chunk - 1)  # chunk position of the n0-th sample
-            picked = _majority(cum[torch.arange(len(a)), at], first[a])
-            s = torch.where((sel[a] < 0) & (drawn[a] < rule.n0) & (drawn[a] + chunk >= rule.n0), picked, sel[a])
-            sel[a] = s
+            at = (rule.n0 - drawn - 1).clamp(0, chunk - 1)  # chunk position of the n0-th sample
+            picked = _majority(cum[torch.arange(len(a)), at], first)
+            sel = self.sel[a]
+            s = torch.where((sel < 0) & (drawn < rule.n0) & (drawn + chunk >= rule.n0), picked, sel)
+            self.sel[a] = s
             valid = t > rule.n0
-            v = tv[a, None] + ((p == s[:, None]) & valid).cumsum(1)
+            v = self.tv[a, None] + ((p == s[:, None]) & valid).cumsum(1)
             w = (t - rule.n0).clamp(0, rule.cap)
+            self.tv[a] = v[:, -1]
+        lo, hi = self.lo, self.hi
         stop = valid & ((v <= lo[w]) | (v >= hi[w]) | (w >= rule.cap))
         any_stop = stop.any(1)
         j = stop.to(torch.int64).argmax(1)  # first stopping position
@@ -99,12 +95,51 @@ def certify(model, x: torch.Tensor, rule: Rule, vicinity: str, radius: float, nu
         vj, wj = v[rows, j], w[rows, j]
         dec = torch.where(vj <= lo[wj], 2, torch.where(vj >= hi[wj], 1, 3))
         done = any_stop.numpy()
-        idx = active[done]
-        code[idx] = dec[any_stop].numpy()
-        samples[idx] = t[rows, j][any_stop].numpy()
-        pred[idx] = _majority(cum[rows, j], first[a])[any_stop].numpy()
+        idx = a.numpy()[done]
+        self.code[idx] = dec[any_stop].numpy()
+        self.samples[idx] = t[rows, j][any_stop].numpy()
+        self.pred[idx] = _majority(cum[rows, j], first)[any_stop].numpy()
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {"pred": self.pred, "decision": CODES[self.code], "samples": self.samples}
+
+
+def certify_many(model, x: torch.Tensor, rules: Sequence[Rule], vicinity: str, radius: float, num_classes: int, *,
+                 seed: int = 0, chunk: int = 64, batch_size: int = 1024, device="cpu") -> list[dict[str, np.ndarray]]:
+    """Certify every input of x under each of ``rules`` (a kappa/alpha sweep, several certifiers) from one
+    stream of predictions: an input is sampled while any rule is still running on it, so the model's
+    cost is that of the longest-running rule, not the sum. Each rule's result equals ``certify`` with
+    that rule alone: pred (majority over the samples it drew), decision (certified | not_certified |
+    undecided) and samples (drawn until its decision)."""
+    model.eval()
+    b, k = len(x), num_classes
+    streams = Streams(x, vicinity, radius, chunk, seed, device)
+    counts = torch.zeros(b, k, dtype=torch.int64)  # per class, over all samples drawn
+    first = torch.full((b, k), _TIE - 1, dtype=torch.int64)  # sample number where each class first appeared
+    drawn = torch.zeros(b, dtype=torch.int64)
+    runs = [_Run(rule, b) for rule in rules]
+    steps = torch.arange(1, chunk + 1)
+    while (active := np.flatnonzero(np.any([r.code == 0 for r in runs], axis=0))).size:
+        a = torch.from_numpy(active)
+        p = _predict_rounds(model, streams, active, batch_size)  # (A, c)
+        onehot = F.one_hot(p, k)
+        cum = counts[a, None, :] + onehot.cumsum(1)  # (A, c, K): counts after each sample
+        t = drawn[a, None] + steps  # sample number of each
+        seen = onehot.sum(1) > 0
+        new_first = drawn[a, None] + (onehot.argmax(1) + 1)  # first occurrence in this chunk
+        first[a] = torch.where((first[a] == _TIE - 1) & seen, new_first, first[a])
+        for run in runs:
+            m = torch.from_numpy(run.code[active] == 0)
+            if m.any():
+                run.advance(a[m], p[m], cum[m], t[m], drawn[a][m], first[a][m])
         counts[a] = cum[:, -1]
         drawn[a] += chunk
-        if rule.n0:
-            tv[a] = v[:, -1]
-    return {"pred": pred, "decision": CODES[code], "samples": samples}
+    return [run.result() for run in runs]
+
+
+def certify(model, x: torch.Tensor, rule: Rule, vicinity: str, radius: float, num_classes: int, *,
+            seed: int = 0, chunk: int = 64, batch_size: int = 1024, device="cpu") -> dict[str, np.ndarray]:
+    """Certify every input of x under ``rule``. Returns pred (majority over the samples drawn), decision
+    (certified | not_certified | undecided) and samples (drawn until the decision)."""
+    return certify_many(model, x, [rule], vicinity, radius, num_classes, seed=seed, chunk=chunk,
+                        batch_size=batch_size, device=device)[0]

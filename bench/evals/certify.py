@@ -12,7 +12,8 @@ affine) with keys
 Sweeps follow Tables 11 and 12: every kappa at the base alpha, and every alpha at the base kappa (the base
 value is 0.01 when listed, else the first), not the full grid. Names: ``certify:<vicinity>@<radius>`` for
 kappa = alpha = 0.01 (the paper's defaults), ``certify:<vicinity>@<radius>[kappa=<k>,alpha=<a>]`` for any
-other point.
+other point. All points of one radius replay on one stream of predictions (bench.certify.engine.certify_many),
+so a sweep costs the model what its longest-running point costs.
 
 What "certified" means: the test (bench.certify.rule) accepts, at level alpha, that at least 1 - kappa of
 the vicinity's samples are predicted as one class c (the majority class); rows carry pred = that
@@ -27,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bench.certify.engine import certify
+from bench.certify.engine import certify_many
 from bench.certify.rule import CERTIFIERS, make_rule
 from bench.evals import EVALS, Evaluation
 from bench.vicinity import VICINITIES, radii
@@ -79,11 +80,11 @@ class Certify(Evaluation):
 
     def run(self, model, x, y, ctx):
         p, cols = self.params, {}
-        for r in p["eps"]:
-            for kappa, alpha in p["points"]:
-                rule = _rule(p["certifier"], kappa, alpha, p.get("max_samples"), p.get("n"))
-                out = certify(model, x, rule, p["vicinity"], r, ctx.info.num_classes, seed=ctx.seed,
-                              batch_size=max(ctx.batch_size, 1024), device=ctx.device)
+        rules = [_rule(p["certifier"], kappa, alpha, p.get("max_samples"), p.get("n")) for kappa, alpha in p["points"]]
+        for r in p["eps"]:  # every (kappa, alpha) point reads the same samples: one pass of the model
+            outs = certify_many(model, x, rules, p["vicinity"], r, ctx.info.num_classes, seed=ctx.seed,
+                                batch_size=max(ctx.batch_size, 1024), device=ctx.device)
+            for (kappa, alpha), out in zip(p["points"], outs):
                 name = point_name(self.name, r, kappa, alpha)
                 correct = out["pred"] == y.numpy()
                 certified = out["decision"] == "certified"
