@@ -111,6 +111,10 @@ def main() -> None:
           f"{norm_diff} rows in any value (float rounding of norms)")
     print(f"ray / local wall-time ratio: {med['ray'] / med['local']:.3f}x (target <= 0.65x); "
           f"ray / local-1t: {med['ray'] / med['local-1t']:.3f}x")
+    floor = med["local-1t"] / args.workers  # every worker busy all the time, no overhead at all
+    print(f"  floor: {args.workers} one-thread workers with perfect scaling take local-1t / {args.workers} = {floor:.1f}s, "
+          f"{floor / med['local']:.3f}x the local executor, whose {threads} torch threads already run "
+          f"{med['local-1t'] / med['local']:.2f}x faster than one; ray reaches {floor / med['ray']:.0%} of that floor")
     if args.rounds > 1:  # the first Ray run also starts the workers (imports torch and bench)
         warm = statistics.median(times["ray"][1:])
         print(f"  with warm Ray workers (rounds 2+): ray {warm:.1f}s; ray / local {warm / med['local']:.3f}x, "
