@@ -13,7 +13,7 @@ from bench.data import DATASETS
 from bench.errors import UserError
 from bench.nets import build
 from bench.recipes import RECIPES, StepState, TrainContext
-from bench.recipes.atpr import atpr_adversary
+from bench.recipes.atpr import atpr_adversary, candidate_pgd, refine_distance
 from bench.recipes.fat import dynamic_tau, early_stopped_pgd
 from bench.recipes.losses import trades_adversary, trades_objective, vicinity_losses
 from bench.recipes.mart import mart_objective
@@ -131,6 +131,52 @@ def test_atpr_examples_stay_in_the_ball_and_in_range(data):
     adv = atpr_adversary(net(), x, y, eps=0.1, alpha=0.025, steps=3, candidates=4, refine_cap=5)
     assert adv.shape == x.shape
     assert (adv - x).abs().max() <= 0.1 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+
+
+def _ce_sign(model, z, y):
+    z = z.detach().requires_grad_(True)
+    logits = model(z)
+    grad, = torch.autograd.grad(F.cross_entropy(logits, y), z)
+    return logits.detach(), grad.sign()
+
+
+def test_atpr_candidates_equal_one_pgd_per_candidate(data):
+    """The batched candidates (rows of a candidate stop after its own step count) equal PGD run on each
+    candidate alone from the same start."""
+    x, y = data
+    model = net()
+    eps, alpha, steps = torch.tensor([0.1, 0.09, 0.08]), torch.tensor([0.025, 0.022, 0.028]), torch.tensor([3, 1, 5])
+    torch.manual_seed(5)
+    adv = candidate_pgd(model, x, y, eps, alpha, steps).view(3, *x.shape)
+    torch.manual_seed(5)
+    start = x.repeat(3, 1, 1, 1) + (2 * torch.rand_like(x.repeat(3, 1, 1, 1)) - 1)  # times eps per candidate
+    for c in range(3):
+        z = (x + start[c * len(x):(c + 1) * len(x)].sub(x) * eps[c]).clamp(0, 1)
+        for _ in range(int(steps[c])):
+            z = torch.min(torch.max(z + alpha[c] * _ce_sign(model, z, y)[1], x - eps[c]), x + eps[c]).clamp(0, 1)
+        assert torch.allclose(adv[c], z, atol=1e-6), c
+
+
+def test_atpr_refinement_equals_the_reference_loop_per_candidate(data):
+    """refine_distance (batched, moving rows only) against AT-PR's pick_best_ae loop written per candidate:
+    while more than 10% of the batch is misclassified (at most cap steps), step the misclassified samples
+    by -lr * sign(grad CE); distance = Linf from the start."""
+    x, y = data
+    model = net()
+    torch.manual_seed(1)
+    c, lr, cap = 3, 0.025, 40
+    adv = (x.repeat(c, 1, 1, 1) + 0.3 * (2 * torch.rand(c * len(x), *x.shape[1:]) - 1)).clamp(0, 1)
+    dist = refine_distance(model, adv, y, c, lr, 0.1, cap)
+    for k in range(c):
+        start = adv[k * len(x):(k + 1) * len(x)]
+        cur, steps = start.clone(), 0
+        logits, sign = _ce_sign(model, cur, y)
+        while (wrong := logits.argmax(1) != y).float().mean() > 0.1 and steps < cap:
+            cur[wrong] = (cur[wrong] - lr * sign[wrong]).clamp(0, 1)
+            logits, sign = _ce_sign(model, cur, y)
+            steps += 1
+        assert torch.allclose(dist[k], (start - cur).flatten(1).abs().amax(1), atol=1e-6), k
+    assert dist.max() > 0  # some candidate moved: the comparison is not vacuous
 
 
 def test_fat_stops_inputs_that_are_already_misclassified(data):

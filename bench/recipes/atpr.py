@@ -13,7 +13,8 @@ Defaults (reference code): 10 candidates, eps_spread 0.02, alpha_spread 0.003, s
 (PRBenchmark's attack_algorithms.py; an earlier AT-PR version used 10), refine_share 0.1, refine_cap 40;
 CIFAR-10 eps 8/255, alpha 2/255, 10 steps, SGD 0.1 momentum 0.9 wd 5e-4, batch 256, 100 epochs, lr x0.1
 at 75 and 90 (models/atpr.yaml). All candidates run as one batch of candidates x B inputs with per-row
-eps, alpha and step counts, and the refinement is batched the same way: no per-candidate Python loop.
+eps, alpha and step counts, and the refinement is batched the same way: no per-candidate Python loop, and
+each PGD or refinement step computes only the rows that still move.
 The search runs with the model in eval mode (as bench's other adversaries).
 """
 from __future__ import annotations
@@ -39,34 +40,38 @@ def _ce_grad(model, x: torch.Tensor, y: torch.Tensor):
 
 
 def candidate_pgd(model, x, y, eps: torch.Tensor, alpha: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-    """PGD for C candidates at once: eps, alpha, steps of shape (C,). Returns (C*B, ...) candidate-major."""
+    """PGD for C candidates at once: eps, alpha, steps of shape (C,). Returns (C*B, ...) candidate-major.
+    Step s runs only on the rows of candidates with more than s steps."""
     b, c = len(x), len(eps)
     xr, yr = x.repeat(c, 1, 1, 1), y.repeat(c)
     e, a = _rows(eps, b), _rows(alpha, b)
-    n = steps.repeat_interleave(b).view(-1, 1, 1, 1)
+    n = steps.repeat_interleave(b)
     adv = (xr + (2 * torch.rand_like(xr) - 1) * e).clamp(0, 1)
     for s in range(int(steps.max())):
-        _, grad = _ce_grad(model, adv, yr)
-        step = torch.min(torch.max(adv + a * grad.sign(), xr - e), xr + e).clamp(0, 1)
-        adv = torch.where(n > s, step, adv)
+        i = (n > s).nonzero().squeeze(1)
+        _, grad = _ce_grad(model, adv[i], yr[i])
+        adv[i] = torch.min(torch.max(adv[i] + a[i] * grad.sign(), xr[i] - e[i]), xr[i] + e[i]).clamp(0, 1)
     return adv.detach()
 
 
 def refine_distance(model, adv: torch.Tensor, y: torch.Tensor, c: int, lr: float, share: float, cap: int):
     """Move each candidate's still-misclassified samples back by sign-gradient descent on CE while more
     than ``share`` of that candidate's batch is misclassified (at most ``cap`` steps); returns the Linf
-    distance (C, B) from each adversarial example to its refined point."""
+    distance (C, B) from each adversarial example to its refined point. A sample that does not move keeps
+    its prediction, so each step classifies only the samples it moves."""
     b = len(y)
     yr = y.repeat(c)
     cur = adv.clone()
-    for i in range(cap + 1):
-        logits, grad = _ce_grad(model, cur, yr)
-        wrong = (logits.argmax(1) != yr).view(c, b)
-        going = wrong.float().mean(dim=1) > share
-        if not going.any() or i == cap:
+    logits, grad = _ce_grad(model, cur, yr)
+    wrong = logits.argmax(1) != yr  # (C*B,), for the current points
+    for _ in range(cap):
+        going = wrong.view(c, b).float().mean(dim=1) > share
+        i = (wrong.view(c, b) & going[:, None]).flatten().nonzero().squeeze(1)
+        if not len(i):
             break
-        move = (wrong & going[:, None]).view(-1, 1, 1, 1)
-        cur = torch.where(move, (cur - lr * grad.sign()).clamp(0, 1), cur)
+        cur[i] = (cur[i] - lr * grad[i].sign()).clamp(0, 1)
+        logits, grad[i] = _ce_grad(model, cur[i], yr[i])
+        wrong[i] = logits.argmax(1) != yr[i]
     return (adv - cur).flatten(1).abs().amax(dim=1).view(c, b)
 
 
