@@ -120,7 +120,7 @@ def run_eval_cell(cell: EvalCell, out: Path, device: str, root: str | None = Non
     info = DATASETS.get(cell.train.dataset)
     notes: dict = {}
     ctx = EvalContext(info=info, device=torch.device(device), batch_size=cell.batch_size, seed=cell.sample_seed,
-                      notes=notes)
+                      notes=notes, index=idx)
     evaluation = EVALS.get(cell.kind)(cell.name, cell.params)
     torch.manual_seed(cell.sample_seed)
     start = time.perf_counter()

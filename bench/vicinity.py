@@ -5,7 +5,9 @@ vmt, atpr), probabilistic-robustness estimates and certification.
 (B*n, C, H, W), input b's samples at rows b*n .. b*n+n-1, all in [0,1]; one call, no per-sample Python
 loop. Parameters of the geometric transformations are drawn per sample and applied in one batched
 ``grid_sample``. ``generator`` (a torch.Generator on x's device) makes a draw reproducible on its own
-stream; by default the global RNG is used.
+stream; by default the global RNG is used. ``draw(name, rows, radius, source)`` samples once per row from
+any source of randomness with ``rand(shape, like)`` and ``randn(shape, like)``: ``TorchSource`` (torch's
+RNG) or bench.keyed's ``KeyedSource`` (each row's values a function of its key alone; certification).
 
 - linf: per pixel U(max(x-r,0), min(x+r,1)), as AT-PR and PRL sample (r = eps). This is the uniform
   distribution on the Linf ball intersected with the pixel box [0,1].
@@ -37,7 +39,7 @@ from bench.registry import Registry
 @dataclass(frozen=True)
 class Vicinity:
     name: str
-    fn: Callable[..., torch.Tensor]  # (repeated inputs, radius, generator) -> samples
+    fn: Callable[..., torch.Tensor]  # (repeated inputs, radius, source) -> samples
     unit: str  # what the radius means
     default: Callable[[object], float]  # dataset info -> default radius
     lp: str | None = None  # 'linf' / 'l2' when the vicinity is an Lp ball
@@ -47,29 +49,38 @@ class Vicinity:
 VICINITIES: Registry[Vicinity] = Registry("vicinity")
 
 
-def _rand(shape, like: torch.Tensor, gen) -> torch.Tensor:
-    return torch.rand(shape, generator=gen, device=like.device, dtype=like.dtype)
+class TorchSource:
+    """torch's RNG: a torch.Generator on the rows' device, or the global RNG when None."""
+
+    def __init__(self, generator: torch.Generator | None = None):
+        self.gen = generator
+
+    def rand(self, shape, like: torch.Tensor) -> torch.Tensor:
+        return torch.rand(shape, generator=self.gen, device=like.device, dtype=like.dtype)
+
+    def randn(self, shape, like: torch.Tensor) -> torch.Tensor:
+        return torch.randn(shape, generator=self.gen, device=like.device, dtype=like.dtype)
 
 
-def _u(shape, lo, hi, like: torch.Tensor, gen) -> torch.Tensor:
-    return _rand(shape, like, gen) * (hi - lo) + lo
+def _u(shape, lo, hi, like: torch.Tensor, src) -> torch.Tensor:
+    return src.rand(shape, like) * (hi - lo) + lo
 
 
-def _linf(x: torch.Tensor, r: float, gen=None) -> torch.Tensor:
+def _linf(x: torch.Tensor, r: float, src) -> torch.Tensor:
     lo, hi = (x - r).clamp(min=0), (x + r).clamp(max=1)
-    return lo + (hi - lo) * _rand(x.shape, x, gen)
+    return lo + (hi - lo) * src.rand(x.shape, x)
 
 
-def _l2(x: torch.Tensor, r: float, gen=None) -> torch.Tensor:
+def _l2(x: torch.Tensor, r: float, src) -> torch.Tensor:
     d = x[0].numel()
-    direction = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype).flatten(1)
+    direction = src.randn(x.shape, x).flatten(1)
     direction = direction / direction.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    norm = r * _rand((len(x), 1), x, gen) ** (1.0 / d)
+    norm = r * src.rand((len(x), 1), x) ** (1.0 / d)
     return (x + (direction * norm).view_as(x)).clamp(0, 1)
 
 
-def _gaussian(x: torch.Tensor, r: float, gen=None) -> torch.Tensor:
-    return (x + r * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)).clamp(0, 1)
+def _gaussian(x: torch.Tensor, r: float, src) -> torch.Tensor:
+    return (x + r * src.randn(x.shape, x)).clamp(0, 1)
 
 
 def _warp(x: torch.Tensor, angle: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -91,23 +102,23 @@ def _zeros(x, *shape):
     return torch.zeros(len(x), *shape, device=x.device, dtype=x.dtype)
 
 
-def _rotation(x, r, gen=None):
+def _rotation(x, r, src):
     rad = math.radians(r)
-    return _warp(x, _u(len(x), -rad, rad, x, gen), _zeros(x, 2), _zeros(x) + 1)
+    return _warp(x, _u(len(x), -rad, rad, x, src), _zeros(x, 2), _zeros(x) + 1)
 
 
-def _translation(x, r, gen=None):
-    return _warp(x, _zeros(x), _u((len(x), 2), -r, r, x, gen), _zeros(x) + 1)
+def _translation(x, r, src):
+    return _warp(x, _zeros(x), _u((len(x), 2), -r, r, x, src), _zeros(x) + 1)
 
 
-def _scale(x, r, gen=None):
-    return _warp(x, _zeros(x), _zeros(x, 2), _u(len(x), 1 - r, 1 + r, x, gen))
+def _scale(x, r, src):
+    return _warp(x, _zeros(x), _zeros(x, 2), _u(len(x), 1 - r, 1 + r, x, src))
 
 
-def _affine(x, r, gen=None):
+def _affine(x, r, src):
     n, rad = len(x), math.radians(35 * r)
-    return _warp(x, _u(n, -rad, rad, x, gen), _u((n, 2), -0.3 * r, 0.3 * r, x, gen),
-                 _u(n, 1 - 0.3 * r, 1 + 0.3 * r, x, gen))
+    return _warp(x, _u(n, -rad, rad, x, src), _u((n, 2), -0.3 * r, 0.3 * r, x, src),
+                 _u(n, 1 - 0.3 * r, 1 + 0.3 * r, x, src))
 
 
 for _v in (
@@ -145,8 +156,12 @@ def radii(vicinity: str, eps, info, where, field="eps") -> list[float]:
 def sample(name: str, x: torch.Tensor, n: int, radius: float, generator: torch.Generator | None = None
            ) -> torch.Tensor:
     """n samples of the vicinity of each input: shape (B*n, C, H, W); input b's at rows b*n..b*n+n-1."""
+    return draw(name, x.repeat_interleave(n, dim=0), radius, TorchSource(generator))
+
+
+def draw(name: str, rows: torch.Tensor, radius: float, source) -> torch.Tensor:
+    """One sample of the vicinity of each row of ``rows``, with randomness from ``source``."""
     problem = check_radius(name, float(radius))
     if problem:
         raise ValueError(problem)
-    rep = x.repeat_interleave(n, dim=0)
-    return VICINITIES.get(name).fn(rep, float(radius), generator)
+    return VICINITIES.get(name).fn(rows, float(radius), source)

@@ -39,7 +39,7 @@ def main():
         torch.cuda.synchronize()
     batched = time.perf_counter() - t
 
-    streams = Streams(x, "linf", 0.1, 64, 7, a.device)
+    streams = Streams(x, "linf", 0.1, 7, a.device)
     t = time.perf_counter()
     ref = [algorithm2(model, lambda i=i: streams.one(i), kappa, alpha, a.cap) for i in range(len(x))]
     single = time.perf_counter() - t

@@ -93,8 +93,8 @@ def _one_at_a_time(model, rule, stream):
 def test_batched_paper_equals_algorithm2_one_sample_at_a_time(chunk):
     model, x = Tiny(), _inputs()
     rule = make_rule("paper", 0.05, 0.05, 300, 0)
-    out = certify(model, x, rule, "linf", 0.3, 3, seed=5, chunk=chunk, batch_size=100)
-    streams = Streams(x, "linf", 0.3, chunk, 5, "cpu")
+    out = certify(model, x, rule, "linf", 0.3, 3, seed=3, chunk=chunk, batch_size=100)
+    streams = Streams(x, "linf", 0.3, 3, "cpu")
     ref = [algorithm2(model, lambda i=i: streams.one(i), 0.05, 0.05, 300) for i in range(len(x))]
     assert [r[1] for r in ref] == list(out["decision"])
     assert [r[2] for r in ref] == list(out["samples"])
@@ -102,12 +102,39 @@ def test_batched_paper_equals_algorithm2_one_sample_at_a_time(chunk):
     assert {"certified", "not_certified", "undecided"} <= set(out["decision"])  # all three paths covered
 
 
+def test_decisions_do_not_depend_on_chunk_batch_size_or_the_other_inputs():
+    model, x = Tiny(), _inputs()
+    rule = make_rule("sprt", 0.05, 0.05, 400, 0)
+    runs = [certify(model, x, rule, "linf", 0.3, 3, seed=4, chunk=c, batch_size=b) for c, b in ((5, 7), (64, 1000))]
+    part = [3, 10, 11, 17, 21]  # these inputs without the others, under their ids in x
+    alone = certify(model, x[part], rule, "linf", 0.3, 3, seed=4, ids=part, chunk=16)
+    for key in ("pred", "decision", "samples"):
+        assert np.array_equal(runs[0][key], runs[1][key]), key
+        assert np.array_equal(alone[key], runs[0][key][part]), key
+    assert len(set(runs[0]["decision"])) >= 2
+    assert len(set(runs[0]["samples"][part])) >= 3  # the inputs' streams differ: ids are not ignored
+
+
+@pytest.mark.parametrize("vicinity", ["linf", "gaussian", "affine"])
+def test_stream_samples_are_a_function_of_input_and_sample_number(vicinity):
+    x = _inputs(5)
+    whole = Streams(x, vicinity, 0.3, 9, "cpu").draw(torch.arange(5), 6).view(5, 6, -1)
+    parts = Streams(x, vicinity, 0.3, 9, "cpu")
+    late = parts.draw(torch.tensor([3, 1]), 4).view(2, 4, -1)  # another order, other block sizes
+    assert torch.equal(late[0], whole[3, :4]) and torch.equal(late[1], whole[1, :4])
+    assert torch.equal(parts.draw(torch.tensor([3]), 2).view(2, -1), whole[3, 4:6])
+    singles = Streams(x, vicinity, 0.3, 9, "cpu")
+    assert torch.equal(torch.stack([singles.one(2, prefetch=4).flatten() for _ in range(6)]), whole[2])
+    other_seed = Streams(x, vicinity, 0.3, 10, "cpu").draw(torch.arange(5), 6).view(5, 6, -1)
+    assert not torch.equal(other_seed, whole)
+
+
 @pytest.mark.parametrize("name", ["sprt", "fixed"])
 def test_batched_selection_rules_equal_one_at_a_time(name):
     model, x = Tiny(), _inputs()
     rule = make_rule(name, 0.05, 0.05, 400, 150)
     out = certify(model, x, rule, "linf", 0.3, 3, seed=2, chunk=16, batch_size=64)
-    streams = Streams(x, "linf", 0.3, 16, 2, "cpu")
+    streams = Streams(x, "linf", 0.3, 2, "cpu")
     ref = [_one_at_a_time(model, rule, lambda i=i: streams.one(i)) for i in range(len(x))]
     assert [r[1] for r in ref] == list(out["decision"])
     assert [r[2] for r in ref] == list(out["samples"])

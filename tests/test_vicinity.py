@@ -6,7 +6,8 @@ import torch
 
 from bench import vicinity
 from bench.data import DATASETS
-from bench.vicinity import VICINITIES, check_radius, sample
+from bench.keyed import KeyedSource, row_keys
+from bench.vicinity import VICINITIES, check_radius, draw, sample
 
 X = torch.rand(3, 1, 8, 8)
 RADIUS = {"linf": 0.1, "l2": 0.5, "gaussian": 0.1, "rotation": 35.0, "translation": 0.3, "scale": 0.3,
@@ -130,3 +131,14 @@ def test_affine_draws_all_three():
     assert vicinity.VICINITIES.get("affine").below == pytest.approx(1 / 0.3)
     area = s.sum((1, 2, 3)) / 64
     assert area.max() - area.min() > 0.5 and not math.isnan(float(area.mean()))
+
+
+@pytest.mark.parametrize("name", list(VICINITIES))
+def test_every_vicinity_draws_from_a_keyed_source(name):
+    rows = X.repeat_interleave(4, 0)
+    keys = row_keys(3, torch.arange(3).repeat_interleave(4), torch.arange(4).repeat(3))
+    s = draw(name, rows, RADIUS[name], KeyedSource(keys))
+    assert s.shape == rows.shape and s.min() >= 0 and s.max() <= 1
+    assert torch.equal(s, draw(name, rows, RADIUS[name], KeyedSource(keys)))
+    assert (s - rows).flatten(1).abs().amax(1).min() > 1e-4  # every sample moved
+    assert torch.allclose(draw(name, rows, 0.0, KeyedSource(keys)), rows, atol=1e-5)

@@ -2,11 +2,13 @@
 certifier's per-sample stopping rule replayed on the counts, so each input stops exactly where the
 one-sample-at-a-time rule would and wastes at most one chunk's tail.
 
-Random streams: input i's samples come from its own generator, seeded by (seed, i), in blocks of
-``chunk`` samples (``Streams``). A decision therefore depends only on the model, the input and its stream,
-not on which other inputs are certified alongside it; the one-at-a-time reference
-(bench.certify.paper.algorithm2) reads the same stream one sample at a time and reaches the same
-decisions (tests/test_certify.py).
+Random streams: sample j of input i is drawn from counter-based random values keyed by (seed, id of i, j)
+alone (``Streams``, bench.keyed; the id is the input's index in the test split when given, else its
+position), and each round draws the next chunk of every running input in one
+batched vicinity call. A decision therefore depends only on the model, the input and the seed: not on
+which other inputs are certified alongside it, the chunk, the batch size or the device (up to float
+rounding of the vicinity's arithmetic); the one-at-a-time reference (bench.certify.paper.algorithm2)
+reads the same stream one sample at a time and reaches the same decisions (tests/test_certify.py).
 """
 from __future__ import annotations
 
@@ -17,40 +19,49 @@ import torch
 from torch.nn import functional as F
 
 from bench.certify.rule import Rule
-from bench.vicinity import sample
+from bench.keyed import KeyedSource, row_keys
+from bench.vicinity import draw
 
 CODES = np.array(["running", "certified", "not_certified", "undecided"], dtype=object)
 _TIE = 1 << 32  # majority key: count * _TIE - first-seen sample number (ties: the class seen first)
 
 
 class Streams:
-    """Per-input vicinity samples in blocks of ``block``, each input from its own seeded generator."""
+    """Per-input vicinity samples: sample j of input i comes from keyed values of (seed, ids[i], j);
+    ids default to the positions 0..B-1."""
 
-    def __init__(self, x: torch.Tensor, vicinity: str, radius: float, block: int, seed: int, device):
-        self.x, self.vicinity, self.radius, self.block, self.device = x, vicinity, radius, block, device
-        self.gens = [torch.Generator(device=device).manual_seed(seed * 1_000_003 + i) for i in range(len(x))]
-        self._cur: dict[int, tuple[torch.Tensor, int]] = {}
+    def __init__(self, x: torch.Tensor, vicinity: str, radius: float, seed: int, device, ids=None):
+        self.x, self.vicinity, self.radius, self.seed = x.to(device), vicinity, radius, seed
+        self.ids = torch.arange(len(x)) if ids is None else torch.as_tensor(ids, dtype=torch.int64).cpu()
+        self.next = torch.zeros(len(x), dtype=torch.int64)  # the next sample number of each input
+        self._ahead: dict[int, tuple[torch.Tensor, int]] = {}  # one(): drawn block and position per input
 
-    def draw(self, i: int) -> torch.Tensor:
-        """The next block of input i: (block, C, H, W) on the device."""
-        xi = self.x[i:i + 1].to(self.device)
-        return sample(self.vicinity, xi, self.block, self.radius, generator=self.gens[i])
+    def draw(self, inputs: torch.Tensor, n: int) -> torch.Tensor:
+        """The next n samples of each of ``inputs`` (int64, CPU): (len(inputs) * n, C, H, W), input-major."""
+        dev = self.x.device
+        numbers = self.next[inputs, None] + torch.arange(n)
+        self.next[inputs] += n
+        keys = row_keys(self.seed, self.ids[inputs, None].to(dev), numbers.to(dev)).flatten()
+        rows = self.x[inputs.to(dev)].repeat_interleave(n, dim=0)
+        return draw(self.vicinity, rows, self.radius, KeyedSource(keys))
 
-    def one(self, i: int) -> torch.Tensor:
-        """The next single sample of input i (served from its current block)."""
-        blk, pos = self._cur.get(i, (None, self.block))
-        if pos == self.block:
-            blk, pos = self.draw(i), 0
-        self._cur[i] = (blk, pos + 1)
+    def one(self, i: int, prefetch: int = 64) -> torch.Tensor:
+        """The next single sample of input i: (C, H, W), served from a block of the next ``prefetch``
+        samples (the same values as drawing them one by one, without a hash per call). An input's
+        samples are read either with one() or with draw(), not both."""
+        blk, pos = self._ahead.get(i, (None, 0))
+        if blk is None or pos == len(blk):
+            blk, pos = self.draw(torch.tensor([i]), prefetch), 0
+        self._ahead[i] = (blk, pos + 1)
         return blk[pos]
 
 
 @torch.no_grad()
-def _predict_rounds(model, streams: Streams, active: np.ndarray, batch_size: int) -> torch.Tensor:
-    """One block of predictions per active input: (A, block) int64 on the CPU."""
-    xs = torch.cat([streams.draw(int(i)) for i in active])
+def _predict_rounds(model, streams: Streams, active: torch.Tensor, chunk: int, batch_size: int) -> torch.Tensor:
+    """The next chunk of predictions of each active input: (A, chunk) int64 on the CPU."""
+    xs = streams.draw(active, chunk)
     preds = [model(xs[j:j + batch_size]).argmax(1) for j in range(0, len(xs), batch_size)]
-    return torch.cat(preds).cpu().view(len(active), streams.block)
+    return torch.cat(preds).cpu().view(len(active), chunk)
 
 
 def _majority(counts: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
@@ -105,7 +116,8 @@ class _Run:
 
 
 def certify_many(model, x: torch.Tensor, rules: Sequence[Rule], vicinity: str, radius: float, num_classes: int, *,
-                 seed: int = 0, chunk: int = 64, batch_size: int = 1024, device="cpu") -> list[dict[str, np.ndarray]]:
+                 seed: int = 0, ids=None, chunk: int = 64, batch_size: int = 1024, device="cpu"
+                 ) -> list[dict[str, np.ndarray]]:
     """Certify every input of x under each of ``rules`` (a kappa/alpha sweep, several certifiers) from one
     stream of predictions: an input is sampled while any rule is still running on it, so the model's
     cost is that of the longest-running rule, not the sum. Each rule's result equals ``certify`` with
@@ -113,7 +125,7 @@ def certify_many(model, x: torch.Tensor, rules: Sequence[Rule], vicinity: str, r
     undecided) and samples (drawn until its decision)."""
     model.eval()
     b, k = len(x), num_classes
-    streams = Streams(x, vicinity, radius, chunk, seed, device)
+    streams = Streams(x, vicinity, radius, seed, device, ids)
     counts = torch.zeros(b, k, dtype=torch.int64)  # per class, over all samples drawn
     first = torch.full((b, k), _TIE - 1, dtype=torch.int64)  # sample number where each class first appeared
     drawn = torch.zeros(b, dtype=torch.int64)
@@ -121,7 +133,7 @@ def certify_many(model, x: torch.Tensor, rules: Sequence[Rule], vicinity: str, r
     steps = torch.arange(1, chunk + 1)
     while (active := np.flatnonzero(np.any([r.code == 0 for r in runs], axis=0))).size:
         a = torch.from_numpy(active)
-        p = _predict_rounds(model, streams, active, batch_size)  # (A, c)
+        p = _predict_rounds(model, streams, a, chunk, batch_size)  # (A, c)
         onehot = F.one_hot(p, k)
         cum = counts[a, None, :] + onehot.cumsum(1)  # (A, c, K): counts after each sample
         t = drawn[a, None] + steps  # sample number of each
@@ -138,8 +150,8 @@ def certify_many(model, x: torch.Tensor, rules: Sequence[Rule], vicinity: str, r
 
 
 def certify(model, x: torch.Tensor, rule: Rule, vicinity: str, radius: float, num_classes: int, *,
-            seed: int = 0, chunk: int = 64, batch_size: int = 1024, device="cpu") -> dict[str, np.ndarray]:
+            seed: int = 0, ids=None, chunk: int = 64, batch_size: int = 1024, device="cpu") -> dict[str, np.ndarray]:
     """Certify every input of x under ``rule``. Returns pred (majority over the samples drawn), decision
     (certified | not_certified | undecided) and samples (drawn until the decision)."""
-    return certify_many(model, x, [rule], vicinity, radius, num_classes, seed=seed, chunk=chunk,
+    return certify_many(model, x, [rule], vicinity, radius, num_classes, seed=seed, ids=ids, chunk=chunk,
                         batch_size=batch_size, device=device)[0]

@@ -26,6 +26,7 @@ class EvalContext:
     batch_size: int
     seed: int
     notes: dict  # an evaluation may record facts about the cell here (shown in the report)
+    index: torch.Tensor | None = None  # each input's index in the test split (None: its position in x)
 
 
 class Evaluation:

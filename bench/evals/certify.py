@@ -83,7 +83,7 @@ class Certify(Evaluation):
         rules = [_rule(p["certifier"], kappa, alpha, p.get("max_samples"), p.get("n")) for kappa, alpha in p["points"]]
         for r in p["eps"]:  # every (kappa, alpha) point reads the same samples: one pass of the model
             outs = certify_many(model, x, rules, p["vicinity"], r, ctx.info.num_classes, seed=ctx.seed,
-                                batch_size=max(ctx.batch_size, 1024), device=ctx.device)
+                                ids=ctx.index, batch_size=max(ctx.batch_size, 1024), device=ctx.device)
             for (kappa, alpha), out in zip(p["points"], outs):
                 name = point_name(self.name, r, kappa, alpha)
                 correct = out["pred"] == y.numpy()
