@@ -133,8 +133,8 @@ def test_worker_killed_mid_cell_is_retried(local_ray, tiny_suite, tmp_path):
     time.sleep(0.3)  # inside the cell (it trains for seconds)
     assert not store.model_done(out, trains[0].id)
     os.kill(victims[0], signal.SIGKILL)
-    thread.join(90)
-    assert not thread.is_alive()
+    thread.join(240)  # a restarted worker imports torch and retrains: slow on a loaded 2-core machine
+    assert not thread.is_alive(), "the run did not finish within 240 s of the kill"
     assert "error" not in result, result.get("error")
     assert result["counts"]["trained"] == 1 and result["counts"]["evaluated"] == 1
     assert store.model_done(out, trains[0].id)
