@@ -66,10 +66,10 @@ class KeyedSource:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         if shape[0] != len(self.keys):
             raise ValueError(f"a keyed draw of {shape[0]} rows from {len(self.keys)} keys")
-        cols = math.prod(shape[1:])
-        counter = self.calls * (1 << 32) + torch.arange(1, cols + 1, dtype=torch.int64, device=self.keys.device)
+        dev = like.device
+        counter = self.calls * (1 << 32) + torch.arange(1, math.prod(shape[1:]) + 1, dtype=torch.int64, device=dev)
         self.calls += 1
-        bits = mix(self.keys.to(like.device)[:, None] + counter.to(like.device) * GAMMA)
+        bits = mix(self.keys.to(dev)[:, None] + counter * GAMMA)
         return uniform(bits, like.dtype).view(shape)
 
     def randn(self, shape, like: torch.Tensor) -> torch.Tensor:

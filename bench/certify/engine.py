@@ -33,33 +33,33 @@ class Streams:
     def __init__(self, x: torch.Tensor, vicinity: str, radius: float, seed: int, device, ids=None):
         self.x, self.vicinity, self.radius, self.seed = x.to(device), vicinity, radius, seed
         self.ids = torch.arange(len(x)) if ids is None else torch.as_tensor(ids, dtype=torch.int64).cpu()
-        self.next = torch.zeros(len(x), dtype=torch.int64)  # the next sample number of each input
-        self._ahead: dict[int, tuple[torch.Tensor, int]] = {}  # one(): drawn block and position per input
+        self._ahead: dict[int, tuple[torch.Tensor, int, int]] = {}  # one(): block, position, block's first number
 
-    def draw(self, inputs: torch.Tensor, n: int) -> torch.Tensor:
-        """The next n samples of each of ``inputs`` (int64, CPU): (len(inputs) * n, C, H, W), input-major."""
+    def draw(self, inputs: torch.Tensor, start: torch.Tensor, n: int) -> torch.Tensor:
+        """Samples start .. start+n-1 of each of ``inputs`` (int64, CPU): (len(inputs) * n, C, H, W),
+        input-major."""
         dev = self.x.device
-        numbers = self.next[inputs, None] + torch.arange(n)
-        self.next[inputs] += n
+        numbers = start[:, None] + torch.arange(n)
         keys = row_keys(self.seed, self.ids[inputs, None].to(dev), numbers.to(dev)).flatten()
         rows = self.x[inputs.to(dev)].repeat_interleave(n, dim=0)
         return draw(self.vicinity, rows, self.radius, KeyedSource(keys))
 
     def one(self, i: int, prefetch: int = 64) -> torch.Tensor:
         """The next single sample of input i: (C, H, W), served from a block of the next ``prefetch``
-        samples (the same values as drawing them one by one, without a hash per call). An input's
-        samples are read either with one() or with draw(), not both."""
-        blk, pos = self._ahead.get(i, (None, 0))
+        samples (the same values as drawing them one by one, without a hash per call)."""
+        blk, pos, first = self._ahead.get(i, (None, 0, 0))
         if blk is None or pos == len(blk):
-            blk, pos = self.draw(torch.tensor([i]), prefetch), 0
-        self._ahead[i] = (blk, pos + 1)
+            first += 0 if blk is None else len(blk)
+            blk, pos = self.draw(torch.tensor([i]), torch.tensor([first]), prefetch), 0
+        self._ahead[i] = (blk, pos + 1, first)
         return blk[pos]
 
 
 @torch.no_grad()
-def _predict_rounds(model, streams: Streams, active: torch.Tensor, chunk: int, batch_size: int) -> torch.Tensor:
-    """The next chunk of predictions of each active input: (A, chunk) int64 on the CPU."""
-    xs = streams.draw(active, chunk)
+def _predict_rounds(model, streams: Streams, active: torch.Tensor, start: torch.Tensor, chunk: int,
+                    batch_size: int) -> torch.Tensor:
+    """Predictions of samples start .. start+chunk-1 of each active input: (A, chunk) int64 on the CPU."""
+    xs = streams.draw(active, start, chunk)
     preds = [model(xs[j:j + batch_size]).argmax(1) for j in range(0, len(xs), batch_size)]
     return torch.cat(preds).cpu().view(len(active), chunk)
 
@@ -133,7 +133,7 @@ def certify_many(model, x: torch.Tensor, rules: Sequence[Rule], vicinity: str, r
     steps = torch.arange(1, chunk + 1)
     while (active := np.flatnonzero(np.any([r.code == 0 for r in runs], axis=0))).size:
         a = torch.from_numpy(active)
-        p = _predict_rounds(model, streams, a, chunk, batch_size)  # (A, c)
+        p = _predict_rounds(model, streams, a, drawn[a], chunk, batch_size)  # (A, c)
         onehot = F.one_hot(p, k)
         cum = counts[a, None, :] + onehot.cumsum(1)  # (A, c, K): counts after each sample
         t = drawn[a, None] + steps  # sample number of each
