@@ -49,10 +49,10 @@ def row_keys(seed: int, inputs: torch.Tensor, samples: torch.Tensor) -> torch.Te
 
 
 def uniform(bits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """U[0,1) from 64-bit hashes: the top 24 bits for float32 and narrower, 53 for float64."""
-    if dtype == torch.float64:
-        return _shr(bits, 11).to(dtype) * 2.0 ** -53
-    return _shr(bits, 40).to(torch.float32).mul_(2.0 ** -24).to(dtype)
+    """U[0,1) from 64-bit hashes: the top m bits, m the dtype's significand width (24 for float32, 53 for
+    float64, 11 for float16), so every value is exact in the dtype and below 1."""
+    m = round(-math.log2(torch.finfo(dtype).eps)) + 1
+    return _shr(bits, 64 - m).to(dtype) * 2.0 ** -m
 
 
 class KeyedSource:
