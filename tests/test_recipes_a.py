@@ -149,9 +149,9 @@ def test_atpr_candidates_equal_one_pgd_per_candidate(data):
     torch.manual_seed(5)
     adv = candidate_pgd(model, x, y, eps, alpha, steps).view(3, *x.shape)
     torch.manual_seed(5)
-    start = x.repeat(3, 1, 1, 1) + (2 * torch.rand_like(x.repeat(3, 1, 1, 1)) - 1)  # times eps per candidate
+    noise = 2 * torch.rand_like(x.repeat(3, 1, 1, 1)) - 1  # the random start, times eps per candidate
     for c in range(3):
-        z = (x + start[c * len(x):(c + 1) * len(x)].sub(x) * eps[c]).clamp(0, 1)
+        z = (x + noise[c * len(x):(c + 1) * len(x)] * eps[c]).clamp(0, 1)
         for _ in range(int(steps[c])):
             z = torch.min(torch.max(z + alpha[c] * _ce_sign(model, z, y)[1], x - eps[c]), x + eps[c]).clamp(0, 1)
         assert torch.allclose(adv[c], z, atol=1e-6), c
