@@ -1,8 +1,12 @@
 """Train cells and eval cells: pure functions of their config that write their own files.
 
-A train cell is (dataset, recipe, arch, seed, training settings); its id hashes that resolved config.
-An eval cell is (train cell, evaluation, sample selection); its id hashes that plus the train id.
-Both executors (local, ray) call ``run_train_cell`` and ``run_eval_cell``.
+A train cell is (dataset, recipe, arch, seed, training settings); its id hashes that resolved config
+and the recipe's code version. An eval cell is (train cell, evaluation, sample selection); its id hashes
+that plus the train id and the code versions of the evaluation kind and attack it uses, so a fix that
+bumps a version re-runs exactly the cells whose numbers it changes.
+Both executors (local, ray) call ``run_train_cell`` and ``run_eval_cell``, which hold the cell's lock
+(bench.locks) while they look whether it is done and compute it; a damaged file is reported in one
+line and recomputed.
 """
 from __future__ import annotations
 
@@ -15,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import store
+from bench import locks, store
 from bench.config import canonical
 from bench.data import DATASETS, Split, subset
 from bench.evals import EVALS, EvalContext
 from bench.nets import build
+from bench.recipes import RECIPES
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,14 @@ class TrainCell:
         return self.config["arch"]
 
     @property
+    def versions(self) -> dict:
+        """The code versions the cell's numbers depend on (bench.recipes.Recipe.version)."""
+        return {f"recipe:{self.method}": RECIPES.get(self.method).version}
+
+    @property
     def id(self) -> str:
         return store.cell_id({"dataset": self.dataset, "method": self.method, "seed": self.seed,
-                              "config": self.config, "n_train": self.n_train})
+                              "config": self.config, "n_train": self.n_train, "versions": self.versions})
 
 
 @dataclass(frozen=True)
@@ -61,10 +71,15 @@ class EvalCell:
         return json.loads(self.params_json)
 
     @property
+    def versions(self) -> dict:
+        """The code versions of the evaluation kind and the attack it runs (bench.evals.Evaluation.versions)."""
+        return EVALS.get(self.kind).versions(self.params)
+
+    @property
     def id(self) -> str:
         return store.cell_id({"train": self.train.id, "recipe": self.train.recipe, "kind": self.kind,
                               "name": self.name, "params": self.params, "n_test": self.n_test,
-                              "sample_seed": self.sample_seed})
+                              "sample_seed": self.sample_seed, "versions": self.versions})
 
 
 @lru_cache(maxsize=4)
@@ -79,13 +94,21 @@ def train_split(cell: TrainCell, root: str | None) -> Split:
     return train
 
 
-def run_train_cell(cell: TrainCell, out: Path, device: str, root: str | None = None, progress: bool = True) -> dict:
-    """Train the cell's model (unless its checkpoint exists) and write the checkpoint and metadata."""
+def run_train_cell(cell: TrainCell, out: Path, device: str, root: str | None = None, progress: bool = True,
+                   log=print) -> dict:
+    """Train the cell's model (unless its checkpoint reads back whole) and write the checkpoint and
+    metadata, holding the cell's lock."""
+    with locks.cell_lock(out, cell.id):
+        if store.model_done(out, cell.id):
+            return json.loads((out / "models" / f"{cell.id}.json").read_text())
+        store.discard(store.model_files(out, cell.id), log)
+        return _train(cell, out, device, root, progress)
+
+
+def _train(cell: TrainCell, out: Path, device: str, root: str | None, progress: bool) -> dict:
     from bench.train import train
 
     tid = cell.id
-    if store.model_done(out, tid):
-        return json.loads((out / "models" / f"{tid}.json").read_text())
     info = DATASETS.get(cell.dataset)
     cfg = cell.config
     torch.manual_seed(cell.seed)
@@ -94,7 +117,8 @@ def run_train_cell(cell: TrainCell, out: Path, device: str, root: str | None = N
     stats = train(net, cell.method, cfg["args"], train_split(cell, root), cfg, info, cell.seed, dev,
                   progress=progress, label=f"{cell.dataset}/{cell.recipe}/s{cell.seed}")
     meta = {"id": tid, "dataset": cell.dataset, "recipe": cell.recipe, "method": cell.method, "seed": cell.seed,
-            "config": cfg, "n_train": cell.n_train, "device": str(dev), "versions": store.versions(), **stats}
+            "config": cfg, "n_train": cell.n_train, "device": str(dev), "versions": store.versions(),
+            "code_versions": cell.versions, "git_commit": store.git_commit(), **stats}
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     store.save_model(out, tid, state, meta)
     return meta
@@ -108,12 +132,19 @@ def load_model(cell: TrainCell, out: Path, device: str) -> torch.nn.Module:
     return net.to(device, memory_format=fmt).eval()
 
 
-def run_eval_cell(cell: EvalCell, out: Path, device: str, root: str | None = None) -> Path:
-    """Evaluate the cell's trained model on its fixed test subset and write the rows."""
+def run_eval_cell(cell: EvalCell, out: Path, device: str, root: str | None = None, log=print) -> Path:
+    """Evaluate the cell's trained model on its fixed test subset and write the rows (unless its file
+    reads back whole), holding the cell's lock."""
+    with locks.cell_lock(out, cell.id):
+        path = store.samples_path(out, cell.id)
+        if store.eval_done(out, cell.id):
+            return path
+        store.discard([path], log)
+        return _evaluate(cell, out, device, root)
+
+
+def _evaluate(cell: EvalCell, out: Path, device: str, root: str | None) -> Path:
     eid = cell.id
-    path = store.samples_path(out, eid)
-    if path.exists():
-        return path
     _, test = load_dataset(cell.train.dataset, root, cell.train.download)
     idx, sub = subset(test, cell.n_test, cell.sample_seed)
     model = load_model(cell.train, out, device)
@@ -138,5 +169,6 @@ def run_eval_cell(cell: EvalCell, out: Path, device: str, root: str | None = Non
     })
     meta = {"cell": eid, "train_cell": t.id, "kind": cell.kind, "evaluation": cell.name, "params": cell.params,
             "n_test": cell.n_test, "sample_seed": cell.sample_seed, "seconds": seconds, "device": device,
-            "notes": notes}
+            "notes": notes, "code_versions": cell.versions, "bench": store.bench_version(),
+            "git_commit": store.git_commit()}
     return store.write_rows(out, eid, cols, meta)

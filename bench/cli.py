@@ -1,4 +1,4 @@
-"""The `bench` command: run | report | check | list | validate."""
+"""The `bench` command: run | report | check | gc | list | validate."""
 from __future__ import annotations
 
 import argparse
@@ -41,6 +41,39 @@ def _executor(args, suite):
     return resolve(args.device, gpus, cpus)
 
 
+def _out_dir(args, suite) -> Path:
+    out = Path(args.out or Path("results") / suite.name)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    return out
+
+
+def run_record(suite, trains, evals, device: str) -> dict:
+    """What run.json records before anything runs: the suite, every cell (with the code versions its id
+    hashes), bench's version and the git commit. bench.results reads the cells back."""
+    from bench import store
+
+    return {
+        "suite": suite.name, "suite_file": str(suite.file), "description": suite.description,
+        "datasets": [vars(d) for d in suite.datasets],
+        "recipes": {r.label: {"card": r.card.name, "method": r.card.method, "paper": r.card.paper} for r in suite.recipes},
+        "train_cells": [{"id": c.id, "dataset": c.dataset, "recipe": c.recipe, "seed": c.seed, "config": c.config,
+                         "versions": c.versions} for c in trains],
+        "eval_cells": [{"id": c.id, "train_cell": c.train.id, "evaluation": c.name, "kind": c.kind,
+                        "params": c.params, "versions": c.versions} for c in evals],
+        "order": {"datasets": [d.name for d in suite.datasets], "recipes": [r.label for r in suite.recipes],
+                  "evaluations": list(dict.fromkeys(c.name for c in evals))},
+        "device": device, "versions": store.versions(), "git_commit": store.git_commit(),
+    }
+
+
+def _write_run(out: Path, info: dict) -> None:
+    from bench import locks, store
+
+    with locks.cell_lock(out, "run"):
+        store.write_json(out / "run.json", info)
+
+
 def cmd_run(args) -> int:
     from bench import store
     from bench.config import load_suite
@@ -48,12 +81,12 @@ def cmd_run(args) -> int:
 
     suite = load_suite(args.suite)
     trains, evals = plan(suite)
-    out = Path(args.out or Path("results") / suite.name)
+    out = _out_dir(args, suite)
     executor = _executor(args, suite)
     device = executor[0] if executor else _device(args.device)
     if args.dry_run:
         todo_t = sum(not store.model_done(out, c.id) for c in trains)
-        todo_e = sum(not store.samples_path(out, c.id).exists() for c in evals)
+        todo_e = sum(not store.eval_done(out, c.id) for c in evals)
         print(f"suite {suite.name}: {len(trains)} train cells ({todo_t} to run), "
               f"{len(evals)} eval cells ({todo_e} to run) -> {out}")
         for c in trains:
@@ -61,19 +94,9 @@ def cmd_run(args) -> int:
         for c in evals:
             print(f"  eval  {c.id} {c.train.dataset} {c.train.recipe} seed {c.train.seed} {c.name}")
         return 0
-    run_info = {
-        "suite": suite.name, "suite_file": str(suite.file), "description": suite.description,
-        "datasets": [vars(d) for d in suite.datasets],
-        "recipes": {r.label: {"card": r.card.name, "method": r.card.method, "paper": r.card.paper} for r in suite.recipes},
-        "train_cells": [{"id": c.id, "dataset": c.dataset, "recipe": c.recipe, "seed": c.seed, "config": c.config}
-                        for c in trains],
-        "eval_cells": [{"id": c.id, "train_cell": c.train.id, "evaluation": c.name, "kind": c.kind,
-                        "params": c.params} for c in evals],
-        "order": {"datasets": [d.name for d in suite.datasets], "recipes": [r.label for r in suite.recipes],
-                  "evaluations": list(dict.fromkeys(c.name for c in evals))},
-        "device": device, "versions": store.versions(), "git_commit": store.git_commit(),
-    }
+    run_info = run_record(suite, trains, evals, device)
     run_info["executor"] = "ray" if executor else "local"
+    _write_run(out, run_info)  # first: reports know the current cells, done or not
     start = time.perf_counter()
     if executor:
         from bench.ray_executor import run_ray
@@ -83,17 +106,39 @@ def cmd_run(args) -> int:
         counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
     run_info["seconds"] = time.perf_counter() - start
     run_info["counts"] = counts
-    store.write_json(out / "run.json", run_info)
+    _write_run(out, run_info)
     print(f"done in {run_info['seconds']:.1f}s: trained {counts['trained']} (skipped {counts['train_skipped']}), "
           f"evaluated {counts['evaluated']} (skipped {counts['eval_skipped']}) -> {out}")
+    if args.prune:
+        _gc(out)
     return 0
 
 
-def cmd_report(args) -> int:
-    from bench.report import load_rows, load_run
-    from bench.report.build import render, tables_for
+def _cells_note(results: str, stale: bool) -> None:
+    """Say on stderr which cells of the current suite are not done yet, and list stale cells' files."""
+    from bench.results import cell_files, pending_cells
 
-    rows = load_rows(args.results)
+    pending = pending_cells(results)
+    if pending:
+        names = ", ".join(sorted({c["evaluation"] for c in pending}))
+        print(f"note: {len(pending)} eval cells of this suite are not done yet ({names}); "
+              f"re-run `bench run` to finish them", file=sys.stderr)
+    old = cell_files(results, stale=True)
+    if stale:
+        for path in old:
+            print(f"stale: {path}", file=sys.stderr)
+    elif old:
+        print(f"note: ignoring {len(old)} stale cell files no cell of this suite names "
+              "(--stale lists them, `bench gc` removes them)", file=sys.stderr)
+
+
+def cmd_report(args) -> int:
+    from bench.report import load_run
+    from bench.report.build import render, tables_for
+    from bench.results import read_rows
+
+    rows = read_rows(args.results)
+    _cells_note(args.results, args.stale)
     run = load_run(args.results)
     if args.compare_paper:
         from bench.report.paper import compare_table, load_papers
@@ -123,9 +168,10 @@ def cmd_report(args) -> int:
 
 def cmd_check(args) -> int:
     from bench import check
-    from bench.report import load_rows
+    from bench.results import read_rows
 
-    rows = load_rows(args.results)
+    rows = read_rows(args.results)
+    _cells_note(args.results, args.stale)
     if args.write:
         n = check.write_reference(rows, args.reference, args.tol)
         print(f"wrote {n} metrics to {args.reference}")
@@ -133,6 +179,21 @@ def cmd_check(args) -> int:
     table = check.compare(rows, check.read_reference(args.reference), args.tol)
     print(check.report(table))
     return 0 if table["ok"].all() else 1
+
+
+def _gc(out: Path) -> None:
+    from bench.results import cell_files, stale_models
+
+    files = cell_files(out, stale=True) + stale_models(out)
+    for path in files:
+        path.unlink()
+    print(f"{out}: removed {len(files)} files no cell of the current suite names" if files
+          else f"{out}: nothing stale")
+
+
+def cmd_gc(args) -> int:
+    _gc(Path(args.results))
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -168,6 +229,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--cpus-per-task", type=float, help="CPUs each Ray task asks for (default 1)")
     r.add_argument("--dry-run", action="store_true", help="show the cells and what is left to run; write nothing")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--prune", action="store_true", help="afterwards remove files no cell of the suite names (bench gc)")
     r.set_defaults(fn=cmd_run)
     rep = sub.add_parser("report", help="render tables from a results folder")
     rep.add_argument("results")
@@ -179,6 +241,7 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--compare-paper", action="store_true",
                      help="show each reproduced number beside the published one (results/reference/papers)")
     rep.add_argument("--papers", help="folder of published-number CSVs (default results/reference/papers)")
+    rep.add_argument("--stale", action="store_true", help="list the files of cells the current suite does not name")
     rep.set_defaults(fn=cmd_report)
     chk = sub.add_parser("check", help="compare the results' metrics with a reference file; exit 1 if any moved")
     chk.add_argument("results")
@@ -186,7 +249,11 @@ def parser() -> argparse.ArgumentParser:
     chk.add_argument("--tol", help="tolerance for every metric: absolute (0.004) or in samples (2s); "
                      "default the file's tol column, else 1s")
     chk.add_argument("--write", action="store_true", help="write the results' metrics to the reference file instead")
+    chk.add_argument("--stale", action="store_true", help="list the files of cells the current suite does not name")
     chk.set_defaults(fn=cmd_check)
+    gc = sub.add_parser("gc", help="remove files of cells the folder's current suite does not name (run.json)")
+    gc.add_argument("results")
+    gc.set_defaults(fn=cmd_gc)
     ls = sub.add_parser("list", help="list registered datasets, archs, recipes, attacks, evaluations, tables")
     ls.add_argument("what", choices=("datasets", "archs", "recipes", "attacks", "evaluations", "tables"))
     ls.add_argument("pattern", nargs="?", default="*")

@@ -1,6 +1,7 @@
 """Suite -> grid of cells, and the executors that run them.
 
-The local executor runs train cells, then eval cells, in order, skipping those whose files exist.
+The local executor runs train cells, then eval cells, in order, skipping those whose files read back
+whole; two processes on one results folder share the work cell by cell (bench.locks).
 (The Ray executor lives in bench.ray_executor, an optional extra.)
 """
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench import store
+from bench import locks, store
 from bench.cells import EvalCell, TrainCell, run_eval_cell, run_train_cell
 from bench.config import Suite, canonical, resolve_training
 
@@ -41,24 +42,42 @@ def plan(suite: Suite) -> tuple[list[TrainCell], list[EvalCell]]:
 
 
 def run_local(trains, evals, out: Path, device: str, root: str | None, progress: bool, log=print) -> dict:
-    """Run every cell not yet done, in order. Returns counts of cells run and skipped."""
+    """Run every cell not yet done, in order. A cell another process is computing (its lock is held) is
+    left for the end of its stage, then waited for. Returns counts of cells run and skipped."""
     counts = {"trained": 0, "train_skipped": 0, "evaluated": 0, "eval_skipped": 0}
-    for i, cell in enumerate(trains, 1):
+    for tmp in store.clean_tmp(out):
+        log(f"removed {tmp}, left by a killed run")
+    for i, cell in _in_turn(trains, out):
         if store.model_done(out, cell.id):
             counts["train_skipped"] += 1
             continue
         start = time.perf_counter()
-        meta = run_train_cell(cell, out, device, root, progress)
+        meta = run_train_cell(cell, out, device, root, progress, log)
         counts["trained"] += 1
         log(f"[train {i}/{len(trains)}] {cell.dataset} {cell.recipe} seed {cell.seed}: "
             f"{meta['train_seconds']:.1f}s, train acc {meta['final_train_accuracy']:.3f} ({time.perf_counter() - start:.1f}s)")
-    for i, cell in enumerate(evals, 1):
-        if store.samples_path(out, cell.id).exists():
+    for i, cell in _in_turn(evals, out):
+        if store.eval_done(out, cell.id):
             counts["eval_skipped"] += 1
             continue
         start = time.perf_counter()
-        run_eval_cell(cell, out, device, root)
+        run_eval_cell(cell, out, device, root, log)
         counts["evaluated"] += 1
         log(f"[eval {i}/{len(evals)}] {cell.train.dataset} {cell.train.recipe} seed {cell.train.seed} "
             f"{cell.name}: {time.perf_counter() - start:.1f}s")
     return counts
+
+
+def _in_turn(cells: list, out: Path):
+    """(number, cell) in order, the cells another process holds the lock of last, each after its lock is
+    free again (so a finished one is then skipped)."""
+    later = []
+    for i, cell in enumerate(cells, 1):
+        if locks.locked(out, cell.id):
+            later.append((i, cell))
+        else:
+            yield i, cell
+    for i, cell in later:
+        with locks.cell_lock(out, cell.id):
+            pass
+        yield i, cell

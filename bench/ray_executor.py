@@ -132,7 +132,7 @@ def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: s
         train_refs[cell.id] = ref
         pending[ref] = ("train", cell)
     for cell in evals:
-        if store.samples_path(out, cell.id).exists():
+        if store.eval_done(out, cell.id):
             counts["eval_skipped"] += 1
             continue
         ref = eval_fn.remote(cell, out, device, root, res.cpus, train_refs.get(cell.train.id))

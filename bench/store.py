@@ -5,10 +5,14 @@
     OUT/samples/<eval id>.parquet  one row per test sample (and per radius/eps for sweeps)
     OUT/run.json                 the resolved suite, versions, git commit
 
-Every file is written to a temporary name in its folder and renamed into place, so a file that
-exists is complete, and a cell whose file exists is done. All parquet files share one schema
-(ROW_SCHEMA; columns an evaluation does not fill are null), so OUT/samples is one parquet dataset that
-pandas, pyarrow and DuckDB read as it is.
+Every file is written to a temporary name in its folder (``.<name>.<pid>.<random>.tmp``, created with
+the umask's permissions) and renamed into place. A cell is done only when its files read back whole
+(``parquet_ok``: the footer, the row schema and the row count its metadata records; ``model_ok``: the
+metadata parses and the checkpoint loads); a damaged file is reported and recomputed. A process
+computing a cell holds the cell's lock (bench.locks), so two runs on one folder never compute a cell
+twice. All parquet files share one schema (ROW_SCHEMA; columns an evaluation does not fill are null),
+so OUT/samples is one parquet dataset that pandas, pyarrow and DuckDB read as it is. The reading side of
+a results folder (which files belong to the current run) is bench.results, which needs no torch.
 """
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ import hashlib
 import json
 import os
 import platform
+import secrets
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,25 +29,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from bench import locks
 from bench.config import canonical
+from bench.errors import UserError
+from bench.results import COLUMNS, ROW_SCHEMA, ROWS_KEY, cell_meta, parquet_ok  # noqa: F401 - re-exported
 
-ROW_SCHEMA = pa.schema([
-    ("dataset", pa.string()), ("recipe", pa.string()), ("arch", pa.string()), ("seed", pa.int64()),
-    ("evaluation", pa.string()), ("index", pa.int64()), ("label", pa.int64()), ("pred", pa.int64()),
-    ("correct", pa.bool_()),
-    # attacks
-    ("adv_pred", pa.int64()), ("linf", pa.float64()), ("l2", pa.float64()), ("l0", pa.float64()),
-    ("in_budget", pa.bool_()), ("eps", pa.float64()), ("component", pa.string()),
-    # probabilistic robustness
-    ("n", pa.int64()), ("agree", pa.int64()), ("pr", pa.float64()),
-    # certification
-    ("decision", pa.string()), ("samples", pa.int64()), ("kappa", pa.float64()), ("alpha", pa.float64()),
-    # randomized smoothing
-    ("radius", pa.float64()),
-    # traceability
-    ("cell", pa.string()), ("train_cell", pa.string()), ("params", pa.string()),
-])
-COLUMNS = [f.name for f in ROW_SCHEMA]
 
 
 def cell_id(obj) -> str:
@@ -52,8 +42,8 @@ def cell_id(obj) -> str:
 
 def _atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # 0666 less the umask, as open() does
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -78,15 +68,59 @@ def save_model(out: Path, tid: str, state_dict: dict, meta: dict) -> None:
 
 
 def load_state(out: Path, tid: str) -> dict:
-    return torch.load(out / "models" / f"{tid}.pt", map_location="cpu", weights_only=True)
+    path = out / "models" / f"{tid}.pt"
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such checkpoint (re-run `bench run` to train it)") from None
+    except Exception as e:  # a truncated, foreign or refused file: torch raises many kinds
+        raise UserError(f"{path}: damaged, or refused by torch.load(weights_only=True) ({type(e).__name__}); "
+                        "delete it and re-run `bench run`") from None
+
+
+def model_files(out: Path, tid: str) -> list[Path]:
+    return [out / "models" / f"{tid}.json", out / "models" / f"{tid}.pt"]
 
 
 def model_done(out: Path, tid: str) -> bool:
-    return (out / "models" / f"{tid}.pt").exists() and (out / "models" / f"{tid}.json").exists()
+    """Whether the train cell's checkpoint and metadata exist and read back whole."""
+    meta, pt = out / "models" / f"{tid}.json", out / "models" / f"{tid}.pt"
+    if not (meta.exists() and pt.exists()):
+        return False
+    try:
+        json.loads(meta.read_text())
+        load_state(out, tid)
+    except (UserError, ValueError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def samples_path(out: Path, eid: str) -> Path:
     return out / "samples" / f"{eid}.parquet"
+
+
+def eval_done(out: Path, eid: str) -> bool:
+    """Whether the eval cell's parquet file reads back whole."""
+    return parquet_ok(samples_path(out, eid))
+
+
+def discard(paths: list[Path], log=print) -> None:
+    """Remove a cell's files that exist but did not read back whole, saying so in one line each."""
+    for path in paths:
+        if path.exists():
+            log(f"{path}: damaged or incomplete; recomputing it")
+            path.unlink()
+
+
+def clean_tmp(out: Path) -> list[Path]:
+    """Remove the temporary files a killed run left (those of cells no live process is computing)."""
+    removed = []
+    for folder in (out, out / "models", out / "samples"):
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+            if not locks.locked(out, tmp.name[1:].split(".")[0]):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
 
 
 def write_rows(out: Path, eid: str, columns: dict, meta: dict) -> Path:
@@ -104,15 +138,11 @@ def write_rows(out: Path, eid: str, columns: dict, meta: dict) -> Path:
     unknown = set(columns) - set(COLUMNS)
     if unknown:
         raise ValueError(f"columns outside the row schema: {sorted(unknown)}")
-    table = pa.Table.from_arrays(arrays, schema=ROW_SCHEMA.with_metadata({"bench": canonical(meta)}))
+    schema = ROW_SCHEMA.with_metadata({"bench": canonical(meta), ROWS_KEY: str(n)})
+    table = pa.Table.from_arrays(arrays, schema=schema)
     path = samples_path(out, eid)
     _atomic(path, lambda tmp: pq.write_table(table, tmp))
     return path
-
-
-def cell_meta(path: Path) -> dict:
-    md = pq.read_schema(path).metadata or {}
-    return json.loads(md.get(b"bench", b"{}"))
 
 
 def versions() -> dict:
@@ -124,10 +154,14 @@ def versions() -> dict:
             out[pkg] = im.version(pkg)
         except im.PackageNotFoundError:
             out[pkg] = None
+    out["bench"] = bench_version()
+    return out
+
+
+def bench_version() -> str:
     from bench import __version__
 
-    out["bench"] = __version__
-    return out
+    return __version__
 
 
 def git_commit() -> str | None:

@@ -10,13 +10,15 @@ from report_rows import run_info, synthetic
 
 def write_results(out: Path, **kw) -> Path:
     rows = synthetic(**kw)
+    cells = []
     for i, ((recipe, seed, ev), g) in enumerate(rows.groupby(["recipe", "seed", "evaluation"], sort=False)):
         cols = {c: g[c].to_numpy() for c in g.columns if g[c].notna().any()}
         cell = f"e{i:05d}"
         cols["cell"] = [cell] * len(g)
         store.write_rows(out, cell, cols, {"cell": cell, "evaluation": ev, "seconds": 0.5 + i / 100})
+        cells.append({"id": cell, "evaluation": ev})
     info = run_info()
     for tid, sec in info["timings"]["train"].items():
         store.write_json(out / "models" / f"{tid}.json", {"id": tid, "train_seconds": sec})
-    store.write_json(out / "run.json", {k: v for k, v in info.items() if k != "timings"})
+    store.write_json(out / "run.json", {**{k: v for k, v in info.items() if k != "timings"}, "eval_cells": cells})
     return out

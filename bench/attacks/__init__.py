@@ -24,6 +24,7 @@ class AttackInfo:
     source: str = "torchattacks 3.5.1"
     doc: str = ""
     budget: str | None = None  # the parameter holding the norm budget ('eps', or PIFGSM's 'max_epsilon')
+    version: int = 1  # bumped when a change alters this attack's results (eval cell ids hash it)
 
 
 ATTACKS: Registry[AttackInfo] = Registry("attack")

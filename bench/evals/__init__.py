@@ -35,6 +35,19 @@ class Evaluation:
     kind = "base"
     main: Field | None = None  # the value given with the kind key; None: the kind stands alone
     params: dict[str, Field] = {}
+    version = 1  # bumped when a change alters the numbers this kind computes (eval cell ids hash it)
+
+    @classmethod
+    def versions(cls, params: dict) -> dict:
+        """The code versions an eval cell with these resolved params depends on: this kind's, and the
+        registered attack's when the params name one (``attack: PGD``; bench.attacks.AttackInfo.version)."""
+        from bench.attacks import ATTACKS
+
+        out = {f"evaluation:{cls.kind}": cls.version}
+        attack = params.get("attack")
+        if isinstance(attack, str) and attack in ATTACKS:
+            out[f"attack:{attack}"] = ATTACKS.get(attack).version
+        return out
 
     @classmethod
     def resolve(cls, main, opts: dict, info, where: str | None) -> tuple[str, dict]:

@@ -60,6 +60,7 @@ class Recipe:
     paper = ""
     params: dict[str, Field] = {}
     amp = True  # may train under float16 autocast on CUDA (see the module docstring)
+    version = 1  # bumped when a change alters the models this recipe trains (train cell ids hash it)
 
     def __init__(self, args: dict, ctx: TrainContext):
         self.args = dict(args)

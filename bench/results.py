@@ -1,0 +1,112 @@
+"""The reading side of a results folder, without torch: which files belong to the folder's current run.
+
+``bench run`` writes OUT/run.json before it computes anything; it lists every train and eval cell of
+the suite as last run. Reports and ``bench check`` read exactly ``cell_files(OUT)``: the parquet files
+of the eval cells run.json lists that are done. Files of other runs into the same folder (a card's
+epochs changed, another n_test, an older code version) are stale: ``cell_files(OUT, stale=True)``
+lists them, ``bench gc`` removes them. ``pending_cells`` are the listed cells not yet done (a run
+still going, or killed).
+
+A cell's parquet file counts as done only when it reads back whole (``parquet_ok``): the row schema,
+and as many rows as the count bench recorded in its metadata when it wrote it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.errors import UserError
+
+ROW_SCHEMA = pa.schema([
+    ("dataset", pa.string()), ("recipe", pa.string()), ("arch", pa.string()), ("seed", pa.int64()),
+    ("evaluation", pa.string()), ("index", pa.int64()), ("label", pa.int64()), ("pred", pa.int64()),
+    ("correct", pa.bool_()),
+    # attacks
+    ("adv_pred", pa.int64()), ("linf", pa.float64()), ("l2", pa.float64()), ("l0", pa.float64()),
+    ("in_budget", pa.bool_()), ("eps", pa.float64()), ("component", pa.string()),
+    # probabilistic robustness
+    ("n", pa.int64()), ("agree", pa.int64()), ("pr", pa.float64()),
+    # certification
+    ("decision", pa.string()), ("samples", pa.int64()), ("kappa", pa.float64()), ("alpha", pa.float64()),
+    # randomized smoothing
+    ("radius", pa.float64()),
+    # traceability
+    ("cell", pa.string()), ("train_cell", pa.string()), ("params", pa.string()),
+])
+COLUMNS = [f.name for f in ROW_SCHEMA]
+ROWS_KEY = b"bench.rows"  # the row count a cell wrote, checked when the file is read back
+
+
+def run_info(results_dir: str | Path) -> dict:
+    """OUT/run.json: the suite, its cells, versions and git commit of the folder's last run."""
+    path = Path(results_dir) / "run.json"
+    if not Path(results_dir).is_dir():
+        raise UserError(f"{results_dir}: no such results folder")
+    try:
+        info = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"no results in {results_dir}: no run.json (run `bench run SUITE --out {results_dir}` first)") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: unreadable ({e})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("eval_cells"), list):
+        raise UserError(f"{path}: lists no eval cells; re-run `bench run SUITE --out {results_dir}`")
+    return info
+
+
+def parquet_ok(path: Path) -> bool:
+    """Whether a cell's parquet file reads back whole: bench's schema and the row count it recorded."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException):
+        return False
+    md = table.schema.metadata or {}
+    return (table.schema.remove_metadata() == ROW_SCHEMA and ROWS_KEY in md
+            and md[ROWS_KEY] == str(table.num_rows).encode())
+
+
+def cell_meta(path: Path) -> dict:
+    """An eval cell's metadata (seconds, notes, versions) from its parquet file."""
+    md = pq.read_schema(path).metadata or {}
+    return json.loads(md.get(b"bench", b"{}"))
+
+
+def _samples(results_dir: str | Path, eid: str) -> Path:
+    return Path(results_dir) / "samples" / f"{eid}.parquet"
+
+
+def cell_files(results_dir: str | Path, stale: bool = False) -> list[Path]:
+    """The parquet files of the eval cells run.json lists that exist, in run.json's order; with
+    ``stale=True`` the other parquet files in OUT/samples, which no cell of the current suite names."""
+    ids = [c["id"] for c in run_info(results_dir)["eval_cells"]]
+    if stale:
+        named = {f"{eid}.parquet" for eid in ids}
+        folder = Path(results_dir) / "samples"
+        return sorted(p for p in folder.glob("*.parquet") if p.name not in named) if folder.is_dir() else []
+    return [p for p in (_samples(results_dir, eid) for eid in ids) if p.exists()]
+
+
+def pending_cells(results_dir: str | Path) -> list[dict]:
+    """run.json's entries of the eval cells whose parquet file does not exist yet."""
+    return [c for c in run_info(results_dir)["eval_cells"] if not _samples(results_dir, c["id"]).exists()]
+
+
+def stale_models(results_dir: str | Path) -> list[Path]:
+    """Checkpoints and their metadata in OUT/models that no train cell of the current suite names."""
+    named = {c["id"] for c in run_info(results_dir).get("train_cells", [])}
+    folder = Path(results_dir) / "models"
+    return sorted(p for p in folder.iterdir() if p.suffix in (".pt", ".json") and p.stem not in named) \
+        if folder.is_dir() else []
+
+
+def read_rows(results_dir: str | Path):
+    """The rows of ``cell_files(results_dir)`` as one pandas DataFrame (pyarrow converts)."""
+    files = cell_files(results_dir)
+    if not files:
+        raise UserError(f"no results in {results_dir}: run `bench run SUITE --out {results_dir}` first")
+    bad = [p for p in files if not parquet_ok(p)]
+    if bad:
+        raise UserError(f"{bad[0]}: damaged results file; re-run `bench run` to recompute it")
+    return pa.concat_tables([pq.read_table(p).replace_schema_metadata(None) for p in files]).to_pandas()
