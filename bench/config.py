@@ -5,6 +5,7 @@ Every mistake is a UserError naming file:line and the field. See README "Suite f
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from bench.evals import EVALS
 from bench.nets import ARCHS, arch_params
 from bench.recipes import RECIPES
 from bench.registry import did_you_mean
-from bench.yamlio import Field, Node, Seq, keys_known, load_yaml, parse
+from bench.yamlio import MAX_INT, Field, Node, Seq, convert, keys_known, load_yaml, parse, to_float
 
 REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -190,12 +191,17 @@ SUITE = {
     "recipes": Field("list", required=True),
     "seeds": Field("list", [0]),
     "n_test": Field("int", 500, lo=1),
-    "sample_seed": Field("int", 0),
+    "sample_seed": Field("int", 0, lo=0, hi=MAX_INT),
     "batch_size": Field("int", 256, lo=1),
     "evaluations": Field("list", required=True),
     "models": Field("str"),
     "resources": Field("map", {}),
 }
+SEED = Field("int", lo=0, hi=MAX_INT)
+# A suite name is a folder under results/: a plain label, no path separators, no leading dot.
+NAME = re.compile(r"[^/\\\x00-\x1f.][^/\\\x00-\x1f]*")
+# An evaluation's `as:` label: '@' and '[' start the suffixes sweeps add (attack:X@0.1, [kappa=..]).
+RESERVED = "@["
 # Per-task resources for `--executor ray` (the CLI's --gpus-per-task / --cpus-per-task win).
 RESOURCES = {"gpus_per_task": Field("float", None, lo=0.0), "cpus_per_task": Field("float", None, lo=0.0, open_lo=True)}
 DATASET_KEYS = {"n_test": Field("int", None, lo=1), "download": Field("bool", False), "n_train": Field("int", None, lo=1)}
@@ -235,8 +241,8 @@ def _recipes(node: Node, value: Seq, search: list[Path], datasets) -> tuple[Reci
             keys_known(entry, ["card", "as", *SETTINGS], "recipes")
             if "card" not in entry:
                 raise UserError("missing required key", entry.where(), "recipes.card")
-            card_name = entry["card"]
-            label = entry.get("as", card_name)
+            card_name = convert(entry["card"], Field("str"), entry.where("card"), "recipes.card")
+            label = _label(entry, card_name)
             overrides = parse({k: v for k, v in entry.items() if k not in ("card", "as")}, SETTINGS, "recipes", where)
             overrides = {k: v for k, v in overrides.items() if v not in (None, {})}
         else:
@@ -252,6 +258,41 @@ def _recipes(node: Node, value: Seq, search: list[Path], datasets) -> tuple[Reci
     return tuple(out)
 
 
+def _like(default) -> Field:
+    """The Field an architecture argument's default implies: ints are sizes (>= 1), floats finite."""
+    if isinstance(default, bool):
+        return Field("bool")
+    if isinstance(default, int):
+        return Field("int", lo=1)
+    return Field({float: "float", str: "str"}.get(type(default), "any"))
+
+
+def _label(entry: Node, default: str | None) -> str | None:
+    """An entry's `as:` label: a non-empty string."""
+    if "as" not in entry:
+        return default
+    label = convert(entry["as"], Field("str"), entry.where("as"), "as")
+    if not label.strip():
+        raise UserError("expected a non-empty name", entry.where("as"), "as")
+    return label
+
+
+def distinct(value, field: str) -> None:
+    """A list of values (a sweep, seeds) holds each value once; numbers compare as the names they make
+    (``0.1`` and ``1/10``, or numbers equal to 6 digits, both name ``@0.1``)."""
+    if not isinstance(value, Seq):
+        return
+    seen: dict = {}
+    for i, v in enumerate(value):
+        try:
+            key = f"{to_float(v, value.where(i), field):g}"
+        except UserError:  # not a number: compare as it is
+            key = repr(v)
+        if key in seen:
+            raise UserError(f"{v!r} is listed twice (also at {seen[key]})", value.where(i), field)
+        seen[key] = value.where(i)
+
+
 def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
     """The full training config of a recipe on a dataset: settings, arch args, and the method's args."""
     info = DATASETS.get(dataset)
@@ -262,7 +303,8 @@ def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
         if k not in known:
             raise UserError(f"architecture {s['arch']!r} takes no argument {k!r}{did_you_mean(k, known)}",
                             spec.where, "arch_args")
-    s["arch_args"] = {**known, **s["arch_args"]}
+    s["arch_args"] = {**known, **{k: convert(v, _like(known[k]), spec.where, f"arch_args.{k}")
+                                  for k, v in s["arch_args"].items()}}
     s["optimizer"] = parse(s["optimizer"], OPTIMIZER, "optimizer", spec.where)
     s["schedule"] = parse(s.get("schedule") or {}, SCHEDULE, "schedule", spec.where)
     s["augment"] = s.get("augment") or info.augment
@@ -280,11 +322,11 @@ def load_suite(path: str | Path) -> Suite:
     if not opts["models"]:
         search.append(REPO_MODELS)
     datasets = _datasets(node, node["datasets"], opts["n_test"])
-    seeds = []
-    for i, s in enumerate(opts["seeds"]):
-        if isinstance(s, bool) or not isinstance(s, int):
-            raise UserError(f"expected an integer seed, got {s!r}", node["seeds"].where(i), "seeds")
-        seeds.append(s)
+    at = node["seeds"].where if "seeds" in node else (lambda i: node.where())
+    seeds = [convert(s, SEED, at(i), "seeds") for i, s in enumerate(opts["seeds"])]
+    if not seeds:
+        raise UserError("no seeds", node.where("seeds"), "seeds")
+    distinct(opts["seeds"], "seeds")
     recipes = _recipes(node, node["recipes"], search, datasets)
     evals = []
     value = node["evaluations"]
@@ -297,7 +339,10 @@ def load_suite(path: str | Path) -> Suite:
         elif isinstance(entry, Node) and entry:
             kind = next(iter(entry))
             main = entry[kind]
-            label = entry.get("as")
+            label = _label(entry, None)
+            if label is not None and any(c in label for c in RESERVED):
+                raise UserError(f"{label!r}: '@' and '[' are reserved for the names sweeps make (like "
+                                "attack:FGSM@0.05)", entry.where("as"), "as")
             rest = Node({k: v for k, v in entry.items() if k not in (kind, "as")})
             rest.file, rest.line, rest.key_lines = entry.file, entry.line, entry.key_lines
         else:
@@ -307,11 +352,15 @@ def load_suite(path: str | Path) -> Suite:
             raise UserError(f"{kind} takes no value (got {main!r})", where, kind)
         if cls.main is not None and main is None:
             raise UserError(f"{kind} needs a value, like `{kind}: ...`", where, kind)
-        if label is not None and not isinstance(label, str):
-            raise UserError("expected a string", where, "as")
+        for key, items in rest.items():
+            distinct(items, key)
         evals.append((kind, main, rest, label, where))
+    name = opts["name"] if opts["name"] is not None else Path(path).stem
+    if not NAME.fullmatch(name) or ".." in name:
+        raise UserError(f"a suite name is a plain label (no '/', '\\', '..' or leading '.'), got {name!r}",
+                        node.where("name"), "name")
     suite = Suite(
-        name=opts["name"] or Path(path).stem,
+        name=name,
         file=str(path),
         description=opts["description"],
         datasets=datasets,

@@ -19,6 +19,10 @@ from bench.registry import did_you_mean
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _FRACTION = re.compile(rf"^\s*({_NUMBER})\s*/\s*({_NUMBER})\s*$")
 _PLAIN = re.compile(rf"^\s*{_NUMBER}\s*$")
+MAX_FLOAT = 1e12  # larger magnitudes are typos (1e308 overflows the first product it enters)
+MAX_INT = 2**63 - 1  # the parquet rows' int64
+MAX_DEPTH = 32  # nesting deeper than any suite or card needs
+PLAIN_TYPES = (str, int, float, bool, type(None))
 
 
 class Node(dict):
@@ -59,6 +63,9 @@ def _loader(file: str):
         out.file, out.line = file, node.start_mark.line + 1
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)):
+                raise UserError(f"a key must be a plain name, got a {_kind(key)}",
+                                f"{file}:{key_node.start_mark.line + 1}")
             if key in out:
                 raise UserError(f"duplicate key {key!r}", f"{file}:{key_node.start_mark.line + 1}", str(key))
             out[key] = loader.construct_object(value_node, deep=True)
@@ -76,24 +83,65 @@ def _loader(file: str):
     return Loader
 
 
+def _kind(value: Any) -> str:
+    return {Node: "mapping", Seq: "list"}.get(type(value), type(value).__name__)
+
+
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file's contents; a missing, unreadable or non-UTF-8 file is a one-line UserError."""
+    file = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserError("no such file", file) from None
+    except IsADirectoryError:
+        raise UserError("is a folder, not a file", file) from None
+    except OSError as e:
+        raise UserError(f"cannot read: {e.strerror}", file) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UserError(f"not UTF-8 text (byte 0x{data[e.start]:02x})", f"{file}:{line}") from None
+
+
+def _check_tree(data: Any, file: str) -> None:
+    """Only plain values (strings, numbers, booleans, null, mappings, lists), nested at most MAX_DEPTH deep."""
+    todo = [(data, 0, data.line if isinstance(data, (Node, Seq)) else 1)]
+    while todo:
+        value, depth, line = todo.pop()
+        if isinstance(value, (Node, Seq)):
+            if depth >= MAX_DEPTH:
+                raise UserError(f"nested more than {MAX_DEPTH} levels deep", f"{file}:{value.line}")
+            children = value.values() if isinstance(value, Node) else value
+            todo.extend((child, depth + 1, value.line) for child in children)
+        elif not isinstance(value, PLAIN_TYPES):
+            raise UserError(f"unsupported value {value!r} (a {_kind(value)}); quote it to make it a string",
+                            f"{file}:{line}")
+
+
 def load_yaml(path: str | Path, text: str | None = None) -> Node:
     """Load a YAML file whose top level is a mapping; every error is a one-line UserError."""
     file = str(path)
     if text is None:
-        try:
-            text = Path(path).read_text()
-        except FileNotFoundError:
-            raise UserError("no such file", file) from None
-        except OSError as e:
-            raise UserError(f"cannot read: {e.strerror}", file) from None
+        text = read_text(path)
     try:
         data = yaml.load(text, Loader=_loader(file))  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f":{mark.line + 1}" if mark else ""
         raise UserError(f"invalid YAML: {e.problem or e.context}", f"{file}{line}") from None
+    except yaml.reader.ReaderError as e:  # a control character
+        line = text[: e.position].count("\n") + 1
+        code = e.character if isinstance(e.character, int) else ord(e.character)
+        raise UserError(f"invalid YAML: control character 0x{code:02x} is not allowed", f"{file}:{line}") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"invalid YAML: {str(e).splitlines()[0]}", f"{file}:1") from None
+    except RecursionError:
+        raise UserError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", f"{file}:1") from None
     if not isinstance(data, Node):
         raise UserError("expected a mapping at the top level", f"{file}:1")
+    _check_tree(data, file)
     return data
 
 
@@ -101,7 +149,9 @@ def to_float(value: Any, where: str, field: str) -> float:
     """A number from YAML: int, float, '1e-3', or a fraction '8/255'. Booleans are rejected."""
     if isinstance(value, bool):
         raise UserError(f"expected a number, got {value!r}", where, field)
-    if isinstance(value, (int, float)):
+    if isinstance(value, int) and abs(value) > MAX_FLOAT:
+        out = math.inf  # float() of a huge int overflows; refused below like 1e308
+    elif isinstance(value, (int, float)):
         out = float(value)
     elif isinstance(value, str) and (m := _FRACTION.match(value)):
         num, den = float(m.group(1)), float(m.group(2))
@@ -112,16 +162,21 @@ def to_float(value: Any, where: str, field: str) -> float:
         out = float(value)
     else:
         raise UserError(f"expected a number (like 0.1 or 8/255), got {value!r}", where, field)
-    if not math.isfinite(out):
+    if math.isnan(out):
         raise UserError(f"expected a finite number, got {value!r}", where, field)
+    if abs(out) > MAX_FLOAT:
+        raise UserError(f"{value!r} is out of range (at most {MAX_FLOAT:g} in magnitude)", where, field)
     return out
 
 
 def to_int(value: Any, where: str, field: str) -> int:
+    """An integer from YAML (or a string of digits); floats, even 2.0, and booleans are rejected."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-            return int(value)
         raise UserError(f"expected an integer, got {value!r}", where, field)
+    if abs(value) > MAX_INT:
+        raise UserError(f"{value} is out of range (at most 2**63 - 1 in magnitude)", where, field)
     return value
 
 
@@ -142,7 +197,7 @@ class Field:
     open_lo: bool = False
 
 
-def _bounded(x: float, spec: Field, where: str, field: str) -> None:
+def bounded(x: float, spec: Field, where: str, field: str) -> None:
     if spec.lo is not None and (x < spec.lo or (spec.open_lo and x == spec.lo)):
         sign = ">" if spec.open_lo else ">="
         raise UserError(f"must be {sign} {spec.lo:g}, got {x:g}", where, field)
@@ -157,10 +212,10 @@ def convert(value: Any, spec: Field, where: str, field: str) -> Any:
         return value
     if kind == "float":
         out = to_float(value, where, field)
-        _bounded(out, spec, where, field)
+        bounded(out, spec, where, field)
     elif kind == "int":
         out = to_int(value, where, field)
-        _bounded(out, spec, where, field)
+        bounded(out, spec, where, field)
     elif kind == "floats":
         items = value if isinstance(value, list) else [value]
         if not items:
@@ -169,7 +224,7 @@ def convert(value: Any, spec: Field, where: str, field: str) -> Any:
         for i, v in enumerate(items):
             w = value.where(i) if isinstance(value, Seq) else where
             x = to_float(v, w, field)
-            _bounded(x, spec, w, field)
+            bounded(x, spec, w, field)
             out.append(x)
         out = tuple(out)
     elif kind == "str":

@@ -14,7 +14,9 @@ torchattacks' documented defaults otherwise), generalised to any dataset:
 - unbounded attacks (CW-L2, DeepFool, EAD, JSMA, OnePixel, Pixle, SparseFool, GN, VANILA) run as they
   are; their rows show the perturbation through linf, l2, l0 and in_budget.
 
-A suite's ``params`` override any entry; overriding the budget alone rescales alpha with it.
+A suite's ``params`` override any entry; overriding the budget alone rescales alpha with it. Integer
+parameters (``INT_PARAMS``) take integers only, at least their lowest meaningful value (steps >= 1: a
+PGD of 0 or -5 steps would report clean accuracy as robust accuracy); every number is finite.
 """
 from __future__ import annotations
 
@@ -23,6 +25,18 @@ from bench.errors import UserError
 
 
 NORMS = {"Linf": "linf", "L2": "l2"}
+# Integer parameters of the registered attacks and their lowest value (counts of steps, restarts,
+# queries, samples, batch sizes, pixels, classes; seeds from 0).
+INT_PARAMS = {
+    "steps": 1, "n_restarts": 1, "restarts": 1, "n_queries": 1, "nb_iter": 1, "nb_sample": 1, "max_iterations": 1,
+    "binary_search_steps": 1, "eot_iter": 1, "noise_batch_size": 1, "batch_max": 1, "inf_batch": 1,
+    "max_batch_size": 1, "popsize": 1, "pixels": 1, "N": 1, "m": 1, "num_iter_set": 1, "len_kernel": 1,
+    "n_classes": 2, "seed": 0,
+}
+# Exceptions to INT_PARAMS for one attack: BIM's steps 0 means its own count, min(255 eps + 4, 1.25 * 255 eps).
+LOWEST = {("BIM", "steps"): 0}
+# Parameters whose default is an integer but which take any real number (CW's c, margins, scales).
+REAL_PARAMS = ("c", "kappa", "lam", "scale", "nsig")
 
 
 def norm_of(attack: AttackInfo, params: dict) -> str | None:

@@ -16,12 +16,13 @@ import numpy as np
 
 from bench.attacks import ATTACKS
 from bench.attacks.run import in_budget, run_attack
-from bench.attacks.threat import check_classes, check_iterations, dlr_classes, norm_of, threat_params
+from bench.attacks.threat import (INT_PARAMS, LOWEST, REAL_PARAMS, check_classes, check_iterations, dlr_classes,
+                                  norm_of, threat_params)
 from bench.errors import UserError
 from bench.evals import EVALS, Evaluation
 from bench.predict import attack_through, parse_predictor
 from bench.registry import did_you_mean
-from bench.yamlio import Field, Node, parse, to_float
+from bench.yamlio import Field, Node, convert, parse, to_float
 
 
 def block(name: str, out: dict, y: np.ndarray, norm: str | None, eps: float | None, linf_budget: float) -> dict:
@@ -41,25 +42,36 @@ BUDGET_KEYS = ("eps", "alpha", "max_epsilon")
 
 
 def coerce(attack: str, params: dict, defaults: dict, where: str | None, linf: bool) -> dict:
-    """Check suite overrides against an attack's parameters: known names, numbers where the default
-    is a number (fractions like 8/255 accepted), budgets and steps >= 0 and, for Linf attacks, <= 1."""
+    """Check suite overrides against an attack's parameters: known names; integers for the integer
+    parameters, within their bounds (bench.attacks.threat.INT_PARAMS); finite numbers (fractions like
+    8/255 accepted) where the default is a number; strings where it is a string; budgets >= 0 and, for
+    Linf attacks, <= 1."""
     out = {}
     for key, value in params.items():
-        at = params.where(key) if isinstance(params, Node) else where
+        at, field = params.where(key) if isinstance(params, Node) else where, f"params.{key}"
         if key not in defaults:
-            raise UserError(f"{attack} takes no parameter {key!r}{did_you_mean(key, defaults)}", at, f"params.{key}")
+            raise UserError(f"{attack} takes no parameter {key!r}{did_you_mean(key, defaults)}", at, field)
         default = defaults[key]
         if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise UserError(f"expected true or false, got {value!r}", at, f"params.{key}")
-        elif isinstance(default, (int, float)) and not (isinstance(value, int) and not isinstance(value, bool)):
-            value = to_float(value, at, f"params.{key}")  # CW's c=1 takes 0.5 too
-        if key in BUDGET_KEYS and value < 0:
-            raise UserError(f"must be >= 0, got {value:g}", at, f"params.{key}")
-        if key in BUDGET_KEYS and linf and value > 1:
-            raise UserError(f"must be <= 1 for a Linf attack on [0,1] pixels, got {value:g}", at, f"params.{key}")
+            value = convert(value, Field("bool"), at, field)
+        elif key in INT_PARAMS and key not in REAL_PARAMS:
+            value = convert(value, Field("int", lo=LOWEST.get((attack, key), INT_PARAMS[key])), at, field)
+        elif isinstance(default, (int, float)):
+            value = to_float(value, at, field)  # CW's c=1 takes 0.5 too
+        elif isinstance(default, str):
+            value = convert(value, Field("str"), at, field)
+        if key in BUDGET_KEYS:
+            check_budget(value, linf, at, field)
         out[key] = value
     return out
+
+
+def check_budget(value: float, linf: bool, where: str | None, field: str) -> None:
+    """A budget or step size: >= 0, and <= 1 for a Linf attack on [0,1] pixels."""
+    if value < 0:
+        raise UserError(f"must be >= 0, got {value:g}", where, field)
+    if linf and value > 1:
+        raise UserError(f"must be <= 1 for a Linf attack on [0,1] pixels, got {value:g}", where, field)
 
 
 def concat(blocks: list[dict]) -> dict:
@@ -92,6 +104,8 @@ class Attack(Evaluation):
         check_iterations(main, resolved, where)
         if opts["eps"] is not None and not (attack.budget and norm_of(attack, resolved)):
             raise UserError(f"{main} has no norm budget to sweep", where, "eps")
+        for eps in opts["eps"] or ():
+            check_budget(eps, linf, where, "eps")
         sweep = list(opts["eps"]) if as_list else None
         if opts["eps"] is not None and not as_list:
             if attack.budget in overrides:
