@@ -176,9 +176,15 @@ def cmd_check(args) -> int:
         n = check.write_reference(rows, args.reference, args.tol)
         print(f"wrote {n} metrics to {args.reference}")
         return 0
-    table = check.compare(rows, check.read_reference(args.reference), args.tol)
+    if args.tol:
+        check.parse_tol(args.tol, 1)
+    ref = check.read_reference(args.reference)
+    table = check.compare(rows, ref, args.tol)
     print(check.report(table))
-    return 0 if table["ok"].all() else 1
+    malformed = ref["error"][ref["error"] != ""]
+    for error in malformed:
+        print(f"bench: error: {error}", file=sys.stderr)
+    return 2 if len(malformed) else 0 if table["ok"].all() else 1
 
 
 def _gc(out: Path) -> None:

@@ -120,19 +120,43 @@ def _download(cls_name: str, base: Path) -> None:
         cls(str(base), train=True, download=True)
 
 
+# The only globals a CIFAR batch file names: numpy's array reconstruction (numpy 1 and 2 module paths).
+_PICKLE_GLOBALS = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")} \
+    | {(m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")} | {("numpy", "ndarray"), ("numpy", "dtype")}
+
+
 def _unpickle(path: Path) -> dict:
+    """A CIFAR batch file through a restricted unpickler: dicts, lists, bytes, numbers and numpy arrays
+    only, so a planted file cannot run code (pickle.load would call whatever the file names)."""
     import pickle
 
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
+    class Restricted(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) not in _PICKLE_GLOBALS:
+                raise pickle.UnpicklingError(f"refused global {module}.{name}")
+            return super().find_class(module, name)
+
+    try:
+        with open(path, "rb") as f:
+            d = Restricted(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+        raise UserError(f"{path}: not a CIFAR batch file ({e})") from None
+    if not isinstance(d, dict) or b"data" not in d:
+        raise UserError(f"{path}: not a CIFAR batch file (no data)")
+    if isinstance(d[b"data"], np.ndarray) and d[b"data"].dtype == object:
+        raise UserError(f"{path}: not a CIFAR batch file (object array)")
+    return d
 
 
 def _cifar_split(files: list[Path], label_key: bytes) -> Split:
     images, labels = [], []
     for f in files:
         d = _unpickle(f)
-        images.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.extend(d[label_key])
+        try:
+            images.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(d[label_key])
+        except (KeyError, ValueError, TypeError) as e:
+            raise UserError(f"{f}: not a CIFAR batch file ({type(e).__name__}: {e})") from None
     return _from_uint8(np.concatenate(images), labels, chw=True)
 
 
