@@ -92,7 +92,7 @@ def read_reference(path: str | Path) -> pd.DataFrame:
         try:
             row["value"] = _number(r.get("value") or "", "value")
             row["n"] = _count(r.get("n") or "")
-            if row["tol"]:
+            if row["tol"] and not math.isnan(row["value"]):
                 parse_tol(row["tol"], row["n"], "tol")
         except UserError as e:
             row["error"] = str(UserError(e.message, f"{path}:{line}", e.field))
@@ -109,7 +109,10 @@ def read_reference(path: str | Path) -> pd.DataFrame:
 def write_reference(rows: pd.DataFrame, path: str | Path, tol: str | None) -> int:
     out = metrics(rows)
     out["value"] = out["value"].round(6)
+    out["n"] = out["n"].where(out["n"] > 0).astype("Int64")  # a metric with no samples behind it: empty
     out["tol"] = tol or DEFAULT_TOL
+    if Path(path).is_dir():
+        raise UserError(f"--reference {path}: is a folder, not a file")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(path, index=False)
     return len(out)
@@ -129,14 +132,15 @@ def compare(rows: pd.DataFrame, ref: pd.DataFrame, tol: str | None = None) -> pd
         got = float(mine.loc[key, "value"]) if found else math.nan
         if not error and found and n is not None and int(mine.loc[key, "n"]) != n:
             error = f"n: {int(mine.loc[key, 'n'])} samples in the results, {n} in the reference"
-        if not error:
+        diff = got - float(r["value"])
+        if math.isnan(r["value"]):  # no samples behind the reference: the result must have none either
+            ok = not error and found and math.isnan(got)
+        else:
             try:
-                limit = parse_tol(text, n, "--tol" if tol else "tol")
+                limit = parse_tol(text, n, "--tol" if tol else "tol") if not error else math.nan
             except UserError as e:
                 error = str(e)
-        diff = got - float(r["value"])
-        both_nan = found and math.isnan(got) and math.isnan(r["value"])
-        ok = not error and (both_nan or (not math.isnan(diff) and abs(diff) <= limit + 1e-12))
+            ok = not error and not math.isnan(diff) and abs(diff) <= limit + 1e-12
         out.append({**dict(zip(KEY, key)), "reference": float(r["value"]), "result": got, "difference": diff,
                     "samples": (diff * n if n else math.nan), "tol": text, "ok": ok, "error": error})
     return pd.DataFrame(out)

@@ -155,3 +155,36 @@ def test_crop_flip_augmentation_is_a_shifted_copy():
     for i in range(16):  # each output is some 32x32 window of the zero-padded input
         assert any(torch.equal(out[i], padded[i, :, dy:dy + 32, dx:dx + 32]) for dy in range(9) for dx in range(9))
     assert torch.equal(augment_batch(x, "none"), x)
+
+
+def test_a_planted_cifar_batch_cannot_run_code(tmp_path):
+    """CIFAR batches are pickles: a restricted unpickler takes only what the format holds."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "owned"
+
+    class Planted:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps({b"data": Planted(), b"labels": [0]}))
+    with pytest.raises(UserError, match=r"data_batch_1: not a CIFAR batch file \(refused global"):
+        DATASETS.get("cifar10").load(root=str(tmp_path))
+    assert not marker.exists()
+    (folder / "data_batch_1").write_bytes(b"\x80\x04truncated")
+    with pytest.raises(UserError, match="data_batch_1: not a CIFAR batch file"):
+        DATASETS.get("cifar10").load(root=str(tmp_path))
+
+
+def test_digits_train_and_test_are_disjoint_and_cover_every_image():
+    """digits is the dataset whose split bench makes: each of the 1797 images is in exactly one split."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    train, test = DATASETS.get("digits").load()
+    everything = np.concatenate([d.images.reshape(len(d.target), -1) / 16.0, d.target[:, None]], 1)
+    split = torch.cat([torch.cat([s.x.flatten(1), s.y[:, None].float()], 1) for s in (train, test)]).double().numpy()
+    assert len(split) == 1797
+    order = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731 - rows sorted as tuples
+    np.testing.assert_array_equal(order(split), order(everything))
