@@ -38,6 +38,8 @@ class Registry(Generic[T]):
         return self.register(name)(obj)
 
     def get(self, name: str, where: str | None = None, field: str | None = None) -> T:
+        if not isinstance(name, str):
+            raise UserError(f"expected a {self.kind} name, got {name!r}", where, field)
         try:
             return self._items[name]
         except KeyError:
