@@ -23,6 +23,9 @@ MAX_FLOAT = 1e12  # larger magnitudes are typos (1e308 overflows the first produ
 MAX_INT = 2**63 - 1  # the parquet rows' int64
 MAX_DEPTH = 32  # nesting deeper than any suite or card needs
 PLAIN_TYPES = (str, int, float, bool, type(None))
+# MAX_DEPTH + 1 flow collections opened in a row: refused before parsing (PyYAML's scanner takes time
+# quadratic in the nesting depth, and recurses once per level).
+_DEEP = re.compile(r"[\[{](?:\s*[\[{]){%d}" % MAX_DEPTH)
 
 
 class Node(dict):
@@ -125,6 +128,9 @@ def load_yaml(path: str | Path, text: str | None = None) -> Node:
     file = str(path)
     if text is None:
         text = read_text(path)
+    if deep := _DEEP.search(text):
+        line = text[: deep.start()].count("\n") + 1
+        raise UserError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", f"{file}:{line}")
     try:
         data = yaml.load(text, Loader=_loader(file))  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as e:
