@@ -1,5 +1,6 @@
 """Certification wall time: the batched engine (bench.certify.engine) against Algorithm 2 one sample at a
-time (bench.certify.paper.algorithm2: one forward and two scipy binomial tests per sample), same model,
+time (bench.certify.rules.repeated_binomial.algorithm2: one forward and two scipy binomial tests per
+sample), same model,
 inputs and random streams; decisions must be identical. Then the kappa/alpha sweep of Tables 11/12 (kappa
 0.001, 0.01, 0.1 at alpha 0.01; alpha 0.05, 0.001 at kappa 0.01) with every point replayed on one stream
 of predictions (certify_many) against one batched run per point; results must be identical. Also the
@@ -15,8 +16,8 @@ import torch
 
 from _model import digits_model
 from bench.certify.engine import Streams, certify, certify_many
-from bench.certify.paper import algorithm2
-from bench.certify.rule import make_rule, simulate
+from bench.certify.rules import make_rule, simulate
+from bench.certify.rules.repeated_binomial import algorithm2
 
 
 def main():

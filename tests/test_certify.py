@@ -6,10 +6,10 @@ import torch
 from scipy.stats import binom
 
 from bench.certify.engine import Streams, certify, certify_many
-from bench.certify.fixed import clopper_pearson
-from bench.certify.paper import algorithm2
-from bench.certify.rule import CERTIFIERS, N0, make_rule
-from bench.certify.sequential import log_mixture
+from bench.certify.rules import CERTIFIERS, N0, make_rule
+from bench.certify.rules.fixed import clopper_pearson
+from bench.certify.rules.repeated_binomial import algorithm2
+from bench.certify.rules.sequential import log_mixture
 from bench.data import DATASETS
 from bench.errors import UserError
 from bench.evals import EVALS, EvalContext

@@ -2,7 +2,7 @@
 rate stays <= alpha for a true share just below 1 - kappa; Algorithm 2's repeated tests exceed it."""
 import pytest
 
-from bench.certify.rule import make_rule, simulate
+from bench.certify.rules import make_rule, simulate
 
 KAPPA = ALPHA = 0.01
 P_BELOW = 0.9899  # just below 1 - kappa: every certificate is false

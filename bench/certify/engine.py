@@ -7,8 +7,9 @@ alone (``Streams``, bench.keyed; the id is the input's index in the test split w
 position), and each round draws the next chunk of every running input in one
 batched vicinity call. A decision therefore depends only on the model, the input and the seed: not on
 which other inputs are certified alongside it, the chunk, the batch size or the device (up to float
-rounding of the vicinity's arithmetic); the one-at-a-time reference (bench.certify.paper.algorithm2)
-reads the same stream one sample at a time and reaches the same decisions (tests/test_certify.py).
+rounding of the vicinity's arithmetic); the one-at-a-time reference
+(bench.certify.rules.repeated_binomial.algorithm2) reads the same stream one sample at a time and reaches
+the same decisions (tests/test_certify.py).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from bench.certify.rule import Rule
+from bench.certify.rules import Rule
 from bench.keyed import KeyedSource, row_keys
 from bench.vicinity import draw
 

@@ -15,7 +15,7 @@ kappa = alpha = 0.01 (the paper's defaults), ``certify:<vicinity>@<radius>[kappa
 other point. All points of one radius replay on one stream of predictions (bench.certify.engine.certify_many),
 so a sweep costs the model what its longest-running point costs.
 
-What "certified" means: the test (bench.certify.rule) accepts, at level alpha, that at least 1 - kappa of
+What "certified" means: the test (bench.certify.rules) accepts, at level alpha, that at least 1 - kappa of
 the vicinity's samples are predicted as one class c (the majority class); rows carry pred = that
 majority (vote) prediction over the samples drawn, correct = pred == label, decision (certified |
 not_certified | undecided), samples (drawn until the decision), kappa, alpha, eps. Per Table 8:
@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from bench.certify.engine import certify_many
-from bench.certify.rule import CERTIFIERS, make_rule
+from bench.certify.rules import CERTIFIERS, make_rule
 from bench.evals import EVALS, Evaluation
 from bench.vicinity import VICINITIES, radii
 from bench.yamlio import Field, parse

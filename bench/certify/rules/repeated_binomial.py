@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from scipy.stats import binom
 
-from bench.certify.rule import CERTIFIERS, Rule, largest_true, smallest_true
+from bench.certify.rules._rule import CERTIFIERS, Rule, largest_true, smallest_true
 
 
 def left_tail(v, w, p0):

@@ -1,25 +1,6 @@
-"""Certifiers of probabilistic robustness as stopping rules on a count sequence, behind one interface.
-
-Certifying x at (kappa, alpha) means a statistical test, at level alpha, that the vicinity's share of
-samples predicted as one class c is at least p0 = 1 - kappa; certified robust accuracy also asks that c
-be the label. Every certifier is a ``Rule``: after each new test sample it looks at (w, v) = (test samples
-so far, how many of them were predicted as the tested class) and
-
-    not_certified   when v <= lo[w],
-    certified       when v >= hi[w],
-    undecided       when w reaches ``cap`` with neither.
-
-Which class is tested: with ``n0 == 0`` (Algorithm 2 of the certified-PR paper) the running majority of
-all samples so far, re-chosen after every sample; with ``n0 > 0`` the majority of the first n0 samples
-(ties: the class seen first), after which only the following samples are tested, so the tested class
-does not depend on the samples of the test (as in Cohen et al.'s CERTIFY). Because ``lo``/``hi`` are
-precomputed for every w, a whole chunk of samples is decided at once (bench.certify.engine) and stops
-where the one-sample-at-a-time rule would.
-
-CERTIFIERS (name -> make(kappa, alpha, max_samples, n) -> Rule):
-- sprt (default, bench.certify.sequential): a mixture SPRT, anytime-valid: error <= alpha however long it runs.
-- paper (bench.certify.paper): the certified-PR paper's Algorithm 2, exact binomial tests after every sample.
-- fixed (bench.certify.fixed): one-shot Clopper-Pearson bounds from n samples.
+"""The certifiers' common ground (a leaf module: it imports no certifier): ``Rule``, the ``CERTIFIERS``
+registry, the selection size N0, the bisections that turn a test into per-w boundaries, and ``simulate``.
+See bench.certify.rules for what a rule decides.
 """
 from __future__ import annotations
 
@@ -103,10 +84,3 @@ def simulate(rule: Rule, p: float, runs: int, seed: int = 0, block: int = 1024) 
     code[code == 0], used[code == 3] = 3, rule.cap
     return {"certified": float((code == 1).mean()), "not_certified": float((code == 2).mean()),
             "undecided": float((code == 3).mean()), "mean_samples": float(used.mean())}
-
-
-def make_rule(name: str, kappa: float, alpha: float, max_samples: int, n: int) -> Rule:
-    return CERTIFIERS.get(name)(kappa=kappa, alpha=alpha, max_samples=max_samples, n=n)
-
-
-from bench.certify import fixed, paper, sequential  # noqa: E402,F401  (each registers its certifier)

@@ -12,7 +12,7 @@ p q/p0 + (1-p)(1-q)/(1-p0) <= 1 for q > p0 >= p). By Ville's inequality P(sup_w 
 certifying when M+ >= 1/alpha wrongly certifies a class with p <= 1 - kappa with probability <= alpha at
 any stopping time, with no indifference zone. The mirror test (q uniform on [0, p0)) stops with
 not_certified when M- >= 1/alpha, wrong with probability <= alpha when p >= p0. The tested class is the
-majority of the first N0 samples (bench.certify.rule), so it does not depend on the test's samples.
+majority of the first N0 samples (bench.certify.rules), so it does not depend on the test's samples.
 
 Cost: with every sample agreeing, kappa = alpha = 0.01 certifies after ~650 test samples (Algorithm 2:
 459, which it buys with its excess false certifications).
@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import betaln
 from scipy.stats import beta
 
-from bench.certify.rule import CERTIFIERS, N0, Rule, largest_true, smallest_true
+from bench.certify.rules._rule import CERTIFIERS, N0, Rule, largest_true, smallest_true
 
 
 def log_mixture(v, w, p0: float, upper: bool):
