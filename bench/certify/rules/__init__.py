@@ -18,13 +18,14 @@ where the one-sample-at-a-time rule would.
 
 CERTIFIERS (name -> make(kappa, alpha, max_samples, n) -> Rule), one module each in this package,
 discovered at import (bench.discover; modules starting with _ are helpers):
-- sprt (default, sequential.py): a mixture SPRT, anytime-valid: error <= alpha however long it runs.
+- spike (default, spike.py): a spike-and-slab mixture SPRT, anytime-valid, 1.12-1.18x Wald's bound near p = 1.
+- sprt (sequential.py): a uniform mixture SPRT, anytime-valid: error <= alpha however long it runs.
 - paper (repeated_binomial.py): the certified-PR paper's Algorithm 2, exact binomial tests after every sample.
 - fixed (fixed.py): one-shot Clopper-Pearson bounds from n samples.
 """
 from __future__ import annotations
 
-from bench.certify.rules._rule import CERTIFIERS, N0, Rule, simulate  # noqa: F401  (the public names)
+from bench.certify.rules._rule import CERTIFIERS, N0, Rule, exact, simulate, wald_bound  # noqa: F401  (public)
 from bench.discover import import_all
 
 import_all(__name__, __path__)  # every certifier module registers itself

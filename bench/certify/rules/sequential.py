@@ -1,4 +1,4 @@
-"""sprt (the default certifier): a mixture sequential probability ratio test (Robbins, "Statistical methods
+"""sprt: a mixture sequential probability ratio test (Robbins, "Statistical methods
 related to the law of the iterated logarithm", 1970), i.e. a confidence sequence for the share p of the
 vicinity predicted as the tested class, which keeps its error <= alpha however long it samples.
 
@@ -26,11 +26,13 @@ from scipy.stats import beta
 from bench.certify.rules._rule import CERTIFIERS, N0, Rule, largest_true, smallest_true
 
 
-def log_mixture(v, w, p0: float, upper: bool):
-    """log M+ (upper: q on (p0, 1]) or log M- (q on [0, p0)) after v of w samples agreed."""
+def log_mixture(v, w, p0: float, upper: bool, start: float | None = None):
+    """log M+ (upper: q uniform on (start, 1], start = p0 unless given, start >= p0) or log M- (q uniform
+    on [0, p0)) after v of w samples agreed."""
     v, w = np.asarray(v, dtype=float), np.asarray(w, dtype=float)
     a, b = v + 1, w - v + 1
-    mass = beta.logsf(p0, a, b) - np.log1p(-p0) if upper else beta.logcdf(p0, a, b) - np.log(p0)
+    start = p0 if start is None else start
+    mass = beta.logsf(start, a, b) - np.log1p(-start) if upper else beta.logcdf(p0, a, b) - np.log(p0)
     return betaln(a, b) + mass - v * np.log(p0) - (w - v) * np.log1p(-p0)
 
 
