@@ -3,9 +3,8 @@ simulated inputs whose samples agree with a known probability p, the exact (dyna
 against simulation, and the default certifier's mean samples against Wald's bound and against sprt."""
 import numpy as np
 import pytest
-import torch
 
-from bench.certify.engine import certify_many
+from bench.certify.engine import at_share
 from bench.certify.rules import exact, make_rule, simulate, wald_bound
 
 KAPPA = ALPHA = 0.01
@@ -14,32 +13,13 @@ P_BELOW = 0.9899  # just below 1 - kappa: every certificate is false
 RUNS = 10_000
 
 
-class Agree(torch.nn.Module):
-    """A fake model on 1x1x1 inputs: class 0 when the pixel is < p, else class 1. With x = 0.5 and the
-    linf vicinity of radius 0.5 the pixel is U(0, 1), so each vicinity sample agrees with class 0
-    independently with probability p (to float32 resolution)."""
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x):
-        hit = x.flatten(1)[:, 0] < self.p
-        return torch.stack([hit, ~hit], 1).float()
-
-
-def _engine(p: float, rules, n: int, seed: int = 1):
-    x = torch.full((n, 1, 1, 1), 0.5)
-    return certify_many(Agree(p), x, rules, "linf", 0.5, 2, seed=seed, chunk=256, batch_size=1 << 20)
-
-
 @pytest.mark.parametrize("p", [P0, P0 - 0.001])
 def test_engine_false_certification_at_most_alpha(p):
     """10^4 inputs through the batched engine with the cap at 1000 (Ville's bound holds at any cap; the
     cap keeps the test to seconds). Algorithm 2 on the same samples shows the check has teeth."""
     names = ["spike", "sprt", "paper"]
     rules = [make_rule(name, KAPPA, ALPHA, 1000, 0) for name in names]
-    outs = dict(zip(names, _engine(p, rules, RUNS)))
+    outs = dict(zip(names, at_share(rules, p, RUNS, seed=1)))
     limit = ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / RUNS)
     rate = {name: float((out["decision"] == "certified").mean()) for name, out in outs.items()}
     print(f"false certification at p={p}, cap 1000, {RUNS} inputs: {rate}")
@@ -55,7 +35,7 @@ def test_engine_false_certification_at_most_alpha(p):
 def test_engine_all_agreeing_inputs_stop_where_exact_says():
     """p = 1: every input certifies at the same sample, the selection samples included."""
     rules = [make_rule(name, KAPPA, ALPHA, 10_000, 0) for name in ("spike", "sprt")]
-    for rule, out in zip(rules, _engine(1.0, rules, 50)):
+    for rule, out in zip(rules, at_share(rules, 1.0, 50, seed=1)):
         assert set(out["decision"]) == {"certified"}
         assert set(out["samples"]) == {exact(rule, 1.0)["mean_samples"]}
 
