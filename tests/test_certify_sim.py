@@ -16,7 +16,8 @@ RUNS = 10_000
 @pytest.mark.parametrize("p", [P0, P0 - 0.001])
 def test_engine_false_certification_at_most_alpha(p):
     """10^4 inputs through the batched engine with the cap at 1000 (Ville's bound holds at any cap; the
-    cap keeps the test to seconds). Algorithm 2 on the same samples shows the check has teeth."""
+    cap keeps the test to seconds). Algorithm 2 on the same samples shows the check has teeth. At p = p0
+    a not-certified decision is wrong too."""
     names = ["spike", "sprt", "paper"]
     rules = [make_rule(name, KAPPA, ALPHA, 1000, 0) for name in names]
     outs = dict(zip(names, at_share(rules, p, RUNS, seed=1)))
@@ -30,6 +31,8 @@ def test_engine_false_certification_at_most_alpha(p):
         assert abs(out["samples"].mean() - e["mean_samples"]) <= 4 * out["samples"].std() / np.sqrt(RUNS)
     if p == P0:
         assert rate["paper"] > limit  # repeated tests: ~0.017 here
+        for name in ("spike", "sprt"):  # the not-certified side is wrong at p >= p0: also <= alpha
+            assert (outs[name]["decision"] == "not_certified").mean() <= limit
 
 
 def test_engine_all_agreeing_inputs_stop_where_exact_says():
