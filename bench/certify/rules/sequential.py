@@ -1,6 +1,7 @@
-"""sprt: a mixture sequential probability ratio test (Robbins, "Statistical methods
-related to the law of the iterated logarithm", 1970), i.e. a confidence sequence for the share p of the
-vicinity predicted as the tested class, which keeps its error <= alpha however long it samples.
+"""sprt: a mixture sequential probability ratio test (Robbins, "Statistical methods related to the law
+of the iterated logarithm", 1970), i.e. a confidence sequence for the share p of the vicinity predicted
+as the tested class, which keeps its error <= alpha however long it samples. bench.certify.rules.spike
+(the default) mixes over a prior with a point mass at q = 1 instead, for fewer samples near p = 1.
 
 With v of w test samples agreeing and p0 = 1 - kappa, the likelihood ratio of q against p0, mixed over q
 uniform on (p0, 1],
