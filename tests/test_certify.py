@@ -3,13 +3,15 @@ the `certify` evaluation's keys, names and rows."""
 import numpy as np
 import pytest
 import torch
+from scipy.integrate import quad
 from scipy.stats import binom
 
 from bench.certify.engine import Streams, certify, certify_many
-from bench.certify.fixed import clopper_pearson
-from bench.certify.paper import algorithm2
-from bench.certify.rule import CERTIFIERS, N0, make_rule
-from bench.certify.sequential import log_mixture
+from bench.certify.rules import CERTIFIERS, N0, make_rule
+from bench.certify.rules.fixed import clopper_pearson
+from bench.certify.rules.repeated_binomial import algorithm2
+from bench.certify.rules.sequential import log_mixture
+from bench.certify.rules.spike import SPIKE, log_spike_slab, slab_start
 from bench.data import DATASETS
 from bench.errors import UserError
 from bench.evals import EVALS, EvalContext
@@ -45,6 +47,41 @@ def test_sprt_boundaries_match_the_mixture():
         assert np.array_equal(v <= r.lo[w], log_mixture(v, w, 0.99, False) >= np.log(100))
     first = int(np.argmax(r.hi <= np.arange(len(r.hi))))
     assert 600 < first < 700 and r.n0 == N0
+
+
+def _direct_spike_slab(v, w, p0, start):
+    """M+ by numerical integration of the likelihood ratio over the slab, plus the spike."""
+    ratio = lambda q: np.exp(v * np.log(q / p0) + (w - v) * np.log((1 - q) / (1 - p0)))
+    slab = quad(ratio, start, 1, epsabs=0, epsrel=1e-10, points=[(start + 1) / 2])[0] / (1 - start)
+    return SPIKE * (v == w) * p0 ** -w + (1 - SPIKE) * slab
+
+
+def test_spike_mixture_is_a_unit_martingale_at_p0():
+    """M+_0 = 1 and, at p = p0, E[M+_{w+1} | v, w] = M+_w (each factor's mean is 1): the normaliser and
+    both parts are right, so Ville's inequality applies."""
+    p0, start = 0.99, 0.993
+    assert log_spike_slab(0, 0, p0, start) == pytest.approx(0.0, abs=1e-12)
+    for v, w in ((0, 0), (5, 5), (300, 300), (298, 300), (900, 950)):
+        now = log_spike_slab(v, w, p0, start)
+        nxt = np.logaddexp(np.log(p0) + log_spike_slab(v + 1, w + 1, p0, start),
+                           np.log1p(-p0) + log_spike_slab(v, w + 1, p0, start))
+        assert nxt == pytest.approx(now, abs=1e-9)
+        assert np.exp(now) == pytest.approx(_direct_spike_slab(v, w, p0, start), rel=1e-6)
+
+
+def test_spike_boundaries_and_slab():
+    r = make_rule("spike", 0.01, 0.01, 10000, 0)
+    start = slab_start(0.99, 0.01, r.cap)
+    assert 0.992 < start < 0.994  # the q whose Wald bound is the cap
+    kl = start * np.log(start / 0.99) + (1 - start) * np.log((1 - start) / 0.01)
+    assert r.cap * kl == pytest.approx(np.log(100))
+    assert slab_start(0.99, 0.01, 400) == 0.99  # a cap below 459 cannot certify anything: the full range
+    first = int(np.argmax(r.hi <= np.arange(len(r.hi))))  # all-agree certificate
+    assert _direct_spike_slab(first, first, 0.99, start) >= 100 > _direct_spike_slab(first - 1, first - 1, 0.99, start)
+    for w in (700, 3000):
+        v = np.arange(w + 1)
+        assert np.array_equal(v >= r.hi[w], log_spike_slab(v, w, 0.99, start) >= np.log(100))
+    assert np.array_equal(r.lo, make_rule("sprt", 0.01, 0.01, 10000, 0).lo)  # not_certified: sprt's side
 
 
 def test_fixed_is_clopper_pearson_at_n():
@@ -186,7 +223,7 @@ def _resolve(**opts):
 def test_resolve_defaults_and_sweep_names():
     name, p = _resolve()
     assert name == "certify:linf" and p["eps"] == [0.1] and p["points"] == [[0.01, 0.01]]
-    assert p["certifier"] == "sprt" and p["max_samples"] == 10000
+    assert p["certifier"] == "spike" and p["max_samples"] == 10000
     _, p = _resolve(kappa=[0.001, 0.01, 0.1], alpha=[0.05, 0.01, 0.001], certifier="paper")
     assert p["points"] == [[0.001, 0.01], [0.01, 0.01], [0.1, 0.01], [0.01, 0.05], [0.01, 0.001]]
     from bench.evals.certify import point_name

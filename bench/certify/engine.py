@@ -7,8 +7,9 @@ alone (``Streams``, bench.keyed; the id is the input's index in the test split w
 position), and each round draws the next chunk of every running input in one
 batched vicinity call. A decision therefore depends only on the model, the input and the seed: not on
 which other inputs are certified alongside it, the chunk, the batch size or the device (up to float
-rounding of the vicinity's arithmetic); the one-at-a-time reference (bench.certify.paper.algorithm2)
-reads the same stream one sample at a time and reaches the same decisions (tests/test_certify.py).
+rounding of the vicinity's arithmetic); the one-at-a-time reference
+(bench.certify.rules.repeated_binomial.algorithm2) reads the same stream one sample at a time and reaches
+the same decisions (tests/test_certify.py).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from bench.certify.rule import Rule
+from bench.certify.rules import Rule
 from bench.keyed import KeyedSource, row_keys
 from bench.vicinity import draw
 
@@ -155,3 +156,26 @@ def certify(model, x: torch.Tensor, rule: Rule, vicinity: str, radius: float, nu
     (certified | not_certified | undecided) and samples (drawn until the decision)."""
     return certify_many(model, x, [rule], vicinity, radius, num_classes, seed=seed, ids=ids, chunk=chunk,
                         batch_size=batch_size, device=device)[0]
+
+
+class ShareModel(torch.nn.Module):
+    """A stand-in classifier whose vicinity samples agree with class 0 independently with probability p,
+    for measuring certifiers through the engine (``at_share``): on 1x1x1 inputs it predicts class 0 when
+    the pixel is below p, else class 1. At x = 0.5 the linf vicinity of radius 0.5 draws the pixel from
+    U(0, 1), so P(class 0) = p up to the keyed uniforms' float32 resolution."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hit = x.flatten(1)[:, 0] < self.p
+        return torch.stack([hit, ~hit], 1).float()
+
+
+def at_share(rules: Sequence[Rule], p: float, inputs: int, *, seed: int = 0, chunk: int = 256
+             ) -> list[dict[str, np.ndarray]]:
+    """Each rule's results on ``inputs`` inputs whose samples agree with their class with probability p
+    (``ShareModel``), all rules on one stream: certify_many's output."""
+    x = torch.full((inputs, 1, 1, 1), 0.5)
+    return certify_many(ShareModel(p), x, rules, "linf", 0.5, 2, seed=seed, chunk=chunk, batch_size=1 << 20)

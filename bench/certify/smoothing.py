@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from scipy.stats import binomtest, norm
 
-from bench.certify.fixed import clopper_pearson
+from bench.certify.rules.fixed import clopper_pearson
 
 
 @torch.no_grad()

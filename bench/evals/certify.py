@@ -6,8 +6,9 @@ affine) with keys
   eps          radius, a number or a list (default: the vicinity's default for the dataset)
   kappa        accepted share of disagreeing samples, 0 < kappa < 0.5 (default 0.01); a list sweeps it
   alpha        significance level, 0 < alpha < 0.5 (default 0.01); a list sweeps it
-  certifier    sprt (default, anytime-valid) | paper (Algorithm 2) | fixed (one-shot Clopper-Pearson)
-  max_samples  cap on samples per input for sprt and paper (default 10000): then `undecided`
+  certifier    any of bench.certify.rules: spike (default; anytime-valid, a spike-and-slab mixture SPRT)
+               | sprt (anytime-valid, uniform mixture) | paper (Algorithm 2) | fixed (one-shot Clopper-Pearson)
+  max_samples  cap on samples per input for the sequential certifiers (default 10000): then `undecided`
   n            test samples for fixed (default 1000)
 Sweeps follow Tables 11 and 12: every kappa at the base alpha, and every alpha at the base kappa (the base
 value is 0.01 when listed, else the first), not the full grid. Names: ``certify:<vicinity>@<radius>`` for
@@ -15,7 +16,7 @@ kappa = alpha = 0.01 (the paper's defaults), ``certify:<vicinity>@<radius>[kappa
 other point. All points of one radius replay on one stream of predictions (bench.certify.engine.certify_many),
 so a sweep costs the model what its longest-running point costs.
 
-What "certified" means: the test (bench.certify.rule) accepts, at level alpha, that at least 1 - kappa of
+What "certified" means: the test (bench.certify.rules) accepts, at level alpha, that at least 1 - kappa of
 the vicinity's samples are predicted as one class c (the majority class); rows carry pred = that
 majority (vote) prediction over the samples drawn, correct = pred == label, decision (certified |
 not_certified | undecided), samples (drawn until the decision), kappa, alpha, eps. Per Table 8:
@@ -29,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 
 from bench.certify.engine import certify_many
-from bench.certify.rule import CERTIFIERS, make_rule
+from bench.certify.rules import CERTIFIERS, make_rule
 from bench.evals import EVALS, Evaluation
 from bench.vicinity import VICINITIES, radii
 from bench.yamlio import Field, parse
@@ -63,7 +64,7 @@ class Certify(Evaluation):
         "eps": Field("floats", None, lo=0.0),
         "kappa": Field("floats", DEFAULT, lo=0.0, hi=0.5, open_lo=True),
         "alpha": Field("floats", DEFAULT, lo=0.0, hi=0.5, open_lo=True),
-        "certifier": Field("str", "sprt", choices=tuple(CERTIFIERS)),
+        "certifier": Field("str", "spike", choices=tuple(CERTIFIERS)),
         "max_samples": Field("int", 10000, lo=100),
         "n": Field("int", 1000, lo=1),
     }

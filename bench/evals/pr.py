@@ -5,15 +5,15 @@ the dataset, e.g. digits' Linf 0.1) and ``n`` (samples per input, default 100 as
 evaluations). One block of rows per radius, named ``pr:<vicinity>@<radius>``.
 
 Rows: pred = clean prediction, correct = clean-correct, n, agree = samples classified as the label
-(strictly above every other logit, bench.certify.estimate), pr = agree / n, eps = the radius.
-Aggregates (mean PR, ProbAcc(q), augmented accuracy): bench.certify.estimate.pr_metrics.
+(strictly above every other logit, bench.pr_estimate), pr = agree / n, eps = the radius.
+Aggregates (mean PR, ProbAcc(q), augmented accuracy): bench.pr_estimate.pr_metrics.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from bench.attacks.run import predict
-from bench.certify.estimate import agree_counts, pr_metrics
+from bench.pr_estimate import agree_counts, pr_metrics
 from bench.evals import EVALS, Evaluation
 from bench.vicinity import VICINITIES, radii
 from bench.yamlio import Field, parse

@@ -1,25 +1,8 @@
-"""Certifiers of probabilistic robustness as stopping rules on a count sequence, behind one interface.
-
-Certifying x at (kappa, alpha) means a statistical test, at level alpha, that the vicinity's share of
-samples predicted as one class c is at least p0 = 1 - kappa; certified robust accuracy also asks that c
-be the label. Every certifier is a ``Rule``: after each new test sample it looks at (w, v) = (test samples
-so far, how many of them were predicted as the tested class) and
-
-    not_certified   when v <= lo[w],
-    certified       when v >= hi[w],
-    undecided       when w reaches ``cap`` with neither.
-
-Which class is tested: with ``n0 == 0`` (Algorithm 2 of the certified-PR paper) the running majority of
-all samples so far, re-chosen after every sample; with ``n0 > 0`` the majority of the first n0 samples
-(ties: the class seen first), after which only the following samples are tested, so the tested class
-does not depend on the samples of the test (as in Cohen et al.'s CERTIFY). Because ``lo``/``hi`` are
-precomputed for every w, a whole chunk of samples is decided at once (bench.certify.engine) and stops
-where the one-sample-at-a-time rule would.
-
-CERTIFIERS (name -> make(kappa, alpha, max_samples, n) -> Rule):
-- sprt (default, bench.certify.sequential): a mixture SPRT, anytime-valid: error <= alpha however long it runs.
-- paper (bench.certify.paper): the certified-PR paper's Algorithm 2, exact binomial tests after every sample.
-- fixed (bench.certify.fixed): one-shot Clopper-Pearson bounds from n samples.
+"""The certifiers' common ground (a leaf module: it imports no certifier): ``Rule``, the ``CERTIFIERS``
+registry, the selection size N0, the bisections that turn a test into per-w boundaries, a rule's
+operating characteristics at a true share p (``simulate``: Bernoulli runs; ``exact``: dynamic
+programming) and Wald's bound to measure them against.
+See bench.certify.rules for what a rule decides.
 """
 from __future__ import annotations
 
@@ -27,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from scipy.special import rel_entr
 
 from bench.registry import Registry
 
@@ -80,7 +64,8 @@ def largest_true(pred: Callable[[np.ndarray, np.ndarray], np.ndarray], cap: int)
 def simulate(rule: Rule, p: float, runs: int, seed: int = 0, block: int = 1024) -> dict[str, float]:
     """Run ``rule`` on ``runs`` simulated Bernoulli(p) sample sequences (1 = the sample agrees with the
     tested class), vectorised over runs. With n0 == 0 the tested count is the larger of the two classes,
-    as Algorithm 2's majority. Returns the share of each decision and the mean test samples."""
+    as Algorithm 2's majority. Returns the share of each decision and mean_samples, the n0 selection samples
+    included (as the engine's ``samples``)."""
     rng = np.random.default_rng(seed)
     agree = np.zeros(runs, dtype=np.int64)
     code = np.zeros(runs, dtype=np.int64)  # 0 running, 1 certified, 2 not_certified, 3 undecided
@@ -102,11 +87,38 @@ def simulate(rule: Rule, p: float, runs: int, seed: int = 0, block: int = 1024) 
         w0 += c
     code[code == 0], used[code == 3] = 3, rule.cap
     return {"certified": float((code == 1).mean()), "not_certified": float((code == 2).mean()),
-            "undecided": float((code == 3).mean()), "mean_samples": float(used.mean())}
+            "undecided": float((code == 3).mean()), "mean_samples": rule.n0 + float(used.mean())}
 
 
-def make_rule(name: str, kappa: float, alpha: float, max_samples: int, n: int) -> Rule:
-    return CERTIFIERS.get(name)(kappa=kappa, alpha=alpha, max_samples=max_samples, n=n)
+def exact(rule: Rule, p: float) -> dict[str, float]:
+    """``simulate``'s numbers without sampling error, for a rule with a selected class (n0 > 0) whose share
+    is p (selection assumed right): the law of the number d of disagreeing test samples, carried forward
+    one sample at a time."""
+    if rule.n0 == 0:
+        raise ValueError("exact needs a rule with a selected class (n0 > 0); use simulate")
+    law = np.zeros(int(np.max(np.arange(rule.cap + 1) - rule.lo)) + 2)  # d = 0 .. the largest running d, + 1
+    law[0] = 1.0
+    cert = notc = 0.0
+    mean = float(rule.n0)
+    for w in range(1, rule.cap + 1):
+        mean += law.sum()  # P(the w-th test sample is drawn)
+        law[1:] = law[1:] * p + law[:-1] * (1 - p)
+        law[0] *= p
+        c, n = max(w - rule.hi[w] + 1, 0), max(w - rule.lo[w], 0)  # certified: d < c; not_certified: d >= n
+        cert += law[:c].sum()
+        notc += law[n:].sum()
+        law[:c], law[n:] = 0.0, 0.0
+        if law.sum() < 1e-13:
+            break
+    return {"certified": cert, "not_certified": notc, "undecided": max(0.0, 1.0 - cert - notc),
+            "mean_samples": mean}
 
 
-from bench.certify import fixed, paper, sequential  # noqa: E402,F401  (each registers its certifier)
+def kl(p, p0: float):
+    """KL(Bernoulli(p) || Bernoulli(p0)) in nats."""
+    return rel_entr(p, p0) + rel_entr(1 - p, 1 - p0)
+
+
+def wald_bound(p, p0: float, alpha: float):
+    """log(1/alpha) / KL(p || p0): the fewest samples any level-alpha test of p0 needs on average at p."""
+    return np.log(1 / alpha) / kl(p, p0)

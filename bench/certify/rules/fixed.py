@@ -2,7 +2,7 @@
 limits illustrated in the case of the binomial", Biometrika 1934), as Cohen et al. (ICML 2019) bound the
 top class's probability in CERTIFY.
 
-The tested class is the majority of N0 selection samples (bench.certify.rule); of the next n samples, v
+The tested class is the majority of N0 selection samples (bench.certify.rules); of the next n samples, v
 agree. With the one-sided (1 - alpha) bounds L = Beta_alpha(v, n - v + 1) and U = Beta_{1-alpha}(v + 1, n - v):
 certified when L > 1 - kappa, not_certified when U < 1 - kappa, undecided otherwise. L > p0 exactly when
 P(Z >= v | n, p0) < alpha, so this is Algorithm 2's right-tail test done once, at n, with its error
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import beta
 
-from bench.certify.rule import CERTIFIERS, N0, Rule, largest_true, smallest_true
+from bench.certify.rules._rule import CERTIFIERS, N0, Rule, largest_true, smallest_true
 
 
 def clopper_pearson(v, n, alpha: float) -> tuple[np.ndarray, np.ndarray]:

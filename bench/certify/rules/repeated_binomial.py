@@ -15,7 +15,7 @@ Sampling stops at the first crossing. Two changes, both documented:
 
 This is a repeated significance test: each test is exact at its own w, but testing after every sample
 gives many chances to cross, so for a share just below 1 - kappa it certifies more often than alpha
-(tests/test_certify_sim.py measures how much). ``sprt`` is the anytime-valid default.
+(tests/test_certify_sim.py measures how much). ``spike`` (the default) and ``sprt`` are anytime-valid.
 
 ``algorithm2`` is the faithful one-sample-at-a-time version (one forward and two scipy tests per sample),
 the reference that the batched engine must match decision for decision (tests, benchmarks/bench_certify.py).
@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from scipy.stats import binom
 
-from bench.certify.rule import CERTIFIERS, Rule, largest_true, smallest_true
+from bench.certify.rules._rule import CERTIFIERS, Rule, largest_true, smallest_true
 
 
 def left_tail(v, w, p0):
