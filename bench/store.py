@@ -29,7 +29,11 @@ from bench.config import canonical
 
 ROW_SCHEMA = pa.schema([
     ("dataset", pa.string()), ("recipe", pa.string()), ("arch", pa.string()), ("seed", pa.int64()),
-    ("evaluation", pa.string()), ("index", pa.int64()), ("label", pa.int64()), ("pred", pa.int64()),
+    ("evaluation", pa.string()),
+    # the evaluation name's parts (bench.names)
+    ("kind", pa.string()), ("base", pa.string()), ("predictor", pa.string()), ("adaptive", pa.bool_()),
+    ("sweep", pa.bool_()),
+    ("index", pa.int64()), ("label", pa.int64()), ("pred", pa.int64()),
     ("correct", pa.bool_()),
     # attacks
     ("adv_pred", pa.int64()), ("linf", pa.float64()), ("l2", pa.float64()), ("l0", pa.float64()),
@@ -39,7 +43,7 @@ ROW_SCHEMA = pa.schema([
     # certification
     ("decision", pa.string()), ("samples", pa.int64()), ("kappa", pa.float64()), ("alpha", pa.float64()),
     # randomized smoothing
-    ("radius", pa.float64()),
+    ("radius", pa.float64()), ("sigma", pa.float64()),
     # traceability
     ("cell", pa.string()), ("train_cell", pa.string()), ("params", pa.string()),
 ])
