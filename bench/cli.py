@@ -96,7 +96,7 @@ def cmd_report(args) -> int:
     rows = load_rows(args.results)
     run = load_run(args.results)
     if args.compare_paper:
-        from bench.report.paper import compare_table, load_papers
+        from bench.report.published import compare_table, load_papers
 
         tables = [compare_table(rows, run, load_papers(args.papers))]
     else:

@@ -59,6 +59,13 @@ def block(n: int, kind: str, name: str, value: float | None = None, predictor: s
             "kappa": num(kappa), "alpha": num(alpha), "eps": num(eps), "sigma": num(sigma)}
 
 
+def family(evaluation: str, kind: str, base: str, component: str | None = None) -> str:
+    """A block's evaluation without its sweep point and tags: its configured name (``attack:PGD``,
+    ``clean``, an ``as:`` label), plus the component ('attack:AutoAttack/apgd-ce')."""
+    name = f"{kind}:{base}" if evaluation.startswith(f"{kind}:") else base
+    return name + (f"/{component}" if component else "")
+
+
 def parse(evaluation: str) -> dict:
     """The name parts of a block name written before rows carried them (results of older versions):
     kind, base, predictor, adaptive, sweep, component. kappa, alpha, eps were columns already."""

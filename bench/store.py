@@ -7,7 +7,7 @@
 
 Every file is written to a temporary name in its folder and renamed into place, so a file that
 exists is complete, and a cell whose file exists is done. All parquet files share one schema
-(ROW_SCHEMA; columns an evaluation does not fill are null), so OUT/samples is one parquet dataset that
+(bench.schema.ROW_SCHEMA; columns an evaluation does not fill are null), so OUT/samples is one parquet dataset that
 pandas, pyarrow and DuckDB read as it is.
 """
 from __future__ import annotations
@@ -26,28 +26,7 @@ import pyarrow.parquet as pq
 import torch
 
 from bench.config import canonical
-
-ROW_SCHEMA = pa.schema([
-    ("dataset", pa.string()), ("recipe", pa.string()), ("arch", pa.string()), ("seed", pa.int64()),
-    ("evaluation", pa.string()),
-    # the evaluation name's parts (bench.names)
-    ("kind", pa.string()), ("base", pa.string()), ("predictor", pa.string()), ("adaptive", pa.bool_()),
-    ("sweep", pa.bool_()),
-    ("index", pa.int64()), ("label", pa.int64()), ("pred", pa.int64()),
-    ("correct", pa.bool_()),
-    # attacks
-    ("adv_pred", pa.int64()), ("linf", pa.float64()), ("l2", pa.float64()), ("l0", pa.float64()),
-    ("in_budget", pa.bool_()), ("eps", pa.float64()), ("component", pa.string()),
-    # probabilistic robustness
-    ("n", pa.int64()), ("agree", pa.int64()), ("pr", pa.float64()),
-    # certification
-    ("decision", pa.string()), ("samples", pa.int64()), ("kappa", pa.float64()), ("alpha", pa.float64()),
-    # randomized smoothing
-    ("radius", pa.float64()), ("sigma", pa.float64()),
-    # traceability
-    ("cell", pa.string()), ("train_cell", pa.string()), ("params", pa.string()),
-])
-COLUMNS = [f.name for f in ROW_SCHEMA]
+from bench.schema import COLUMNS, ROW_SCHEMA  # noqa: F401 (the row schema, torch-free for the report)
 
 
 def cell_id(obj) -> str:

@@ -38,3 +38,10 @@ def test_block_columns():
 def test_display():
     assert names.display("PGD", "vote", True) == "PGD [vote, EOT] (adaptive)"
     assert names.display("FGSM") == "FGSM"
+
+
+def test_family_drops_sweep_point_and_tags():
+    assert names.family("attack:PGD@0.1[vote,EOT]", "attack", "PGD") == "attack:PGD"
+    assert names.family("attack:AutoAttack/apgd-ce", "attack", "AutoAttack", "apgd-ce") == "attack:AutoAttack/apgd-ce"
+    assert names.family("clean[vote]", "clean", "clean") == "clean"
+    assert names.family("gauss@0.25", "smooth", "gauss") == "gauss"  # an as: label without the kind prefix
