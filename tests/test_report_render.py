@@ -91,3 +91,20 @@ def test_report_cli(tmp_path, capsys):
     assert main(["report", str(out), "--compare-paper"]) == 0
     assert "Reproduced against published" in capsys.readouterr().out
     assert main(["report", str(out), "--table", "nope"]) == 2
+
+
+def test_markdown_and_latex_escape_labels():
+    """An `as:` label with Markdown or LaTeX syntax stays text: one cell per column, nothing set in bold/maths."""
+    name = "a|b *c* _d_ `e` <f> 50% & $g$ #h {i} ~j ^k \\l"
+    rows = ROWS.replace({"recipe": {"erm": name}})
+    run = {**RUN, "order": {}}
+    tables = tables_for(rows, run, ["leaderboard"])
+    text = render("md", tables, "t|1", rows, run)
+    line = next(row for row in text.splitlines() if row.startswith("| a"))
+    header = next(row for row in text.splitlines() if row.startswith("| recipe"))
+    assert line.count(" | ") == header.count(" | ")  # the | in the name does not open a column
+    assert line.startswith(r"| a\|b \*c\* \_d\_ \`e\` \<f\> 50% & $g$ #h {i} ~j ^k \\l ")
+    assert text.startswith(r"# t\|1")
+    tex_text = render("latex", tables, "t", rows, run)
+    assert (r"a\textbar{}b *c* \_d\_ `e` \textless{}f\textgreater{} 50\% \& \$g\$ \#h \{i\} "
+            r"\textasciitilde{}j \textasciicircum{}k \textbackslash{}l &") in tex_text
