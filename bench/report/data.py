@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -44,47 +45,44 @@ def _sql(s: str) -> str:
 class Rows:
     """The rows of one report (see the module docstring)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con  # holds the table ``rows`` (COLUMNS and rid, the row's position)
-        self._fill_parts()
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str):
+        """``source``: a relation with COLUMNS, ``src`` and ``pos`` (the file and the row's position in it,
+        which order blocks as the files list them)."""
+        self.con = con
+        legacy = [r[0] for r in con.execute(f"SELECT DISTINCT evaluation FROM {source} WHERE kind IS NULL").fetchall()]
+        if legacy:  # rows written before the name columns: their parts from their names (bench.names.parse)
+            con.register("legacy_parts", pd.DataFrame([{"evaluation": ev, **parse(ev)} for ev in legacy]))
+            fill = ", ".join(f"coalesce(r.{c}, p.{c}) AS {c}" for c in PARTS)
+            source = f"(SELECT r.* REPLACE ({fill}) FROM {source} r LEFT JOIN legacy_parts p USING (evaluation))"
+        con.execute(f"CREATE VIEW rows AS SELECT * FROM {source}")
 
     @staticmethod
     def _connect() -> duckdb.DuckDBPyConnection:
         con = duckdb.connect()
         con.execute("SET threads TO 2")
+        con.execute("SET enable_progress_bar = false")
         return con
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "Rows":
         table = pa.Table.from_pandas(frame.reindex(columns=COLUMNS), schema=ROW_SCHEMA, preserve_index=False)
+        table = table.append_column("src", pa.array([""] * len(frame), pa.string()))
+        table = table.append_column("pos", pa.array(range(len(frame)), pa.int64()))
         con = cls._connect()
-        con.register("arrow_rows", table)
-        con.execute("CREATE TABLE rows AS SELECT *, row_number() OVER () - 1 AS rid FROM arrow_rows")
-        con.unregister("arrow_rows")
-        return cls(con)
+        con.register("frame_rows", table)
+        return cls(con, "frame_rows")
 
     @classmethod
     def from_files(cls, files: list[Path]) -> "Rows":
         con = cls._connect()
-        source = f"read_parquet([{', '.join(_sql(f) for f in files)}], union_by_name=true)"
+        source = (f"read_parquet([{', '.join(_sql(f) for f in files)}], union_by_name=true, filename=true, "
+                  f"file_row_number=true)")
         have = set(con.execute(f"DESCRIBE SELECT * FROM {source}").df()["column_name"])
         cols = ", ".join(c if c in have else f"NULL::{_duck(ROW_SCHEMA.field(c).type)} AS {c}" for c in COLUMNS)
-        con.execute(f"CREATE TABLE rows AS SELECT {cols}, row_number() OVER () - 1 AS rid FROM {source}")
-        return cls(con)
+        return cls(con, f"(SELECT {cols}, filename AS src, file_row_number AS pos FROM {source})")
 
     def __len__(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM rows").fetchone()[0])
-
-    def _fill_parts(self) -> None:
-        """Rows written before the name columns existed: their parts from their names (bench.names.parse)."""
-        missing = [r[0] for r in self.con.execute("SELECT DISTINCT evaluation FROM rows WHERE kind IS NULL").fetchall()]
-        if not missing:
-            return
-        parts = pd.DataFrame([{"evaluation": ev, **parse(ev)} for ev in missing])
-        self.con.register("parts", parts)
-        sets = ", ".join(f"{c} = coalesce(rows.{c}, parts.{c})" for c in PARTS)
-        self.con.execute(f"UPDATE rows SET {sets} FROM parts WHERE rows.evaluation = parts.evaluation AND rows.kind IS NULL")
-        self.con.unregister("parts")
 
     def query(self, sql: str, **frames) -> pd.DataFrame:
         for name, frame in frames.items():
@@ -95,56 +93,84 @@ class Rows:
             for name in frames:
                 self.con.unregister(name)
 
+    @staticmethod
+    def _metrics() -> list[tuple[str, str, str]]:
+        """(metric, per-sample SQL, the condition on ``kind`` of the rows it applies to) for every declared
+        metric, one entry per distinct (metric, SQL); kinds without declarations have accuracy."""
+        kinds: dict[tuple[str, str], list[str]] = {(declared.ACCURACY.name, declared.ACCURACY.per_sample): []}
+        for kind in declared.METRICS:
+            for m in declared.of(kind):
+                kinds.setdefault((m.name, m.per_sample), []).append(kind)
+        out = []
+        for (name, sql), ks in kinds.items():
+            cond = f"kind IN ({', '.join(_sql(k) for k in ks)})" if ks else "FALSE"
+            if (name, sql) == (declared.ACCURACY.name, declared.ACCURACY.per_sample):
+                cond += f" OR kind NOT IN ({', '.join(_sql(k) for k in declared.METRICS)})" if len(declared.METRICS) \
+                    else " OR TRUE"
+            out.append((name, sql, f"({cond})"))
+        return out
+
     @cached_property
+    def _per_seed(self) -> tuple[pd.DataFrame, list]:
+        """One GROUP BY over every row: per (dataset, recipe, evaluation, seed) the name parts, parameters,
+        cells, sample count, and sum / count / sum of squares of every declared metric's per-sample values."""
+        metrics = self._metrics()
+        aggs = []
+        for i, (name, sql, kinds) in enumerate(metrics):
+            v = f"CASE WHEN {kinds} THEN CAST(({sql}) AS DOUBLE) END"
+            aggs.append(f"sum({v}) AS s{i}, count({v}) AS n{i}, sum(({v}) * ({v})) AS q{i}")
+        firsts = ", ".join(f"any_value({c}) AS {c}" for c in PARTS + PARAMS + ["cell", "train_cell"])
+        df = self.query(f"SELECT dataset, recipe, evaluation, seed, {firsts}, count(*) AS samples, {', '.join(aggs)} "
+                        f"FROM rows GROUP BY dataset, recipe, evaluation, seed ORDER BY min(src), min(pos)")
+        return df, metrics
+
+    @property
     def blocks(self) -> pd.DataFrame:
         """One line per (dataset, recipe, evaluation, seed) in the rows' order: name parts, parameters, the
         cell and train cell, and the number of samples."""
-        firsts = ", ".join(f"any_value({c}) AS {c}" for c in PARTS + PARAMS + ["cell", "train_cell"])
-        return self.query(f"SELECT dataset, recipe, evaluation, seed, {firsts}, count(*) AS samples, "
-                          f"count(DISTINCT index) AS indices, min(rid) AS first FROM rows "
-                          f"GROUP BY dataset, recipe, evaluation, seed ORDER BY first")
+        return self._per_seed[0]
 
     @cached_property
     def indices(self) -> dict[str, int]:
         """The number of distinct test inputs per dataset."""
         return dict(self.con.execute("SELECT dataset, count(DISTINCT index) FROM rows GROUP BY dataset").fetchall())
 
-    def _metric_union(self, cols: str) -> str:
-        """SELECT ``cols``, metric, v over every row, one branch per (kind, declared metric)."""
-        kinds = [k for k in dict.fromkeys(self.blocks["kind"]) if k is not None]
-        parts = []
-        for kind in kinds:
-            for i, m in enumerate(declared.of(kind)):
-                parts.append(f"SELECT {cols}, {_sql(m.name)} AS metric, {i} AS mi, "
-                             f"CAST(({m.per_sample}) AS DOUBLE) AS v FROM rows WHERE kind = {_sql(kind)}")
-        return " UNION ALL ".join(parts) or f"SELECT {cols}, NULL AS metric, 0 AS mi, NULL::DOUBLE AS v FROM rows"
-
     @cached_property
     def values(self) -> pd.DataFrame:
-        """Every declared metric of every (dataset, recipe, evaluation): value = mean over seeds of the
-        per-seed mean; sd over seeds; k = sum and n = count of the per-sample values, ss = sum of squares."""
-        union = self._metric_union("dataset, recipe, evaluation, seed, rid")
-        return self.query(f"""
-            WITH per_seed AS (
-                SELECT dataset, recipe, evaluation, metric, any_value(mi) AS mi, seed, min(rid) AS first,
-                       sum(v) AS k, count(v) AS n, sum(v * v) AS ss, sum(v) / count(v) AS mean
-                FROM ({union}) GROUP BY dataset, recipe, evaluation, metric, seed)
-            SELECT dataset, recipe, evaluation, metric, avg(mean) AS value, stddev_samp(mean) AS sd,
-                   count(mean) AS seeds, sum(k) AS k, sum(n) AS n, sum(ss) AS ss, min(first) AS first, min(mi) AS mi
-            FROM per_seed GROUP BY dataset, recipe, evaluation, metric ORDER BY first, mi""")
+        """Every declared metric of every (dataset, recipe, evaluation), in the rows' order then the kind's
+        declaration order: value = mean over seeds of the per-seed mean; sd over seeds; k = sum and n = count
+        of the per-sample values, ss = their sum of squares."""
+        df, metrics = self._per_seed
+        index = {(name, sql): i for i, (name, sql, _) in enumerate(metrics)}
+        out = []
+        for key, g in df.groupby(KEY, sort=False):
+            for m in declared.of(g["kind"].iloc[0]):
+                i = index[(m.name, m.per_sample)]
+                n = g[f"n{i}"].to_numpy(dtype=float)
+                s = g[f"s{i}"].to_numpy(dtype=float)
+                mean = np.divide(s, n, out=np.full(len(n), np.nan), where=n > 0)
+                seeds = mean[~np.isnan(mean)]
+                out.append((*key, m.name, float(seeds.mean()) if len(seeds) else np.nan,
+                            float(seeds.std(ddof=1)) if len(seeds) > 1 else np.nan, len(seeds),
+                            float(np.nansum(s)), int(n.sum()), float(np.nansum(g[f"q{i}"].to_numpy(dtype=float)))))
+        return pd.DataFrame(out, columns=[*KEY, "metric", "value", "sd", "seeds", "k", "n", "ss"])
 
-    def discordant(self, best: pd.DataFrame) -> pd.DataFrame:
-        """McNemar's counts of each recipe against its column's best: ``best`` has dataset, evaluation,
-        metric, best (a recipe); returns those with recipe, b (right for the best only), c (right for recipe only)."""
-        union = self._metric_union("dataset, recipe, evaluation, seed, index")
+    def _samples(self, metric: str) -> str:
+        """SELECT dataset, recipe, evaluation, seed, index, v: one declared metric's per-sample values."""
+        parts = [f"SELECT dataset, recipe, evaluation, seed, index, CAST(({sql}) AS DOUBLE) AS v, src, pos FROM rows "
+                 f"WHERE {kinds}" for name, sql, kinds in self._metrics() if name == metric]
+        return " UNION ALL ".join(parts)
+
+    def discordant(self, metric: str, best: pd.DataFrame) -> pd.DataFrame:
+        """McNemar's counts of each recipe against its column's best for one metric: ``best`` has dataset,
+        evaluation, best (a recipe); returns dataset, evaluation, recipe, b (right for the best only), c
+        (right for the recipe only). One join over every column."""
         return self.query(f"""
-            WITH s AS ({union}),
-                 ref AS (SELECT s.* FROM s JOIN best USING (dataset, evaluation, metric) WHERE s.recipe = best.best)
-            SELECT s.dataset, s.evaluation, s.metric, s.recipe,
-                   count(*) FILTER (WHERE ref.v <> 0 AND s.v = 0) AS b,
-                   count(*) FILTER (WHERE ref.v = 0 AND s.v <> 0) AS c
-            FROM s JOIN ref USING (dataset, evaluation, metric, seed, index)
-            GROUP BY s.dataset, s.evaluation, s.metric, s.recipe""", best=best)
+            WITH s AS ({self._samples(metric)}),
+                 ref AS (SELECT s.dataset, s.evaluation, s.seed, s.index, s.v AS ref FROM s JOIN best
+                         ON s.dataset = best.dataset AND s.evaluation = best.evaluation AND s.recipe = best.best)
+            SELECT dataset, evaluation, recipe, count_if(ref <> 0 AND v = 0) AS b, count_if(ref = 0 AND v <> 0) AS c
+            FROM s JOIN ref USING (dataset, evaluation, seed, index) GROUP BY dataset, evaluation, recipe""", best=best)
 
     def per_sample(self, dataset: str, recipe: str, evaluation: str, metric: str = "accuracy") -> pd.Series | None:
         """One block's per-sample values of a declared metric, indexed by (seed, index); None when absent."""
@@ -154,7 +180,8 @@ class Rows:
             return None
         m = declared.find(kinds.iloc[0], metric)
         df = self.query(f"SELECT seed, index, CAST(({m.per_sample}) AS DOUBLE) AS v FROM rows WHERE dataset = "
-                        f"{_sql(dataset)} AND recipe = {_sql(recipe)} AND evaluation = {_sql(evaluation)} ORDER BY rid")
+                        f"{_sql(dataset)} AND recipe = {_sql(recipe)} AND evaluation = {_sql(evaluation)} "
+                        f"ORDER BY src, pos")
         return pd.Series(df["v"].to_numpy(), index=pd.MultiIndex.from_frame(df[["seed", "index"]]))
 
     def any_attack(self, dataset: str, evaluations: list[str]) -> dict[str, pd.Series]:
@@ -164,16 +191,16 @@ class Rows:
         df = self.query(f"""
             WITH sub AS (SELECT * FROM rows WHERE dataset = {_sql(dataset)} AND evaluation IN ({evs})),
                  present AS (SELECT recipe, count(DISTINCT evaluation) AS blocks FROM sub GROUP BY recipe)
-            SELECT recipe, seed, index, bool_and(correct) AS v, min(rid) AS first
+            SELECT recipe, seed, index, bool_and(correct) AS v
             FROM sub JOIN present USING (recipe)
-            GROUP BY recipe, seed, index, present.blocks HAVING count(DISTINCT evaluation) = present.blocks
-            ORDER BY first""")
+            GROUP BY recipe, seed, index, present.blocks HAVING count(*) = present.blocks
+            ORDER BY min(src), min(pos)""")
         return {r: pd.Series(g["v"].to_numpy(dtype=bool), index=pd.MultiIndex.from_frame(g[["seed", "index"]]))
                 for r, g in df.groupby("recipe", sort=False)}
 
     def column(self, name: str, where: str = "TRUE") -> pd.DataFrame:
         """Some columns of the rows matching a SQL condition, in the rows' order (plots)."""
-        return self.query(f"SELECT {name} FROM rows WHERE {where} ORDER BY rid")
+        return self.query(f"SELECT {name} FROM rows WHERE {where} ORDER BY src, pos")
 
 
 def _duck(t: pa.DataType) -> str:

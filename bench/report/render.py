@@ -18,7 +18,7 @@ def ci_text(c) -> str:
     return f" [{pct(c.ci[0])}, {pct(c.ci[1])}]"
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_|<>\[\]])")
+_MD_SPECIAL = re.compile(r"([\\`*_|<>])")
 
 
 def md(text: str) -> str:

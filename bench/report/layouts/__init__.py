@@ -120,10 +120,10 @@ def metric_column(rows: Rows, ds: str, recipes: list[str], evaluation: str | Non
     mark_best(list(cells.values()), higher=_higher(rows, evaluation, metric))
     best = next((r for r, c in cells.items() if c.best), None)
     if best is not None and evaluation is not None and declared_aggregate(rows, evaluation, metric) == "rate":
-        counts = _discordant(rows, tuple(recipes))
+        counts = _discordant(rows, tuple(recipes), metric)
         for r, cell in cells.items():
             if cell.value is not None and not cell.best:
-                b, c = counts.get((ds, evaluation, metric, r), (0, 0))
+                b, c = counts.get((ds, evaluation, r), (0, 0))
                 _tie(cell, best, mcnemar_p(b, c))
     return cells
 
@@ -154,21 +154,22 @@ def _values(rows: Rows) -> dict:
     return out
 
 
-@functools.lru_cache(maxsize=8)
-def _discordant(rows: Rows, recipes: tuple[str, ...]) -> dict:
-    """McNemar's (b, c) of every recipe against its column's best, for every rate column, in one pass."""
+@functools.lru_cache(maxsize=32)
+def _discordant(rows: Rows, recipes: tuple[str, ...], metric: str) -> dict:
+    """McNemar's (b, c) of every recipe against its column's best, for every column of one rate metric,
+    in one pass."""
     best = []
-    for (ds, ev, metric), by_recipe in _values(rows).items():
+    for (ds, ev, m), by_recipe in _values(rows).items():
         present = [(r, by_recipe[r].value) for r in recipes if r in by_recipe and by_recipe[r].n > 0]
-        if not present or next(iter(by_recipe.values())).aggregate != "rate":
+        if m != metric or not present:
             continue
         values = [v for _, v in present]
         top = max(values) if _higher(rows, ev, metric) else min(values)
-        best.append((ds, ev, metric, next(r for r, v in present if abs(v - top) < 1e-12)))
+        best.append((ds, ev, next(r for r, v in present if abs(v - top) < 1e-12)))
     if not best:
         return {}
-    counts = rows.discordant(pd.DataFrame(best, columns=["dataset", "evaluation", "metric", "best"]))
-    return {(d.dataset, d.evaluation, d.metric, d.recipe): (int(d.b), int(d.c)) for d in counts.itertuples(index=False)}
+    counts = rows.discordant(metric, pd.DataFrame(best, columns=["dataset", "evaluation", "best"]))
+    return {(d.dataset, d.evaluation, d.recipe): (int(d.b), int(d.c)) for d in counts.itertuples(index=False)}
 
 
 def mark_best(cells: list[Cell], higher: bool = True) -> None:
