@@ -120,7 +120,8 @@ class Rows:
             v = f"CASE WHEN {kinds} THEN CAST(({sql}) AS DOUBLE) END"
             aggs.append(f"sum({v}) AS s{i}, count({v}) AS n{i}, sum(({v}) * ({v})) AS q{i}")
         firsts = ", ".join(f"any_value({c}) AS {c}" for c in PARTS + PARAMS + ["cell", "train_cell"])
-        df = self.query(f"SELECT dataset, recipe, evaluation, seed, {firsts}, count(*) AS samples, {', '.join(aggs)} "
+        df = self.query(f"SELECT dataset, recipe, evaluation, seed, {firsts}, count(*) AS samples, min(index) AS lo, "
+                        f"max(index) AS hi, {', '.join(aggs)} "
                         f"FROM rows GROUP BY dataset, recipe, evaluation, seed ORDER BY min(src), min(pos)")
         return df, metrics
 
@@ -157,20 +158,30 @@ class Rows:
 
     def _samples(self, metric: str) -> str:
         """SELECT dataset, recipe, evaluation, seed, index, v: one declared metric's per-sample values."""
-        parts = [f"SELECT dataset, recipe, evaluation, seed, index, CAST(({sql}) AS DOUBLE) AS v, src, pos FROM rows "
+        parts = [f"SELECT dataset, recipe, evaluation, seed, index, CAST(({sql}) AS DOUBLE) AS v FROM rows "
                  f"WHERE {kinds}" for name, sql, kinds in self._metrics() if name == metric]
         return " UNION ALL ".join(parts)
+
+    def _bits(self, samples: str, by: str) -> str:
+        """Per group ``by`` of ``samples`` (with index and v), two bitstrings over the test indices: ``p``
+        (present) and ``o`` (v true); pairs of methods then compare in a join of one line per block."""
+        lo, hi = int(self.blocks["lo"].min()), int(self.blocks["hi"].max())
+        agg = f"bitstring_agg(index, {lo}, {hi})"
+        return (f"SELECT {by}, {agg} AS p, coalesce({agg} FILTER (WHERE v <> 0), bitstring('0', {hi - lo + 1})) AS o "
+                f"FROM ({samples}) GROUP BY {by}")
 
     def discordant(self, metric: str, best: pd.DataFrame) -> pd.DataFrame:
         """McNemar's counts of each recipe against its column's best for one metric: ``best`` has dataset,
         evaluation, best (a recipe); returns dataset, evaluation, recipe, b (right for the best only), c
-        (right for the recipe only). One join over every column."""
+        (right for the recipe only), on the samples both have. One GROUP BY over the rows."""
+        bits = self._bits(self._samples(metric), "dataset, recipe, evaluation, seed")
         return self.query(f"""
-            WITH s AS ({self._samples(metric)}),
-                 ref AS (SELECT s.dataset, s.evaluation, s.seed, s.index, s.v AS ref FROM s JOIN best
+            WITH s AS ({bits}),
+                 ref AS (SELECT s.dataset, s.evaluation, s.seed, s.p AS rp, s.o AS ro FROM s JOIN best
                          ON s.dataset = best.dataset AND s.evaluation = best.evaluation AND s.recipe = best.best)
-            SELECT dataset, evaluation, recipe, count_if(ref <> 0 AND v = 0) AS b, count_if(ref = 0 AND v <> 0) AS c
-            FROM s JOIN ref USING (dataset, evaluation, seed, index) GROUP BY dataset, evaluation, recipe""", best=best)
+            SELECT dataset, evaluation, recipe, sum(bit_count(ro & ~o & p & rp)) AS b,
+                   sum(bit_count(~ro & o & p & rp)) AS c
+            FROM s JOIN ref USING (dataset, evaluation, seed) GROUP BY dataset, evaluation, recipe""", best=best)
 
     def per_sample(self, dataset: str, recipe: str, evaluation: str, metric: str = "accuracy") -> pd.Series | None:
         """One block's per-sample values of a declared metric, indexed by (seed, index); None when absent."""
@@ -186,17 +197,20 @@ class Rows:
 
     def any_attack(self, dataset: str, evaluations: list[str]) -> dict[str, pd.Series]:
         """Per recipe, the per-sample AND of ``correct`` over those of ``evaluations`` it has, on the samples
-        present in each of them."""
+        present in each of them (bitstrings per block, ANDed per recipe and seed)."""
         evs = ", ".join(_sql(e) for e in dict.fromkeys(evaluations))
-        df = self.query(f"""
-            WITH sub AS (SELECT * FROM rows WHERE dataset = {_sql(dataset)} AND evaluation IN ({evs})),
-                 present AS (SELECT recipe, count(DISTINCT evaluation) AS blocks FROM sub GROUP BY recipe)
-            SELECT recipe, seed, index, bool_and(correct) AS v
-            FROM sub JOIN present USING (recipe)
-            GROUP BY recipe, seed, index, present.blocks HAVING count(*) = present.blocks
-            ORDER BY min(src), min(pos)""")
-        return {r: pd.Series(g["v"].to_numpy(dtype=bool), index=pd.MultiIndex.from_frame(g[["seed", "index"]]))
-                for r, g in df.groupby("recipe", sort=False)}
+        samples = (f"SELECT recipe, seed, evaluation, index, correct AS v FROM rows "
+                   f"WHERE dataset = {_sql(dataset)} AND evaluation IN ({evs})")
+        df = self.query(f"SELECT recipe, seed, bit_and(p)::VARCHAR AS p, bit_and(o)::VARCHAR AS o "
+                        f"FROM ({self._bits(samples, 'recipe, seed, evaluation')}) GROUP BY recipe, seed")
+        lo = int(self.blocks["lo"].min())
+        out: dict[str, list] = {}
+        for r in df.itertuples(index=False):
+            present = np.flatnonzero(np.frombuffer(r.p.encode(), np.uint8) == ord("1"))
+            hit = np.frombuffer(r.o.encode(), np.uint8)[present] == ord("1")
+            out.setdefault(r.recipe, []).append(pd.Series(hit, index=pd.MultiIndex.from_arrays(
+                [np.full(len(present), r.seed), present + lo], names=["seed", "index"])))
+        return {r: pd.concat(parts).sort_index() for r, parts in out.items()}
 
     def column(self, name: str, where: str = "TRUE") -> pd.DataFrame:
         """Some columns of the rows matching a SQL condition, in the rows' order (plots)."""
