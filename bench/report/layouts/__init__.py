@@ -249,6 +249,18 @@ def first_present(rows: Rows, run: dict, ds: str, candidates: list[str]) -> str 
     return None
 
 
+def per_evaluation(rows: Rows, run: dict, kind: str, metrics: list[tuple[str, str]]) -> tuple[list, list[str]]:
+    """(columns, recipes): for every evaluation of ``kind`` on every dataset, one column per (label, metric),
+    grouped under the evaluation's name."""
+    datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
+    columns = []
+    for ds in datasets:
+        for ev in evaluations_of(rows, run, ds, lambda b: b.kind == kind):
+            head = f"{ds} {ev}" if len(datasets) > 1 else ev
+            columns += [((head, label), metric_column(rows, ds, recipes, ev, metric)) for label, metric in metrics]
+    return columns, recipes
+
+
 def group(ds: str, datasets: list[str]) -> str:
     """The header group of a dataset's columns: empty when the table has one dataset."""
     return ds if len(datasets) > 1 else ""

@@ -15,7 +15,7 @@ from bench.names import DEFAULT_ALPHA, DEFAULT_KAPPA
 from bench.report import Table, ordered
 from bench.report.data import Rows
 from bench.report.layouts import (by_columns, datasets_of, evaluations_of, group, layout, metric_column, part,
-                                  recipes_of)
+                                  per_evaluation, recipes_of)
 
 LP = ("linf", "l2")
 TRANSFORMS = [("translation", "Translation"), ("rotation", "Rotation"), ("affine", "Affine"), ("scale", "Scale")]
@@ -108,35 +108,27 @@ def _sweep(rows: Rows, run: dict, name: str, title: str, col: str, label) -> Tab
     return by_columns(name, title, "Approach", recipes, columns, "Certified robust accuracy (%); best per column in bold.")
 
 
-@layout("table10")
-def table10(rows: Rows, run: dict) -> Table | None:
-    """Paper 002 Table 10: certified robust accuracy at several vicinity sizes eps."""
-    return _sweep(rows, run, "table10", "Table 10: certified robust accuracy against vicinity size", "eps",
-                  lambda v: f"ε = {v:g}")
+def _register_sweep(name: str, doc: str, title: str, col: str, label) -> None:
+    def table(rows: Rows, run: dict) -> Table | None:
+        return _sweep(rows, run, name, title, col, label)
+
+    table.__doc__ = doc
+    layout(name)(table)
 
 
-@layout("table11")
-def table11(rows: Rows, run: dict) -> Table | None:
-    """Paper 002 Table 11: certified robust accuracy against kappa (kappa = 0: IBP's deterministic verification)."""
-    return _sweep(rows, run, "table11", "Table 11: certified robust accuracy against κ", "kappa", lambda v: f"κ = {v:g}")
-
-
-@layout("table12")
-def table12(rows: Rows, run: dict) -> Table | None:
-    """Paper 002 Table 12: certified robust accuracy against the significance level alpha."""
-    return _sweep(rows, run, "table12", "Table 12: certified robust accuracy against α", "alpha",
-                  lambda v: f"1 − α = {1 - v:g}")
+_register_sweep("table10", "Paper 002 Table 10: certified robust accuracy at several vicinity sizes eps.",
+                "Table 10: certified robust accuracy against vicinity size", "eps", lambda v: f"ε = {v:g}")
+_register_sweep("table11", "Paper 002 Table 11: certified robust accuracy against kappa (kappa = 0: IBP's "
+                "deterministic verification).", "Table 11: certified robust accuracy against κ", "kappa",
+                lambda v: f"κ = {v:g}")
+_register_sweep("table12", "Paper 002 Table 12: certified robust accuracy against the significance level alpha.",
+                "Table 12: certified robust accuracy against α", "alpha", lambda v: f"1 − α = {1 - v:g}")
 
 
 @layout("smoothing")
 def smoothing(rows: Rows, run: dict) -> Table | None:
     """Randomized smoothing (Cohen et al. 2019): certified accuracy at L2 radii r = mean(correct and radius >= r)."""
-    datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
-    columns = []
-    for ds in datasets:
-        for ev in evaluations_of(rows, run, ds, lambda b: b.kind == "smooth"):
-            for r in declared.SMOOTH_RADII:
-                columns.append(((f"{ds} {ev}" if len(datasets) > 1 else ev, f"r = {r:g}"),
-                                metric_column(rows, ds, recipes, ev, f"certified_accuracy@{r:g}")))
+    columns, recipes = per_evaluation(rows, run, "smooth", [(f"r = {r:g}", f"certified_accuracy@{r:g}")
+                                                            for r in declared.SMOOTH_RADII])
     return by_columns("smoothing", "Randomized smoothing: certified accuracy at L2 radius r", "Approach", recipes,
                       columns, "Certified accuracy (%): correct and certified radius ≥ r; abstentions count as wrong.")

@@ -18,7 +18,7 @@ from bench.names import block_name
 from bench.report import Table
 from bench.report.data import Rows
 from bench.report.layouts import (by_columns, datasets_of, evaluations_of, first_present, group, layout,
-                                  metric_column, part, recipes_of)
+                                  metric_column, part, per_evaluation, recipes_of)
 from bench.report.layouts.attacks import AUTOATTACK, any_attack
 
 PGD = ["attack:PGD", "attack:PGD-20", "attack:PGD-10", "attack:PGD-100"]
@@ -90,13 +90,7 @@ def atpr(rows: Rows, run: dict) -> Table | None:
 @layout("pr")
 def pr(rows: Rows, run: dict) -> Table | None:
     """Probabilistic robustness per PR evaluation: mean PR (AT-PR) and ProbAcc(q) (PRL), q in 0.2 .. 0.01."""
-    datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
-    columns = []
-    for ds in datasets:
-        for ev in evaluations_of(rows, run, ds, lambda b: b.kind == "pr"):
-            head = f"{ds} {ev}" if len(datasets) > 1 else ev
-            columns.append(((head, "mean PR"), metric_column(rows, ds, recipes, ev, "mean_pr")))
-            for q in PROBACC_Q:
-                columns.append(((head, f"ProbAcc({q:g})"), metric_column(rows, ds, recipes, ev, f"probacc@{q:g}")))
+    columns, recipes = per_evaluation(rows, run, "pr", [("mean PR", "mean_pr")] + [
+        (f"ProbAcc({q:g})", f"probacc@{q:g}") for q in PROBACC_Q])
     return by_columns("pr", "Probabilistic robustness", "recipe", recipes, columns,
                       "Mean PR over clean-correct inputs; ProbAcc(q): share of all inputs with PR > 1 − q (%).")
