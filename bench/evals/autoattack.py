@@ -25,7 +25,7 @@ from importlib.metadata import version as package_version
 import numpy as np
 
 from bench import names
-from bench.attacks.run import norms, predict, seed_all
+from bench.attacks.run import norms, predict, seed_all, within
 from bench.attacks.threat import check_classes
 from bench.errors import UserError
 from bench.evals import EVALS, Evaluation, concat
@@ -37,7 +37,6 @@ COMPONENTS = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
 RUNS = {"standard": ["apgd-ce", "apgd-t", "fab-t", "square"],  # pyautoattack's _set_version, for validation
         "plus": ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"], "rand": ["apgd-ce", "apgd-dlr"]}
 NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
-TOL = {"linf": 1e-5, "l2": 1e-4, "l1": 1e-3}
 
 
 class Checks(logging.Handler):
@@ -124,7 +123,7 @@ class AutoAttackEval(Evaluation):
         return {**names.block(n, "attack", self.name, swept, component=component, eps=eps),
                 "pred": pred, "adv_pred": adv_pred, "correct": (pred == yn) & (adv_pred == yn),
                 "linf": linf, "l2": l2, "l0": l0,
-                "in_budget": value <= eps + TOL[self.params["norm"]]}
+                "in_budget": within(value, self.params["norm"], eps)}
 
     def run(self, model, x, y, ctx):
         p = self.params
