@@ -47,6 +47,18 @@ def _duck(t: pa.DataType) -> str:
     return {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}[t]
 
 
+def _read(files: list[str], have: frozenset) -> str:
+    """A relation over parquet files with every row column (null where a file has none), src and pos."""
+    cols = ", ".join(c if c in have else f"NULL::{_duck(ROW_SCHEMA.field(c).type)} AS {c}" for c in COLUMNS)
+    return (f"(SELECT {cols}, filename AS src, file_row_number AS pos FROM read_parquet([{', '.join(map(_sql, files))}], "
+            f"union_by_name=true, filename=true, file_row_number=true))")
+
+
+def _empty() -> str:
+    cols = ", ".join(f"NULL::{_duck(f.type)} AS {f.name}" for f in ROW_SCHEMA)
+    return f"SELECT {cols}, NULL::VARCHAR AS src, NULL::BIGINT AS pos WHERE FALSE"
+
+
 def _bits(text: str) -> np.ndarray:
     """A DuckDB bitstring ('0110...') as booleans, one per test index from the lowest."""
     return np.frombuffer(text.encode(), np.uint8) == ONE
@@ -55,24 +67,35 @@ def _bits(text: str) -> np.ndarray:
 class Rows:
     """The rows of one report (see the module docstring)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, lo: int, hi: int, legacy: bool):
-        """``source``: a relation with COLUMNS, ``src`` and ``pos`` (the file and the row's position in it,
-        which order blocks as the files list them); lo..hi: the range of test indices; ``legacy``: some
-        rows may lack the name columns (results written before them)."""
+    def __init__(self, con: duckdb.DuckDBPyConnection, parts: list[tuple[str | None, str]], lo: int, hi: int):
+        """``parts``: (kind, relation) pairs, the relation holding COLUMNS, ``src`` and ``pos`` (the file and
+        the row's position in it, which order blocks as the files list them) for rows of that kind only, or
+        for any rows (kind None: a DataFrame, or files whose footers do not show one kind, such as results
+        written before the name columns); lo..hi: the range of test indices."""
         self.con, self.lo, self.hi = con, lo, hi
-        missing = [r[0] for r in con.execute(f"SELECT DISTINCT evaluation FROM {source} WHERE kind IS NULL")
-                   .fetchall()] if legacy else []
-        if missing:  # their parts from their names (bench.names.parse)
-            con.register("legacy_parts", pd.DataFrame([{"evaluation": ev, **parse(ev)} for ev in missing]))
-            fill = ", ".join(f"coalesce(r.{c}, p.{c}) AS {c}" for c in PARTS)
-            source = f"(SELECT r.* REPLACE ({fill}) FROM {source} r LEFT JOIN legacy_parts p USING (evaluation))"
-        con.execute(f"CREATE VIEW rows AS SELECT * FROM {source}")
+        self.by_kind: dict[str | None, list[str]] = {}
+        for i, (kind, rel) in enumerate(parts):
+            if kind is not None:
+                self.by_kind.setdefault(kind, []).append(rel)
+                continue
+            missing = [r[0] for r in con.execute(f"SELECT DISTINCT evaluation FROM {rel} WHERE kind IS NULL").fetchall()]
+            if missing:  # their parts from their names (bench.names.parse)
+                con.register(f"legacy_{i}", pd.DataFrame([{"evaluation": ev, **parse(ev)} for ev in missing]))
+                fill = ", ".join(f"coalesce(r.{c}, p.{c}) AS {c}" for c in PARTS)
+                rel = f"(SELECT r.* REPLACE ({fill}) FROM {rel} r LEFT JOIN legacy_{i} p USING (evaluation))"
+            con.execute(f"CREATE VIEW mixed_{i} AS SELECT * FROM {rel}")
+            for (k,) in con.execute(f"SELECT DISTINCT kind FROM mixed_{i}").fetchall():
+                self.by_kind.setdefault(k, []).append(f"(SELECT * FROM mixed_{i} WHERE kind = {_sql(k)})")
+        rels = [r for rs in self.by_kind.values() for r in rs]
+        con.execute("CREATE VIEW rows AS " + (" UNION ALL ".join(f"SELECT * FROM {r}" for r in rels)
+                                              or f"SELECT * FROM ({_empty()})"))
 
     @staticmethod
     def _connect() -> duckdb.DuckDBPyConnection:
         con = duckdb.connect()
         con.execute("SET threads TO 2")
         con.execute("SET enable_progress_bar = false")
+        con.execute("SET parquet_metadata_cache = true")  # every query reads the same footers
         return con
 
     @classmethod
@@ -83,25 +106,31 @@ class Rows:
         con = cls._connect()
         con.register("frame_rows", table)
         index = frame["index"].astype("int64") if len(frame) else pd.Series([0])
-        return cls(con, "frame_rows", int(index.min()), int(index.max()), legacy=True)
+        return cls(con, [(None, "frame_rows")], int(index.min()), int(index.max()))
 
     @classmethod
     def from_files(cls, files: list[Path]) -> "Rows":
+        """The files grouped by the one kind their footers' statistics show (each query then reads only its
+        kind's files), the others in one group; the index range from the same statistics."""
         con = cls._connect()
-        names = f"[{', '.join(_sql(f) for f in files)}]"
-        source = f"read_parquet({names}, union_by_name=true, filename=true, file_row_number=true)"
-        have = set(con.execute(f"DESCRIBE SELECT * FROM {source}").df()["column_name"])
-        cols = ", ".join(c if c in have else f"NULL::{_duck(ROW_SCHEMA.field(c).type)} AS {c}" for c in COLUMNS)
-        # the footers' statistics: the index range, and whether every file has a kind on every row
-        lo, hi, with_kind, nulls = con.execute(
-            f"SELECT min(TRY_CAST(stats_min AS BIGINT)) FILTER (WHERE path_in_schema = 'index'), "
-            f"max(TRY_CAST(stats_max AS BIGINT)) FILTER (WHERE path_in_schema = 'index'), "
-            f"count(DISTINCT file_name) FILTER (WHERE path_in_schema = 'kind'), "
-            f"sum(stats_null_count) FILTER (WHERE path_in_schema = 'kind') FROM parquet_metadata({names})").fetchone()
-        source = f"(SELECT {cols}, filename AS src, file_row_number AS pos FROM {source})"
-        if lo is None or hi is None:  # files without statistics
-            lo, hi = con.execute(f"SELECT coalesce(min(index), 0), coalesce(max(index), 0) FROM {source}").fetchone()
-        return cls(con, source, int(lo), int(hi), legacy=with_kind != len(files) or nulls != 0)
+        meta = con.execute(
+            f"SELECT file_name, path_in_schema AS col, min(stats_min_value) AS lo_value, "
+            f"max(stats_max_value) AS hi_value, sum(stats_null_count) AS nulls, "
+            f"min(TRY_CAST(stats_min AS BIGINT)) AS lo, max(TRY_CAST(stats_max AS BIGINT)) AS hi "
+            f"FROM parquet_metadata([{', '.join(_sql(f) for f in files)}]) GROUP BY ALL").df()
+        columns = meta.groupby("file_name")["col"].agg(frozenset).to_dict()
+        kinds = {r.file_name: r.lo_value for r in meta[meta["col"] == "kind"].itertuples(index=False)
+                 if r.lo_value == r.hi_value and r.nulls == 0 and isinstance(r.lo_value, str)}
+        groups: dict[tuple, list[str]] = {}
+        for f in map(str, files):
+            groups.setdefault((kinds.get(f), columns.get(f, frozenset())), []).append(f)
+        parts = [(kind, _read(fs, have)) for (kind, have), fs in groups.items()]
+        index = meta[meta["col"] == "index"]
+        lo, hi = index["lo"].min(), index["hi"].max()
+        if pd.isna(lo) or pd.isna(hi):  # files without statistics
+            lo, hi = con.execute(f"SELECT coalesce(min(index), 0), coalesce(max(index), 0) FROM "
+                                 f"{_read(list(map(str, files)), frozenset(COLUMNS))}").fetchone()
+        return cls(con, parts, int(lo), int(hi))
 
     def __len__(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM rows").fetchone()[0])
@@ -119,25 +148,25 @@ class Rows:
     def _pass(self) -> list[tuple[tuple[declared.Metric, ...], pd.DataFrame]]:
         """One GROUP BY (dataset, recipe, evaluation, seed) per kind of rows (only the kind's metrics are
         computed on its rows): name parts, parameters, cells, samples, the presence bitstring ``p``, and
-        per declared metric i its sum ``s{i}``, count ``n{i}``, sum of squares ``q{i}`` and, for rates, the
-        bitstring ``o{i}`` of samples where it holds."""
-        kinds = [r[0] for r in self.con.execute("SELECT DISTINCT kind FROM rows").fetchall()]
+        per declared metric i its sum ``s{i}``, count ``n{i}``, sum of squares ``q{i}`` (= the sum for a rate,
+        whose values are 0 or 1) and, for rates, the bitstring ``o{i}`` of samples where it holds."""
         bits = f"bitstring_agg(index, {self.lo}, {self.hi})"
         firsts = ", ".join(f"any_value({c}) AS {c}" for c in PARTS + PARAMS + ["cell", "train_cell"])
         out = []
-        for kind in kinds:
+        for kind, rels in self.by_kind.items():
             metrics = declared.of(kind)
-            aggs = []
+            values, aggs = [], []
             for i, m in enumerate(metrics):
-                v = f"CAST(({m.per_sample}) AS DOUBLE)"
-                aggs.append(f"sum({v}) AS s{i}, count({v}) AS n{i}, sum({v} * {v}) AS q{i}")
+                values.append(f"CAST(({m.per_sample}) AS DOUBLE) AS v{i}")
+                aggs.append(f"sum(v{i}) AS s{i}, count(v{i}) AS n{i}, "
+                            + (f"sum(v{i} * v{i}) AS q{i}" if m.aggregate == "mean" else f"sum(v{i}) AS q{i}"))
                 if m.aggregate == "rate":
-                    aggs.append(f"coalesce({bits} FILTER (WHERE {v} <> 0), bitstring('0', {self.hi - self.lo + 1}))"
+                    aggs.append(f"coalesce({bits} FILTER (WHERE v{i} <> 0), bitstring('0', {self.hi - self.lo + 1}))"
                                 f"::VARCHAR AS o{i}")
-            where = "kind IS NULL" if kind is None else f"kind = {_sql(kind)}"
+            source = " UNION ALL ".join(f"SELECT *, {', '.join(values)} FROM {r}" for r in rels)
             out.append((metrics, self.query(
                 f"SELECT dataset, recipe, evaluation, seed, {firsts}, count(*) AS samples, {bits}::VARCHAR AS p, "
-                f"{', '.join(aggs)}, min(src) AS first_src, min(pos) AS first_pos FROM rows WHERE {where} "
+                f"{', '.join(aggs)}, min(src) AS first_src, min(pos) AS first_pos FROM ({source}) "
                 f"GROUP BY dataset, recipe, evaluation, seed")))
         return out
 
@@ -167,20 +196,25 @@ class Rows:
         """Every declared metric of every (dataset, recipe, evaluation), in the rows' order then the kind's
         declaration order: value = mean over seeds of the per-seed mean; sd over seeds; k = sum and n = count
         of the per-sample values, ss = their sum of squares."""
-        order = {key: i for i, key in enumerate(dict.fromkeys(zip(*(self.blocks[c] for c in KEY))))}
-        out = []
+        order = self.blocks[KEY].drop_duplicates().reset_index(drop=True).reset_index().rename(columns={"index": "order"})
+        parts = []
         for metrics, df in self._pass:
-            for key, g in df.groupby(KEY, sort=False):
-                for i, m in enumerate(metrics):
-                    n, s = g[f"n{i}"].to_numpy(dtype=float), g[f"s{i}"].to_numpy(dtype=float)
-                    mean = np.divide(s, n, out=np.full(len(n), np.nan), where=n > 0)
-                    seeds = mean[~np.isnan(mean)]
-                    out.append((order[key], i, *key, m.name, float(seeds.mean()) if len(seeds) else np.nan,
-                                float(seeds.std(ddof=1)) if len(seeds) > 1 else np.nan, len(seeds),
-                                float(np.nansum(s)), int(n.sum()), float(np.nansum(g[f"q{i}"].to_numpy(dtype=float)))))
-        cols = ["order", "mi", *KEY, "metric", "value", "sd", "seeds", "k", "n", "ss"]
-        return pd.DataFrame(out, columns=cols).sort_values(["order", "mi"]).drop(columns=["order", "mi"]) \
-            .reset_index(drop=True)
+            df = df.copy()
+            aggs = {}
+            for i in range(len(metrics)):
+                df[f"m{i}"] = df[f"s{i}"].astype(float) / df[f"n{i}"].astype(float).where(df[f"n{i}"] > 0)
+                aggs.update({f"value{i}": (f"m{i}", "mean"), f"sd{i}": (f"m{i}", "std"), f"seeds{i}": (f"m{i}", "count"),
+                             f"k{i}": (f"s{i}", "sum"), f"n{i}": (f"n{i}", "sum"), f"ss{i}": (f"q{i}", "sum")})
+            g = df.groupby(KEY, sort=False).agg(**aggs).reset_index()
+            for i, m in enumerate(metrics):
+                one = g[KEY + [f"{c}{i}" for c in ("value", "sd", "seeds", "k", "n", "ss")]].copy()
+                one.columns = KEY + ["value", "sd", "seeds", "k", "n", "ss"]
+                parts.append(one.assign(metric=m.name, mi=i))
+        cols = [*KEY, "metric", "value", "sd", "seeds", "k", "n", "ss"]
+        if not parts:
+            return pd.DataFrame(columns=cols)
+        out = pd.concat(parts, ignore_index=True).merge(order, on=KEY)
+        return out.sort_values(["order", "mi"], kind="stable")[cols].reset_index(drop=True)
 
     def _bitsets(self, metric: str | None) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
         """{(dataset, recipe, evaluation, seed): (present, true)} for a rate metric (None: ``correct``)."""
