@@ -49,3 +49,25 @@ def test_a_toy_kind_appears_everywhere(tmp_path):
         assert got[("erm", "low_loss")] == pytest.approx(1.0)  # -0.05 and 0.45: below 0.5 on both seeds
     finally:
         declared.METRICS._items.pop("toy")
+
+
+def test_rows_from_files_with_name_columns_equal_the_frame(tmp_path):
+    """Cells written with their name columns (grouped by kind from the parquet footers) and the same rows
+    as a DataFrame (names parsed) give the same blocks, metrics and McNemar counts."""
+    from bench import names
+    from bench.report.data import as_rows, load
+
+    rows = synthetic(seeds=(0, 1))
+    parts = pd.DataFrame([{"evaluation": e, **names.parse(e)} for e in rows["evaluation"].unique()])
+    rows = rows.drop(columns=list(parts.columns[1:])).merge(parts, on="evaluation", how="left")
+    write_results(tmp_path / "r", rows=rows)
+    files, frame = load(tmp_path / "r"), as_rows(synthetic(seeds=(0, 1)))
+    assert None not in files.by_kind and set(files.by_kind) == {"clean", "attack", "pr", "certify", "smooth", "ibp"}
+    pd.testing.assert_frame_equal(files.values, frame.values)
+    best = pd.DataFrame({"dataset": ["digits"], "evaluation": ["attack:PGD"], "best": ["vmt"]})
+    pd.testing.assert_frame_equal(files.discordant("accuracy", best), frame.discordant("accuracy", best))
+    g = synthetic(seeds=(0, 1)).query("evaluation == 'attack:PGD'").set_index(["recipe", "seed", "index"])["correct"]
+    b = int((g.loc["vmt"] & ~g.loc["erm"]).sum())  # right for the best (vmt) only
+    c = int((~g.loc["vmt"] & g.loc["erm"]).sum())
+    got = files.discordant("accuracy", best).set_index("recipe").loc["erm"]
+    assert (got["b"], got["c"]) == (b, c) and b > 0
