@@ -133,15 +133,14 @@ def _cells_note(results: str, stale: bool) -> None:
 
 
 def cmd_report(args) -> int:
-    from bench.report import load_run
+    from bench.report import load_rows, load_run
     from bench.report.build import render, tables_for
-    from bench.results import read_rows
 
-    rows = read_rows(args.results)
+    rows = load_rows(args.results)
     _cells_note(args.results, args.stale)
     run = load_run(args.results)
     if args.compare_paper:
-        from bench.report.paper import compare_table, load_papers
+        from bench.report.published import compare_table, load_papers
 
         tables = [compare_table(rows, run, load_papers(args.papers))]
     else:
@@ -168,9 +167,9 @@ def cmd_report(args) -> int:
 
 def cmd_check(args) -> int:
     from bench import check
-    from bench.results import read_rows
+    from bench.report import load_rows
 
-    rows = read_rows(args.results)
+    rows = load_rows(args.results)
     _cells_note(args.results, args.stale)
     if args.write:
         n = check.write_reference(rows, args.reference, args.tol)

@@ -5,10 +5,7 @@ import inspect
 
 from tabulate import tabulate
 
-
-def _first_line(obj) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+from bench.registry import first_doc_line
 
 
 def _recipe_defaults(cls) -> str:
@@ -38,7 +35,7 @@ def listing(what: str, pattern: str = "*") -> str:
     if what == "archs":
         from bench.nets import ARCHS, arch_params
 
-        rows = [(n, ", ".join(f"{k}={v}" for k, v in arch_params(n).items()), _first_line(f)) for n, f in ARCHS.list(pattern)]
+        rows = [(n, ", ".join(f"{k}={v}" for k, v in arch_params(n).items()), first_doc_line(f)) for n, f in ARCHS.list(pattern)]
         return tabulate(rows, ["arch", "args", "description"])
     if what == "recipes":
         from bench.recipes import RECIPES
@@ -55,8 +52,8 @@ def listing(what: str, pattern: str = "*") -> str:
     if what == "evaluations":
         from bench.evals import EVALS
 
-        rows = [(n, ", ".join(c.params), _first_line(inspect.getmodule(c))) for n, c in EVALS.list(pattern)]
+        rows = [(n, ", ".join(c.params), first_doc_line(inspect.getmodule(c))) for n, c in EVALS.list(pattern)]
         return tabulate(rows, ["kind", "keys", "description"])
     from bench.report.layouts import LAYOUTS
 
-    return tabulate([(n, _first_line(f)) for n, f in LAYOUTS.list(pattern)], ["table", "description"])
+    return tabulate([(n, first_doc_line(f)) for n, f in LAYOUTS.list(pattern)], ["table", "description"])

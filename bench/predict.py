@@ -98,13 +98,9 @@ def predict(model, spec: dict | None, x: torch.Tensor, num_classes: int, batch_s
     return np.concatenate(out)
 
 
-def label(spec: dict | None, eot: bool = False) -> str:
-    return "" if spec is None else f"[{spec['name']}{',EOT' if eot else ''}]"
-
-
 def attack_through(model, spec: dict, attack: str, params: dict, x, y, num_classes: int, batch_size: int,
-                   device) -> list[tuple[str, dict]]:
-    """The attack ``attack`` against the predictor: (suffix, columns pred, adv_pred, linf, l2, l0) for the
+                   device) -> list[tuple[bool, dict]]:
+    """The attack ``attack`` against the predictor: (adaptive, columns pred, adv_pred, linf, l2, l0) for the
     non-adaptive block (crafted on the plain model) and the adaptive EOT block (crafted on
     ``Expectation``). Only inputs the predictor gets right are attacked; the others keep their prediction."""
     pred = predict(model, spec, x, num_classes, batch_size, device)
@@ -120,5 +116,5 @@ def attack_through(model, spec: dict, attack: str, params: dict, x, y, num_class
             adv[idx] = atk(x[idx].to(device), y[idx].to(device)).detach().cpu()
         adv_pred = np.where(pred == y.numpy(), predict(model, spec, adv, num_classes, batch_size, device), pred)
         linf, l2, l0 = (v.double().numpy() for v in norms(x, adv))
-        blocks.append((label(spec, eot), {"pred": pred, "adv_pred": adv_pred, "linf": linf, "l2": l2, "l0": l0}))
+        blocks.append((eot, {"pred": pred, "adv_pred": adv_pred, "linf": linf, "l2": l2, "l0": l0}))
     return blocks

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import fnmatch
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -64,3 +65,9 @@ class Registry(Generic[T]):
 
     def list(self, pattern: str = "*") -> list[tuple[str, Any]]:
         return [(n, self._items[n]) for n in self.names(pattern)]
+
+
+def first_doc_line(obj) -> str:
+    """The first line of an object's docstring ('' without one): what `bench list` shows."""
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""

@@ -19,24 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.errors import UserError
+from bench.schema import COLUMNS, ROW_SCHEMA  # noqa: F401 (re-exported)
 
-ROW_SCHEMA = pa.schema([
-    ("dataset", pa.string()), ("recipe", pa.string()), ("arch", pa.string()), ("seed", pa.int64()),
-    ("evaluation", pa.string()), ("index", pa.int64()), ("label", pa.int64()), ("pred", pa.int64()),
-    ("correct", pa.bool_()),
-    # attacks
-    ("adv_pred", pa.int64()), ("linf", pa.float64()), ("l2", pa.float64()), ("l0", pa.float64()),
-    ("in_budget", pa.bool_()), ("eps", pa.float64()), ("component", pa.string()),
-    # probabilistic robustness
-    ("n", pa.int64()), ("agree", pa.int64()), ("pr", pa.float64()),
-    # certification
-    ("decision", pa.string()), ("samples", pa.int64()), ("kappa", pa.float64()), ("alpha", pa.float64()),
-    # randomized smoothing
-    ("radius", pa.float64()),
-    # traceability
-    ("cell", pa.string()), ("train_cell", pa.string()), ("params", pa.string()),
-])
-COLUMNS = [f.name for f in ROW_SCHEMA]
 ROWS_KEY = b"bench.rows"  # the row count a cell wrote, checked when the file is read back
 
 
@@ -57,14 +41,16 @@ def run_info(results_dir: str | Path) -> dict:
 
 
 def parquet_ok(path: Path) -> bool:
-    """Whether a cell's parquet file reads back whole: bench's schema and the row count it recorded."""
+    """Whether a cell's parquet file reads back whole: its footer parses, it has bench's row schema, and
+    it holds the row count bench recorded in its metadata when it wrote it."""
     try:
-        table = pq.read_table(path)
+        meta = pq.ParquetFile(path).metadata
+        schema = meta.schema.to_arrow_schema()
     except (OSError, pa.ArrowException):
         return False
-    md = table.schema.metadata or {}
-    return (table.schema.remove_metadata() == ROW_SCHEMA and ROWS_KEY in md
-            and md[ROWS_KEY] == str(table.num_rows).encode())
+    md = schema.metadata or {}
+    return (schema.remove_metadata() == ROW_SCHEMA and ROWS_KEY in md
+            and md[ROWS_KEY] == str(meta.num_rows).encode())
 
 
 def cell_meta(path: Path) -> dict:

@@ -10,7 +10,7 @@ the umask's permissions) and renamed into place. A cell is done only when its fi
 (``parquet_ok``: the footer, the row schema and the row count its metadata records; ``model_ok``: the
 metadata parses and the checkpoint loads); a damaged file is reported and recomputed. A process
 computing a cell holds the cell's lock (bench.locks), so two runs on one folder never compute a cell
-twice. All parquet files share one schema (ROW_SCHEMA; columns an evaluation does not fill are null),
+twice. All parquet files share one schema (bench.schema.ROW_SCHEMA; columns an evaluation does not fill are null),
 so OUT/samples is one parquet dataset that pandas, pyarrow and DuckDB read as it is. The reading side of
 a results folder (which files belong to the current run) is bench.results, which needs no torch.
 """

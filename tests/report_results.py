@@ -8,8 +8,9 @@ from bench import store
 from report_rows import run_info, synthetic
 
 
-def write_results(out: Path, **kw) -> Path:
-    rows = synthetic(**kw)
+def write_results(out: Path, rows=None, **kw) -> Path:
+    """One cell per (recipe, seed, evaluation) of ``rows`` (default: synthetic(**kw))."""
+    rows = synthetic(**kw) if rows is None else rows
     cells = []
     for i, ((recipe, seed, ev), g) in enumerate(rows.groupby(["recipe", "seed", "evaluation"], sort=False)):
         cols = {c: g[c].to_numpy() for c in g.columns if g[c].notna().any()}

@@ -48,8 +48,19 @@ def test_metrics_match_direct_computation():
     assert m[("vmt", "certify:linf@0.1", "certified_rate")] == pytest.approx(cert.mean())
     assert m[("vmt", "certify:linf@0.1", "certified_accuracy")] == pytest.approx((cert & g["correct"]).mean())
     p = rows[(rows["recipe"] == "erm") & (rows["evaluation"] == "pr:linf@0.1")]
-    assert m[("erm", "pr:linf@0.1", "pr_mean")] == pytest.approx(p.loc[p["correct"].astype(bool), "pr"].mean())
+    assert m[("erm", "pr:linf@0.1", "mean_pr")] == pytest.approx(p.loc[p["correct"].astype(bool), "pr"].mean())
     assert m[("erm", "pr:linf@0.1", "probacc@0.1")] == pytest.approx((p["pr"] > 0.9).mean())
     s = rows[(rows["recipe"] == "pgdt") & (rows["evaluation"] == "smooth:gaussian@0.25")]
     want = (s["correct"].astype(bool) & (s["radius"].fillna(-1) >= 0.5)).mean()
     assert m[("pgdt", "smooth:gaussian@0.25", "certified_accuracy@0.5")] == pytest.approx(want)
+
+
+def test_mcnemar_p_is_scipys_exact_binomial_test():
+    from scipy.stats import binomtest
+
+    from bench.report.stats import mcnemar_p
+
+    for b in range(0, 40, 3):
+        for c in range(0, 40, 5):
+            want = 1.0 if b + c == 0 else binomtest(min(b, c), b + c, 0.5).pvalue
+            assert mcnemar_p(b, c) == pytest.approx(want, rel=1e-9, abs=1e-300)

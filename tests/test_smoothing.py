@@ -6,6 +6,7 @@ from scipy.stats import norm
 
 from bench.certify import smoothing
 from bench.data import DATASETS
+from bench.errors import UserError
 from bench.evals import EVALS, EvalContext
 
 
@@ -51,7 +52,7 @@ def test_certified_accuracy():
 def test_smooth_evaluation_rows():
     info = DATASETS.get("digits")
     name, p = EVALS.get("smooth").resolve(None, {"sigma": [0.12, 0.5], "n": 500, "n0": 20}, info, "s:1")
-    assert name == "smooth" and p["alpha"] == 0.001 and p["radii"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert name == "smooth" and p["alpha"] == 0.001 and "radii" not in p
     x = torch.tensor([0.9, 0.1, 0.3]).view(3, 1, 1, 1)
     y = torch.tensor([1, 0, 1])
     ctx = EvalContext(info=info, device=torch.device("cpu"), batch_size=64, seed=0, notes={})
@@ -59,4 +60,11 @@ def test_smooth_evaluation_rows():
     assert list(dict.fromkeys(cols["evaluation"])) == ["smooth@0.12", "smooth@0.5"]
     assert (cols["n"] == 500).all() and cols["pred"][2] == -1 and cols["radius"][2] == 0
     assert np.array_equal(cols["correct"], cols["pred"] == np.tile(y.numpy(), 2))
-    assert ctx.notes["certified_accuracy"]["smooth@0.12"]["0"] == pytest.approx(2 / 3)
+    assert cols["sigma"].tolist() == [0.12] * 3 + [0.5] * 3 and np.isnan(cols["eps"]).all()  # eps no longer holds sigma
+    assert set(cols["kind"]) == {"smooth"} and set(cols["base"]) == {"smooth"} and cols["sweep"].all()
+
+
+def test_radii_key_is_gone():
+    """radii only fed the cell notes; the report's radii are smoothing's metric declarations (bench.metrics)."""
+    with pytest.raises(UserError, match="smooth.radii: unknown key 'radii'"):
+        EVALS.get("smooth").resolve(None, {"radii": [0.5]}, DATASETS.get("digits"), "s.yaml:3")

@@ -36,11 +36,6 @@ def signature_defaults(cls) -> dict:
             if k not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
-def first_doc_line(obj) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
-
-
 from bench.discover import import_all  # noqa: E402
 
 import_all(__name__, __path__)  # every module registers itself

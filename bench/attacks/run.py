@@ -14,7 +14,7 @@ import torch
 
 from bench.attacks import ATTACKS
 
-TOL = {"linf": 1e-5, "l2": 1e-4}  # float slack of a projection onto the ball
+TOL = {"linf": 1e-5, "l2": 1e-4, "l1": 1e-3}  # float slack of a projection onto the ball
 
 
 @torch.no_grad()
@@ -41,7 +41,11 @@ def norms(x: torch.Tensor, adv: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 
 
 def in_budget(linf: torch.Tensor, l2: torch.Tensor, norm: str, eps: float) -> np.ndarray:
-    value = linf if norm == "linf" else l2
+    return within(linf if norm == "linf" else l2, norm, eps)
+
+
+def within(value, norm: str, eps: float) -> np.ndarray:
+    """Whether perturbation sizes ``value`` (in ``norm``) lie inside the budget eps, up to float slack (TOL)."""
     return np.asarray(value) <= eps + TOL[norm]
 
 

@@ -17,8 +17,9 @@ import torch
 import torchattacks
 from torch import nn
 
-from bench.attacks import ATTACKS, AttackInfo, first_doc_line, signature_defaults
+from bench.attacks import ATTACKS, AttackInfo, signature_defaults
 from bench.errors import UserError
+from bench.registry import first_doc_line
 
 # Attacks bounded in L2; those with a `norm` argument default to it; the rest with `eps` are Linf.
 _L2 = {"PGDL2", "PGDRSL2"}

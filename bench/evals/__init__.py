@@ -62,6 +62,11 @@ class Evaluation:
         raise NotImplementedError
 
 
+def concat(blocks: list[dict]) -> dict:
+    """One evaluation's rows from its blocks (dicts of equal-length columns with the same keys)."""
+    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+
+
 from bench.discover import import_all  # noqa: E402
 
 import_all(__name__, __path__)  # every module registers itself

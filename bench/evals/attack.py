@@ -14,23 +14,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench import names
 from bench.attacks import ATTACKS
 from bench.attacks.run import in_budget, run_attack
 from bench.attacks.threat import (INT_PARAMS, LOWEST, REAL_PARAMS, check_classes, check_iterations, dlr_classes,
                                   norm_of, threat_params)
 from bench.errors import UserError
-from bench.evals import EVALS, Evaluation
+from bench.evals import EVALS, Evaluation, concat
 from bench.predict import attack_through, parse_predictor
 from bench.registry import did_you_mean
 from bench.yamlio import Field, Node, convert, parse, to_float
 
 
-def block(name: str, out: dict, y: np.ndarray, norm: str | None, eps: float | None, linf_budget: float) -> dict:
-    """Complete one block of attack rows: correct, evaluation, eps, in_budget."""
-    n = len(y)
+def block(names_: dict, out: dict, y: np.ndarray, norm: str | None, eps: float | None, linf_budget: float) -> dict:
+    """Complete one block of attack rows: its name columns (bench.names.block), correct, in_budget."""
+    out.update(names_)
     out["correct"] = (out["pred"] == y) & (out["adv_pred"] == y)
-    out["evaluation"] = np.full(n, name, dtype=object)
-    out["eps"] = np.full(n, np.nan if eps is None else eps)
     if norm is not None and eps is not None:
         out["in_budget"] = in_budget(out["linf"], out["l2"], norm, eps)
     else:
@@ -72,10 +71,6 @@ def check_budget(value: float, linf: bool, where: str | None, field: str) -> Non
         raise UserError(f"must be >= 0, got {value:g}", where, field)
     if linf and value > 1:
         raise UserError(f"must be <= 1 for a Linf attack on [0,1] pixels, got {value:g}", where, field)
-
-
-def concat(blocks: list[dict]) -> dict:
-    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
 
 
 @EVALS.register("attack")
@@ -123,19 +118,21 @@ class Attack(Evaluation):
         norm, key = norm_of(attack, base), attack.budget
         sweep = self.params["eps_sweep"]
         blocks = []
+        spec, n = self.params.get("predictor"), len(y)
         for eps in sweep or [None]:
-            params, name = dict(base), self.name
+            params = dict(base)
             if eps is not None:
                 if "alpha" in params and params[key]:
                     params["alpha"] = params["alpha"] * eps / params[key]
                 params[key] = eps
-                name = f"{self.name}@{eps:g}"
             used = params[key] if key and norm else None
-            if self.params.get("predictor"):  # bench.predict: the non-adaptive and the EOT block
-                for suffix, out in attack_through(model, self.params["predictor"], attack.name, params, x, y,
-                                                  ctx.info.num_classes, ctx.batch_size, ctx.device):
-                    blocks.append(block(name + suffix, out, y.numpy(), norm, used, ctx.info.eps["linf"]))
+            if spec:  # bench.predict: the non-adaptive and the EOT block
+                for eot, out in attack_through(model, spec, attack.name, params, x, y, ctx.info.num_classes,
+                                               ctx.batch_size, ctx.device):
+                    cols = names.block(n, "attack", self.name, eps, spec["name"], eot, eps=used)
+                    blocks.append(block(cols, out, y.numpy(), norm, used, ctx.info.eps["linf"]))
                 continue
             out = run_attack(model, attack.name, params, x, y, ctx.batch_size, ctx.device, seed=ctx.seed)
-            blocks.append(block(name, out, y.numpy(), norm, used, ctx.info.eps["linf"]))
+            cols = names.block(n, "attack", self.name, eps, eps=used)
+            blocks.append(block(cols, out, y.numpy(), norm, used, ctx.info.eps["linf"]))
         return concat(blocks)

@@ -24,11 +24,11 @@ from importlib.metadata import version as package_version
 
 import numpy as np
 
-from bench.attacks.run import norms, predict, seed_all
+from bench import names
+from bench.attacks.run import norms, predict, seed_all, within
 from bench.attacks.threat import check_classes
 from bench.errors import UserError
-from bench.evals import EVALS, Evaluation
-from bench.evals.attack import concat
+from bench.evals import EVALS, Evaluation, concat
 from bench.registry import did_you_mean
 from bench.yamlio import Field, convert, parse
 
@@ -37,7 +37,6 @@ COMPONENTS = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
 RUNS = {"standard": ["apgd-ce", "apgd-t", "fab-t", "square"],  # pyautoattack's _set_version, for validation
         "plus": ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"], "rand": ["apgd-ce", "apgd-dlr"]}
 NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
-TOL = {"linf": 1e-5, "l2": 1e-4, "l1": 1e-3}
 
 
 class Checks(logging.Handler):
@@ -109,7 +108,7 @@ class AutoAttackEval(Evaluation):
         aa.fab.n_target_classes = min(aa.fab.n_target_classes, n_classes - 1)
         return aa
 
-    def _rows(self, name, component, pred, todo, x, y, adv, adv_y, eps) -> dict:
+    def _rows(self, component, pred, todo, x, y, adv, adv_y, eps) -> dict:
         n = len(y)
         adv_pred = pred.copy()
         value, linf, l2, l0 = (np.zeros(n) for _ in range(4))
@@ -120,10 +119,11 @@ class AutoAttackEval(Evaluation):
             l1 = (adv - x[todo]).detach().cpu().flatten(1).abs().sum(1).double().numpy()
             value[todo] = {"linf": linf[todo], "l2": l2[todo], "l1": l1}[self.params["norm"]]
         yn = y.numpy()
-        return {"evaluation": np.full(n, name, dtype=object), "component": np.full(n, component, dtype=object),
+        swept = eps if self.params["sweep"] else None
+        return {**names.block(n, "attack", self.name, swept, component=component, eps=eps),
                 "pred": pred, "adv_pred": adv_pred, "correct": (pred == yn) & (adv_pred == yn),
-                "linf": linf, "l2": l2, "l0": l0, "eps": np.full(n, eps),
-                "in_budget": value <= eps + TOL[self.params["norm"]]}
+                "linf": linf, "l2": l2, "l0": l0,
+                "in_budget": within(value, self.params["norm"], eps)}
 
     def run(self, model, x, y, ctx):
         p = self.params
@@ -140,13 +140,12 @@ class AutoAttackEval(Evaluation):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 for eps in p["eps"]:
-                    name = f"{self.name}@{eps:g}" if p["sweep"] else self.name
                     adv, adv_y = xs, ys
                     if len(todo):
                         seed_all(seed)
                         aa = self._make(model, eps, seed, ctx.info.num_classes, ctx.device)
                         adv, adv_y = aa.run_standard_evaluation(xs, ys, batch_size=ctx.batch_size)
-                    blocks.append(self._rows(name, None, pred, todo, x, y, adv, adv_y, eps))
+                    blocks.append(self._rows(None, pred, todo, x, y, adv, adv_y, eps))
                     if p["individual"]:
                         results = {}
                         if len(todo):
@@ -155,7 +154,7 @@ class AutoAttackEval(Evaluation):
                             results = aa.run_standard_evaluation_individual(xs, ys, batch_size=ctx.batch_size)
                         for c in p["attacks"]:
                             adv, adv_y = results.get(c, (xs, ys))
-                            blocks.append(self._rows(f"{name}/{c}", c, pred, todo, x, y, adv, adv_y, eps))
+                            blocks.append(self._rows(c, pred, todo, x, y, adv, adv_y, eps))
             for w in caught:
                 checks.add(str(w.message))
         finally:

@@ -29,13 +29,14 @@ from functools import lru_cache
 
 import numpy as np
 
+from bench import names
 from bench.certify.engine import certify_many
 from bench.certify.rules import CERTIFIERS, make_rule
 from bench.evals import EVALS, Evaluation
 from bench.vicinity import VICINITIES, radii
 from bench.yamlio import Field, parse
 
-DEFAULT = 0.01  # the paper's kappa and alpha
+DEFAULT = names.DEFAULT_KAPPA  # the paper's kappa and alpha (= names.DEFAULT_ALPHA)
 
 
 def sweep(kappas, alphas) -> list[tuple[float, float]]:
@@ -47,8 +48,7 @@ def sweep(kappas, alphas) -> list[tuple[float, float]]:
 
 
 def point_name(base: str, radius: float, kappa: float, alpha: float) -> str:
-    name = f"{base}@{radius:g}"
-    return name if (kappa, alpha) == (DEFAULT, DEFAULT) else f"{name}[kappa={kappa:g},alpha={alpha:g}]"
+    return names.block_name(base, radius, kappa=kappa, alpha=alpha)
 
 
 @lru_cache(maxsize=32)
@@ -94,9 +94,8 @@ class Certify(Evaluation):
                     "certified_robust_accuracy": float((certified & correct).mean()),
                     "undecided": float((out["decision"] == "undecided").mean()),
                     "mean_samples": float(out["samples"].mean())}
-                block = {**out, "evaluation": np.full(len(y), name, dtype=object), "correct": correct,
-                         "kappa": np.full(len(y), kappa), "alpha": np.full(len(y), alpha),
-                         "eps": np.full(len(y), r)}
+                block = {**out, **names.block(len(y), "certify", self.name, r, kappa=kappa, alpha=alpha, eps=r),
+                         "correct": correct}
                 for k, v in block.items():
                     cols.setdefault(k, []).append(v)
         return {k: np.concatenate(v) for k, v in cols.items()}

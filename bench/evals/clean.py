@@ -2,8 +2,7 @@
 that inference mode, named ``clean[vote]``."""
 from __future__ import annotations
 
-import numpy as np
-
+from bench import names
 from bench import predict as modes
 from bench.evals import EVALS, Evaluation
 from bench.yamlio import Field, parse
@@ -17,8 +16,11 @@ class Clean(Evaluation):
     @classmethod
     def resolve(cls, main, opts, info, where):
         spec = modes.parse_predictor(parse(opts, cls.params, "clean", where)["predictor"], info, where)
-        return ("clean" + modes.label(spec), {"predictor": spec}) if spec else ("clean", {})
+        return (names.block_name("clean", predictor=spec["name"]), {"predictor": spec}) if spec else ("clean", {})
 
     def run(self, model, x, y, ctx):
         pred = modes.predict(model, self.params.get("predictor"), x, ctx.info.num_classes, ctx.batch_size, ctx.device)
-        return {"evaluation": np.full(len(y), self.name, dtype=object), "pred": pred, "correct": pred == y.numpy()}
+        spec = self.params.get("predictor")
+        base = "clean" if spec and self.name == names.block_name("clean", predictor=spec["name"]) else self.name
+        return {**names.block(len(y), "clean", base, predictor=spec and spec["name"], evaluation=self.name),
+                "pred": pred, "correct": pred == y.numpy()}

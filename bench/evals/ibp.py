@@ -9,11 +9,11 @@ true-class margin over every other class > 0, which implies a correct clean pred
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from bench import names
 from bench.certify.ibp import margin_bounds, verified
-from bench.evals import EVALS, Evaluation
+from bench.evals import EVALS, Evaluation, concat
 from bench.yamlio import Field, parse
 
 
@@ -31,9 +31,8 @@ class IBPVerified(Evaluation):
 
     def run(self, model, x, y, ctx):
         model.eval()
-        cols: dict[str, list] = {"evaluation": [], "pred": [], "correct": [], "eps": []}
+        blocks = []
         for eps in self.params["eps"]:
-            name = f"{self.name}@{eps:g}" if self.params["sweep"] else self.name
             preds, ok = [], []
             with torch.no_grad():
                 for i in range(0, len(y), ctx.batch_size):
@@ -42,8 +41,6 @@ class IBPVerified(Evaluation):
                     margin_lo, logits = margin_bounds(model, xb, yb, eps)
                     preds.append(logits.argmax(1).cpu())
                     ok.append(verified(margin_lo, yb).cpu())
-            cols["evaluation"].append(np.full(len(y), name, dtype=object))
-            cols["pred"].append(torch.cat(preds).numpy())
-            cols["correct"].append(torch.cat(ok).numpy())
-            cols["eps"].append(np.full(len(y), eps))
-        return {k: np.concatenate(v) for k, v in cols.items()}
+            blocks.append({**names.block(len(y), "ibp", self.name, eps if self.params["sweep"] else None, eps=eps),
+                           "pred": torch.cat(preds).numpy(), "correct": torch.cat(ok).numpy()})
+        return concat(blocks)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench import names
 from bench.attacks.run import predict
 from bench.pr_estimate import agree_counts, pr_metrics
-from bench.evals import EVALS, Evaluation
+from bench.evals import EVALS, Evaluation, concat
 from bench.vicinity import VICINITIES, radii
 from bench.yamlio import Field, parse
 
@@ -35,13 +36,11 @@ class ProbabilisticRobustness(Evaluation):
         model.eval()
         pred = predict(model, x, ctx.batch_size, ctx.device).numpy()
         correct = pred == y.numpy()
-        n, cols = self.params["n"], {}
+        n, blocks = self.params["n"], []
         for r in self.params["eps"]:
             agree = agree_counts(model, x, y, self.params["vicinity"], r, n, ctx.batch_size, ctx.device)
-            block = {"evaluation": np.full(len(y), f"{self.name}@{r:g}", dtype=object), "pred": pred,
-                     "correct": correct, "n": np.full(len(y), n), "agree": agree, "pr": agree / n,
-                     "eps": np.full(len(y), r)}
-            ctx.notes.setdefault("pr_metrics", {})[f"{self.name}@{r:g}"] = pr_metrics(agree / n, correct)
-            for k, v in block.items():
-                cols.setdefault(k, []).append(v)
-        return {k: np.concatenate(v) for k, v in cols.items()}
+            block = {**names.block(len(y), "pr", self.name, r, eps=r), "pred": pred, "correct": correct,
+                     "n": np.full(len(y), n), "agree": agree, "pr": agree / n}
+            ctx.notes.setdefault("pr_metrics", {})[block["evaluation"][0]] = pr_metrics(agree / n, correct)
+            blocks.append(block)
+        return concat(blocks)

@@ -6,17 +6,17 @@ Suite entry (the kind stands alone; its keys sit beside it):
       n0: 100            # selection samples (Cohen: 100)
       n: 100000          # estimation samples (Cohen: 100000; suites on CPU use fewer)
       alpha: 0.001       # failure probability (Cohen: 0.001)
-      radii: [0, 0.25, 0.5, 0.75, 1.0]   # L2 radii for the certified-accuracy curve (cell notes)
 Names: ``smooth@<sigma>``. Rows: pred = smoothed prediction or -1 (abstain), correct = pred == label,
 radius = certified L2 radius (0 when abstaining), n, agree = count of the predicted class among the n,
-eps = sigma. Certified accuracy at r = mean(correct and radius >= r).
+sigma. Certified accuracy at r = mean(correct and radius >= r) (the report's radii: its metric declarations).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from bench.certify.smoothing import certified_accuracy, certify
-from bench.evals import EVALS, Evaluation
+from bench import names
+from bench.certify.smoothing import certify
+from bench.evals import EVALS, Evaluation, concat
 from bench.yamlio import Field, parse
 
 
@@ -28,26 +28,19 @@ class Smooth(Evaluation):
         "n0": Field("int", 100, lo=1),
         "n": Field("int", 100000, lo=1),
         "alpha": Field("float", 0.001, lo=0.0, hi=0.5, open_lo=True),
-        "radii": Field("floats", (0.0, 0.25, 0.5, 0.75, 1.0), lo=0.0),
     }
 
     @classmethod
     def resolve(cls, main, opts, info, where):
         p = parse(opts, cls.params, "smooth", where)
         p["sigma"] = list(p["sigma"]) if isinstance(p["sigma"], (list, tuple)) else [p["sigma"]]
-        p["radii"] = list(p["radii"])
         return "smooth", p
 
     def run(self, model, x, y, ctx):
-        p, cols = self.params, {}
+        p, blocks = self.params, []
         for sigma in p["sigma"]:
             out = certify(model, x, sigma, p["n0"], p["n"], p["alpha"], ctx.info.num_classes,
                           max(ctx.batch_size, 1024), ctx.device)
-            name = f"{self.name}@{sigma:g}"
-            ctx.notes.setdefault("certified_accuracy", {})[name] = {
-                f"{r:g}": v for r, v in certified_accuracy(out["pred"], y.numpy(), out["radius"], p["radii"]).items()}
-            block = {**out, "evaluation": np.full(len(y), name, dtype=object), "correct": out["pred"] == y.numpy(),
-                     "n": np.full(len(y), p["n"]), "eps": np.full(len(y), sigma)}
-            for k, v in block.items():
-                cols.setdefault(k, []).append(v)
-        return {k: np.concatenate(v) for k, v in cols.items()}
+            blocks.append({**out, **names.block(len(y), "smooth", self.name, sigma, sigma=sigma),
+                           "correct": out["pred"] == y.numpy(), "n": np.full(len(y), p["n"])})
+        return concat(blocks)

@@ -1,7 +1,8 @@
-"""Reports: pure functions from per-sample rows (a pandas DataFrame) to tables, and renderers.
+"""Reports: pure functions from per-sample rows to tables, and renderers. Imports neither torch nor
+torchattacks (a test checks): `bench report` starts in the time pandas, DuckDB and jinja2 take.
 
-``load_rows(results)`` reads OUT/samples as one parquet dataset; layouts in bench.report.layouts turn
-rows into a ``Table``; bench.report.render turns tables into Markdown, HTML or LaTeX.
+``load_rows(results)`` reads the done cells into DuckDB (bench.report.data.Rows); layouts in
+bench.report.layouts turn rows into a ``Table``; bench.report.render turns tables into Markdown, HTML or LaTeX.
 """
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-
-from bench.errors import UserError
 
 
 @dataclass
@@ -39,20 +38,19 @@ class Table:
         return any(g for g, _ in self.header)
 
 
-def load_rows(results: str | Path) -> pd.DataFrame:
-    """All per-sample rows under RESULTS/samples as one DataFrame."""
-    root = Path(results)
-    samples = root / "samples"
-    files = sorted(samples.glob("*.parquet")) if samples.is_dir() else []
-    if not files:
-        raise UserError(f"no results in {root}: run `bench run SUITE --out {root}` first")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+def load_rows(results: str | Path):
+    """The per-sample rows of a results folder's done cells, as a bench.report.data.Rows."""
+    from bench.report.data import load
+
+    return load(results)
 
 
 def load_run(results: str | Path) -> dict:
     """run.json, plus ``timings``: training seconds per train cell (models/*.json) and evaluation seconds
     per eval cell (each parquet file's metadata), for the cost table."""
-    from bench.store import cell_meta
+    import pyarrow.parquet as pq
+
+    from bench.report.data import cell_files
 
     root = Path(results)
     path = root / "run.json"
@@ -63,23 +61,12 @@ def load_run(results: str | Path) -> dict:
         if meta.get("train_seconds") is not None:
             train[meta.get("id", f.stem)] = float(meta["train_seconds"])
     evals = {}
-    for f in sorted((root / "samples").glob("*.parquet")) if (root / "samples").is_dir() else []:
-        meta = cell_meta(f)
+    for f in cell_files(root):
+        meta = json.loads((pq.read_schema(f).metadata or {}).get(b"bench", b"{}"))  # bench.store.write_rows
         if meta.get("seconds") is not None:
             evals[meta.get("cell", f.stem)] = float(meta["seconds"])
     run["timings"] = {"train": train, "eval": evals}
     return run
-
-
-def family(evaluation: str) -> str:
-    """An evaluation's name without its sweep suffixes: 'attack:PGD@0.1' -> 'attack:PGD',
-    'certify:linf@0.3[kappa=0.1]' -> 'certify:linf'."""
-    return evaluation.split("[")[0].split("@")[0]
-
-
-def kind(evaluation: str) -> str:
-    """'clean', 'attack', 'pr', 'certify', 'smooth', 'ibp', ... (the part before ':' or '@')."""
-    return evaluation.split(":")[0].split("@")[0].split("[")[0]
 
 
 def ordered(values, preferred: list | None) -> list:

@@ -18,25 +18,33 @@ def ci_text(c) -> str:
     return f" [{pct(c.ci[0])}, {pct(c.ci[1])}]"
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_|<>])")
+
+
+def md(text: str) -> str:
+    """Markdown-escaped text: a name with '|' stays in its table cell, '*' or '_' make no emphasis."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
 def _md_cell(c, ci: bool) -> str:
-    text = f"**{c.text}**" if c.best and c.text else c.text
+    text = f"**{md(c.text)}**" if c.best and c.text else md(c.text)
     return text + ("†" if c.tied else "") + (ci_text(c) if ci else "")
 
 
 def markdown(tables: list[Table], title: str = "", ci: bool = False) -> str:
-    parts = [f"# {title}\n"] if title else []
+    parts = [f"# {md(title)}\n"] if title else []
     for t in tables:
-        parts.append(f"## {t.title}\n")
+        parts.append(f"## {md(t.title)}\n")
         if t.grouped:
             headers = [t.index] + [f"{g} {c}".strip() for g, c in t.header]
         else:
             headers = [t.index] + [c for _, c in t.header]
-        body = [[label] + [_md_cell(c, ci) for c in cells] for label, cells in t.rows]
-        parts.append(tabulate(body, headers=headers, tablefmt="github", disable_numparse=True))
+        body = [[md(label)] + [_md_cell(c, ci) for c in cells] for label, cells in t.rows]
+        parts.append(tabulate(body, headers=[md(h) for h in headers], tablefmt="github", disable_numparse=True))
         if t.caption:
-            parts.append(f"\n{t.caption}")
+            parts.append(f"\n{md(t.caption)}")
         for note in t.notes:
-            parts.append(f"\n- {note}")
+            parts.append(f"\n- {md(note)}")
         parts.append("\n")
     return "\n".join(parts)
 
@@ -70,7 +78,8 @@ def html(tables: list[Table], title: str = "", meta: dict | None = None, figures
 
 
 _LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+                  "|": r"\textbar{}", "<": r"\textless{}", ">": r"\textgreater{}"}
 
 
 def tex(s: str) -> str:

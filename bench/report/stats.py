@@ -5,7 +5,8 @@ Wilson (1927) score interval: for k successes in n trials and z = 1.96,
     centre = (p + z²/2n) / (1 + z²/n),  half = z / (1 + z²/n) * sqrt(p(1-p)/n + z²/4n²).
 McNemar (1947), exact form: of the samples on which the two methods disagree, b are right only for the
 first and c only for the second; under "no difference" b ~ Binomial(b + c, 1/2); the p-value is the
-two-sided binomial tail.
+two-sided binomial tail, min(1, 2 P(X <= min(b, c))) for this symmetric distribution (what
+scipy.stats.binomtest returns, without importing scipy.stats: a test compares the two).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
+from scipy.special import bdtr
 
 Z95 = 1.959963984540054
 
@@ -42,6 +43,13 @@ def mean_interval(values, z: float = Z95) -> tuple[float, float]:
     return (m - half, m + half)
 
 
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant counts (1 when there are none)."""
+    if only_a + only_b == 0:
+        return 1.0
+    return float(min(1.0, 2 * bdtr(min(only_a, only_b), only_a + only_b, 0.5)))
+
+
 def mcnemar(a: pd.Series, b: pd.Series) -> tuple[float, int, int]:
     """Exact McNemar test of two boolean outcomes on the same samples (aligned on their index).
 
@@ -50,6 +58,4 @@ def mcnemar(a: pd.Series, b: pd.Series) -> tuple[float, int, int]:
     a, b = a.astype(bool).align(b.astype(bool), join="inner")
     only_a = int((a & ~b).sum())
     only_b = int((~a & b).sum())
-    if only_a + only_b == 0:
-        return (1.0, 0, 0)
-    return (float(binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue), only_a, only_b)
+    return (mcnemar_p(only_a, only_b), only_a, only_b)

@@ -1,45 +1,79 @@
 """Table layouts, chosen by name. Each is a pure function (rows, run) -> Table, or None when the rows it
-needs are absent. Every module in this package registers its layouts (bench.discover).
+needs are absent; ``rows`` is a bench.report.data.Rows (a DataFrame of rows is converted). Every module in
+this package registers its layouts with ``@layout`` (bench.discover).
 
-Shared here: ``outcomes`` (one evaluation's per-sample values, indexed by (seed, index)) and
-``compare`` (cells for several methods on one column: mean, 95% interval, best in bold, and a dagger on
-those that McNemar's test cannot tell apart from the best).
+Layouts select on the block catalogue (``evaluations_of``, ``part``: the name parts of bench.names) and
+read aggregates: ``metric_column`` (one declared metric of one evaluation per recipe: mean, 95% interval,
+best in bold, and a dagger on those McNemar's test cannot tell apart from the best, every column's counts
+from one pass) and ``compare`` (the same for per-sample Series a layout combines itself).
 """
 from __future__ import annotations
 
+import functools
+import math
+from collections import namedtuple
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from bench import metrics as declared
 from bench.discover import import_all
+from bench.names import family
 from bench.registry import Registry
-from bench.report import Cell, Table, family, ordered, pct
-from bench.report.metrics import per_sample
-from bench.report.stats import mcnemar, mean_interval, wilson
+from bench.report import Cell, Table, ordered, pct
+from bench.report.data import Rows, as_rows
+from bench.report.stats import Z95, mcnemar, mcnemar_p, mean_interval, wilson
 
+Aggregate = namedtuple("Aggregate", "value sd seeds k n ss aggregate")  # one cell's numbers (Rows.values)
 LAYOUTS: Registry[Callable[[pd.DataFrame, dict], Table | None]] = Registry("table layout")
 
 ALPHA = 0.05  # the level of the paired test
 TIED_NOTE = "† not significantly different from the best of its comparison (exact McNemar test, p ≥ 0.05)."
 
 
-def outcomes(rows: pd.DataFrame, value="correct") -> pd.Series:
-    """Per-sample values of one (dataset, recipe, evaluation) block, indexed by (seed, index).
+def layout(name: str):
+    """Register a layout under ``name``; it receives the rows as a Rows."""
+    def register(fn):
+        @functools.wraps(fn)
+        def run(rows, run_info: dict) -> Table | None:
+            return fn(as_rows(rows), run_info)
 
-    ``value`` is a column name or a function of the block returning a Series."""
+        LAYOUTS.register(name)(run)
+        return run
+
+    return register
+
+
+def outcomes(rows: pd.DataFrame, value="correct") -> pd.Series:
+    """Per-sample values of one (dataset, recipe, evaluation) block of a DataFrame, indexed by (seed, index)."""
     s = value(rows) if callable(value) else rows[value]
     return pd.Series(np.asarray(s), index=pd.MultiIndex.from_arrays([rows["seed"], rows["index"]]))
 
 
-def blocks(rows: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
-    """Rows split by (dataset, recipe, evaluation)."""
-    return {k: g for k, g in rows.groupby(["dataset", "recipe", "evaluation"], sort=False)}
+def _cell(kind: str, value: float, per_seed_sd: float, seeds: int, fmt, k=None, n=None, ci=None) -> Cell:
+    """A cell from its aggregates: value ± sd over seeds; a Wilson interval (rate) or ``ci`` (mean)."""
+    text = fmt(value)
+    if kind != "value" and seeds > 1:
+        text += f" ± {fmt(per_seed_sd).strip()}"
+    cell = Cell(value, text)
+    if kind == "rate":
+        cell.ci = wilson(k, n)
+        cell.note = f"95% CI {pct(cell.ci[0])}–{pct(cell.ci[1])} (Wilson, {k}/{n})"
+    elif kind == "mean":
+        cell.ci = ci
+        cell.note = f"95% CI {fmt(ci[0])}–{fmt(ci[1])} (normal, n={n})"
+    return cell
+
+
+def _tie(cell: Cell, best: str, p: float) -> None:
+    cell.note += f"; McNemar vs {best}: p = {p:.3g}"
+    cell.tied = p >= ALPHA
 
 
 def compare(samples: dict[str, pd.Series | None], kind: str = "rate", higher: bool = True,
             fmt: Callable[[float], str] = pct, test: bool = True) -> dict[str, Cell]:
-    """Cells for methods compared on one column.
+    """Cells for methods compared on one column, from per-sample Series indexed by (seed, index).
 
     kind "rate": boolean per-sample outcomes; value = mean over seeds of per-seed accuracy (± std over seeds
     when there are several), Wilson interval on the pooled samples, McNemar against the best.
@@ -53,41 +87,89 @@ def compare(samples: dict[str, pd.Series | None], kind: str = "rate", higher: bo
             continue
         s = s.dropna() if kind != "rate" else s
         per_seed = s.groupby(level=0).mean() if kind != "value" else s
-        value = float(per_seed.mean())
-        text = fmt(value)
-        if kind != "value" and len(per_seed) > 1:
-            text += f" ± {fmt(float(per_seed.std())).strip()}"
-        cell = Cell(value, text)
-        if kind == "rate":
-            k, n = int(s.astype(bool).sum()), len(s)
-            cell.ci = wilson(k, n)
-            cell.note = f"95% CI {pct(cell.ci[0])}–{pct(cell.ci[1])} (Wilson, {k}/{n})"
-        elif kind == "mean":
-            cell.ci = mean_interval(s.to_numpy())
-            cell.note = f"95% CI {fmt(cell.ci[0])}–{fmt(cell.ci[1])} (normal, n={len(s)})"
-        cells[key] = cell
+        k = int(s.astype(bool).sum()) if kind == "rate" else None
+        ci = mean_interval(s.to_numpy()) if kind == "mean" else None
+        cells[key] = _cell(kind, float(per_seed.mean()), float(per_seed.std()), len(per_seed), fmt, k, len(s), ci)
     mark_best(list(cells.values()), higher)
     if kind == "rate" and test:
         best = [k for k, c in cells.items() if c.best]
         if best:
             ref = samples[best[0]].astype(bool)
             for key, cell in cells.items():
-                if cell.value is None or cell.best:
-                    continue
-                p, _, _ = mcnemar(ref, samples[key])
-                cell.note += f"; McNemar vs {best[0]}: p = {p:.3g}"
-                cell.tied = p >= ALPHA
+                if cell.value is not None and not cell.best:
+                    _tie(cell, best[0], mcnemar(ref, samples[key])[0])
     return cells
 
 
-def metric_column(bl: dict, ds: str, recipes: list[str], evaluation: str | None, metric: str = "accuracy",
-                  **kw) -> dict[str, Cell]:
-    """One column: ``metric`` of ``evaluation`` on dataset ``ds`` for each recipe (see bench.report.metrics)."""
-    samples = {}
+def metric_column(rows: Rows, ds: str, recipes: list[str], evaluation: str | None, metric: str = "accuracy",
+                  fmt: Callable[[float], str] = pct) -> dict[str, Cell]:
+    """One column: the declared ``metric`` (bench.metrics) of ``evaluation`` on dataset ``ds`` per recipe."""
+    v = _values(rows).get((ds, evaluation, metric), {})
+    cells = {}
     for r in recipes:
-        g = bl.get((ds, r, evaluation)) if evaluation else None
-        samples[r] = None if g is None else outcomes(g, lambda g: per_sample(evaluation, g)[metric])
-    return compare(samples, "mean" if metric == "pr_mean" else "rate", **kw)
+        a = v.get(r)
+        if a is None or a.n == 0:
+            cells[r] = Cell(None, "")
+            continue
+        ci = None
+        if a.aggregate == "mean":
+            mean = a.k / a.n
+            half = Z95 * math.sqrt(max(a.ss - a.n * mean * mean, 0.0) / (a.n - 1)) / math.sqrt(a.n) if a.n > 1 else 0.0
+            ci = (mean - half, mean + half)
+        cells[r] = _cell(a.aggregate, float(a.value), float(a.sd), int(a.seeds), fmt, int(round(a.k)), int(a.n), ci)
+    mark_best(list(cells.values()), higher=_higher(rows, evaluation, metric))
+    best = next((r for r, c in cells.items() if c.best), None)
+    if best is not None and evaluation is not None and declared_aggregate(rows, evaluation, metric) == "rate":
+        counts = _discordant(rows, tuple(recipes), metric)
+        for r, cell in cells.items():
+            if cell.value is not None and not cell.best:
+                b, c = counts.get((ds, evaluation, r), (0, 0))
+                _tie(cell, best, mcnemar_p(b, c))
+    return cells
+
+
+def _kind_of(rows: Rows, evaluation: str) -> str | None:
+    kinds = rows.blocks.loc[rows.blocks["evaluation"] == evaluation, "kind"]
+    return kinds.iloc[0] if len(kinds) else None
+
+
+def declared_aggregate(rows: Rows, evaluation: str, metric: str) -> str:
+    return declared.find(_kind_of(rows, evaluation), metric).aggregate
+
+
+def _higher(rows: Rows, evaluation: str | None, metric: str) -> bool:
+    kind = _kind_of(rows, evaluation) if evaluation else None
+    return declared.find(kind, metric).higher if kind else True
+
+
+@functools.lru_cache(maxsize=8)
+def _values(rows: Rows) -> dict:
+    """{(dataset, evaluation, metric): {recipe: aggregates}} from Rows.values, with each metric's aggregate."""
+    out: dict = {}
+    kinds = dict(zip(rows.blocks["evaluation"], rows.blocks["kind"]))
+    for a in rows.values.itertuples(index=False):
+        agg = declared.find(kinds[a.evaluation], a.metric).aggregate
+        out.setdefault((a.dataset, a.evaluation, a.metric), {})[a.recipe] = Aggregate(
+            a.value, a.sd, a.seeds, a.k, a.n, a.ss, agg)
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _discordant(rows: Rows, recipes: tuple[str, ...], metric: str) -> dict:
+    """McNemar's (b, c) of every recipe against its column's best, for every column of one rate metric,
+    in one pass."""
+    best = []
+    for (ds, ev, m), by_recipe in _values(rows).items():
+        present = [(r, by_recipe[r].value) for r in recipes if r in by_recipe and by_recipe[r].n > 0]
+        if m != metric or not present:
+            continue
+        values = [v for _, v in present]
+        top = max(values) if _higher(rows, ev, metric) else min(values)
+        best.append((ds, ev, next(r for r, v in present if abs(v - top) < 1e-12)))
+    if not best:
+        return {}
+    counts = rows.discordant(metric, pd.DataFrame(best, columns=["dataset", "evaluation", "best"]))
+    return {(d.dataset, d.evaluation, d.recipe): (int(d.b), int(d.c)) for d in counts.itertuples(index=False)}
 
 
 def mark_best(cells: list[Cell], higher: bool = True) -> None:
@@ -102,14 +184,13 @@ def mark_best(cells: list[Cell], higher: bool = True) -> None:
 
 
 def by_columns(name: str, title: str, index: str, labels: list[str], columns: list[tuple[tuple[str, str], dict]],
-               caption: str = "", notes: list[str] | None = None) -> Table:
-    """A table whose rows are ``labels`` and whose columns are (header, {label: Cell})."""
-    header = [h for h, _ in columns]
-    body = [(label, [col.get(label, Cell(None, "")) for _, col in columns]) for label in labels]
-    notes = list(notes or [])
-    if any(c.tied for _, cells in body for c in cells):
-        notes.append(TIED_NOTE)
-    return Table(name, title, index, header, body, caption, notes)
+               caption: str = "", notes: list[str] | None = None) -> Table | None:
+    """A table whose rows are ``labels`` and whose columns are (header, {label: Cell}); None without columns."""
+    if not columns:
+        return None
+    return by_rows(name, title, index, [h for h, _ in columns],
+                   [(label, {h: col.get(label, Cell(None, "")) for h, col in columns}) for label in labels],
+                   caption, notes)
 
 
 def by_rows(name: str, title: str, index: str, header: list[tuple[str, str]], rows: list[tuple[str, dict]],
@@ -122,31 +203,62 @@ def by_rows(name: str, title: str, index: str, header: list[tuple[str, str]], ro
     return Table(name, title, index, header, body, caption, notes)
 
 
-def datasets_of(rows: pd.DataFrame, run: dict) -> list[str]:
-    return ordered(rows["dataset"], run.get("order", {}).get("datasets"))
+def datasets_of(rows: Rows, run: dict) -> list[str]:
+    return ordered(rows.blocks["dataset"], run.get("order", {}).get("datasets"))
 
 
-def recipes_of(rows: pd.DataFrame, run: dict) -> list[str]:
-    return ordered(rows["recipe"], run.get("order", {}).get("recipes"))
+def recipes_of(rows: Rows, run: dict) -> list[str]:
+    return ordered(rows.blocks["recipe"], run.get("order", {}).get("recipes"))
 
 
-def evaluations_of(rows: pd.DataFrame, run: dict, where=None) -> list[str]:
-    """Evaluation names in the suite's order (clean first); ``where(name)`` filters."""
-    names = ordered(rows["evaluation"], ["clean", *run.get("order", {}).get("evaluations", [])])
-    return [n for n in names if where is None or where(n)]
+def _firsts(rows: Rows, ds: str | None) -> pd.DataFrame:
+    b = rows.blocks if ds is None else rows.blocks[rows.blocks["dataset"] == ds]
+    return b.drop_duplicates("evaluation")
 
 
-def first_present(present: list[str], candidates: list[str]) -> str | None:
-    """The first of ``candidates`` among ``present``: exact names, then by family (e.g. 'attack:PGD[vote]'),
-    never a sweep point ('@')."""
+def evaluations_of(rows: Rows, run: dict, ds: str | None = None, where=None) -> list[str]:
+    """Evaluation names (of dataset ``ds``) in the suite's order, clean first; ``where(block)`` filters on
+    the name parts and parameters of an evaluation's first block (a row of Rows.blocks)."""
+    firsts = _firsts(rows, ds)
+    info = {b.evaluation: b for b in firsts.itertuples(index=False)}
+    names = ordered(firsts["evaluation"], ["clean", *run.get("order", {}).get("evaluations", [])])
+    return [n for n in names if where is None or where(info[n])]
+
+
+def part(rows: Rows, evaluation: str, column: str, ds: str | None = None):
+    """A name part or parameter (eps, kappa, alpha, sigma, ...) of an evaluation: its first non-null value."""
+    b = rows.blocks if ds is None else rows.blocks[rows.blocks["dataset"] == ds]
+    v = b.loc[b["evaluation"] == evaluation, column].dropna()
+    return v.iloc[0] if len(v) else None
+
+
+def first_present(rows: Rows, run: dict, ds: str, candidates: list[str]) -> str | None:
+    """The first of ``candidates`` (evaluation names) on dataset ``ds``: exact names, then by family (e.g.
+    'attack:PGD[vote]' for 'attack:PGD'), never a sweep point."""
+    present = evaluations_of(rows, run, ds)
     for c in candidates:
         if c in present:
             return c
+    whole = evaluations_of(rows, run, ds, lambda b: not b.sweep)
+    info = {b.evaluation: b for b in _firsts(rows, ds).itertuples(index=False)}
     for c in candidates:
-        for p in present:
-            if "@" not in p and family(p) == c:
+        for p in whole:
+            b = info[p]
+            if family(p, b.kind, b.base, b.component) == c:
                 return p
     return None
+
+
+def per_evaluation(rows: Rows, run: dict, kind: str, metrics: list[tuple[str, str]]) -> tuple[list, list[str]]:
+    """(columns, recipes): for every evaluation of ``kind`` on every dataset, one column per (label, metric),
+    grouped under the evaluation's name."""
+    datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
+    columns = []
+    for ds in datasets:
+        for ev in evaluations_of(rows, run, ds, lambda b: b.kind == kind):
+            head = f"{ds} {ev}" if len(datasets) > 1 else ev
+            columns += [((head, label), metric_column(rows, ds, recipes, ev, metric)) for label, metric in metrics]
+    return columns, recipes
 
 
 def group(ds: str, datasets: list[str]) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.report import Table, kind
-from bench.report.layouts import LAYOUTS, by_columns, compare, datasets_of, evaluations_of, group, recipes_of
+from bench.report import Table
+from bench.report.data import Rows
+from bench.report.layouts import by_columns, compare, datasets_of, evaluations_of, group, layout, recipes_of
 
 
 def seconds(v: float) -> str:
@@ -18,14 +19,14 @@ def seconds(v: float) -> str:
     return f"{mantissa}×10^{int(exp)}"
 
 
-def _per_seed(block: pd.DataFrame, cell_col: str, timing: dict) -> pd.Series | None:
-    cells = block.drop_duplicates(cell_col)
+def _per_seed(blocks: pd.DataFrame, cell_col: str, timing: dict) -> pd.Series | None:
+    cells = blocks.drop_duplicates(cell_col)
     values = {int(s): timing[c] for s, c in zip(cells["seed"], cells[cell_col]) if c in timing}
     return pd.Series(values, dtype=float) if values else None
 
 
-@LAYOUTS.register("table4")
-def table4(rows: pd.DataFrame, run: dict) -> Table | None:
+@layout("table4")
+def table4(rows: Rows, run: dict) -> Table | None:
     """Paper 002 Table 4: training seconds and inference seconds (clean; certification) per method."""
     timings = run.get("timings") or {}
     train, evals = timings.get("train", {}), timings.get("eval", {})
@@ -34,20 +35,18 @@ def table4(rows: pd.DataFrame, run: dict) -> Table | None:
     datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
     columns = []
     for ds in datasets:
-        sub = rows[rows["dataset"] == ds]
-        certs = evaluations_of(sub, run, lambda e: kind(e) in ("certify", "smooth", "ibp"))
+        sub = rows.blocks[rows.blocks["dataset"] == ds]
+        certs = evaluations_of(rows, run, ds, lambda b: b.kind in ("certify", "smooth", "ibp"))
         wanted = [("Training time (s)", None, "train_cell", train), ("Inference time (s)", "clean", "cell", evals)]
         if certs:
             wanted.append((f"Certification time (s), {certs[0]}", certs[0], "cell", evals))
         for title, ev, col, timing in wanted:
             samples = {}
             for r in recipes:
-                block = sub[(sub["recipe"] == r) & ((sub["evaluation"] == ev) if ev else True)]
-                samples[r] = _per_seed(block, col, timing) if len(block) else None
+                blocks = sub[(sub["recipe"] == r) & ((sub["evaluation"] == ev) if ev else True)]
+                samples[r] = _per_seed(blocks, col, timing) if len(blocks) else None
             if any(s is not None for s in samples.values()):
                 columns.append(((group(ds, datasets), title), compare(samples, "value", higher=False, fmt=seconds)))
-    if not columns:
-        return None
     device = run.get("device", "")
     return by_columns("table4", "Table 4: training and inference cost", "Approach", recipes, columns,
                       f"Wall-clock seconds{' on ' + device if device else ''}, mean over seeds; "

@@ -1,28 +1,26 @@
-"""The leaderboard: every evaluation's headline metric per recipe and dataset."""
+"""The leaderboard: every evaluation's headline metric (its kind's declaration, bench.metrics) per recipe
+and dataset."""
 from __future__ import annotations
 
-import pandas as pd
-
+from bench import metrics as declared
 from bench.report import Table
-from bench.report.layouts import (LAYOUTS, blocks, by_columns, datasets_of, evaluations_of, group, metric_column,
-                                  recipes_of)
-from bench.report.metrics import headline
-
-SHORT = {"accuracy": "", "certified_accuracy": " (cert. acc.)", "pr_mean": " (mean PR)",
-         "certified_accuracy@0.5": " (cert. acc. r=0.5)"}
+from bench.report.data import Rows
+from bench.report.layouts import by_columns, datasets_of, evaluations_of, group, layout, metric_column, recipes_of
 
 
-@LAYOUTS.register("leaderboard")
-def leaderboard(rows: pd.DataFrame, run: dict) -> Table:
+@layout("leaderboard")
+def leaderboard(rows: Rows, run: dict) -> Table:
     """Rows = recipe; columns = each evaluation's headline metric per dataset (%); best in bold."""
-    datasets, recipes, bl = datasets_of(rows, run), recipes_of(rows, run), blocks(rows)
+    datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
     columns = []
+    kinds = dict(zip(rows.blocks["evaluation"], rows.blocks["kind"]))
     for ds in datasets:
-        for ev in evaluations_of(rows[rows["dataset"] == ds], run):
-            metric = headline(ev)
-            columns.append(((group(ds, datasets), ev + SHORT.get(metric, f" ({metric})")),
-                            metric_column(bl, ds, recipes, ev, metric)))
-    n = rows.groupby("dataset")["index"].nunique()
+        for ev in evaluations_of(rows, run, ds):
+            metric = declared.headline(kinds[ev])
+            suffix = metric.display or ("" if metric.name == "accuracy" else metric.name)
+            columns.append(((group(ds, datasets), ev + (f" ({suffix})" if suffix else "")),
+                            metric_column(rows, ds, recipes, ev, metric.name)))
+    n = rows.indices
     caption = ("Accuracy (%) on " + ", ".join(f"{ds} (n={n[ds]})" for ds in datasets)
                + "; best per column in bold.")
     return by_columns("leaderboard", "Leaderboard", "recipe", recipes, columns, caption)

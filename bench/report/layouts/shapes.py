@@ -13,35 +13,33 @@ listed below; a column whose evaluation is absent is left out, and a shape with 
 """
 from __future__ import annotations
 
-import pandas as pd
-
-from bench.report import Table, kind
-from bench.report.layouts import (LAYOUTS, blocks, by_columns, compare, datasets_of, evaluations_of, first_present,
-                                  group, metric_column, recipes_of)
+from bench.metrics import PROBACC_Q
+from bench.names import block_name
+from bench.report import Table
+from bench.report.data import Rows
+from bench.report.layouts import (by_columns, datasets_of, evaluations_of, first_present, group, layout,
+                                  metric_column, part, per_evaluation, recipes_of)
 from bench.report.layouts.attacks import AUTOATTACK, any_attack
-from bench.report.metrics import PROBACC_Q
 
 PGD = ["attack:PGD", "attack:PGD-20", "attack:PGD-10", "attack:PGD-100"]
 CWINF = ["attack:CWinf", "attack:CW-inf", "attack:CW"]
 
 
-def _attack_columns(rows, run, spec, clean: str, worst: str | None, min_attacks: int):
-    """Clean + the named attacks (+ per-sample worst case) per dataset, or None with too few attacks."""
-    datasets, recipes, bl = datasets_of(rows, run), recipes_of(rows, run), blocks(rows)
+def _attack_columns(rows: Rows, run: dict, spec, clean: str, worst: str | None, min_attacks: int):
+    """Clean + the named attacks (+ per-sample worst case) per dataset, or [] with too few attacks."""
+    datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
     columns = []
     for ds in datasets:
-        present = evaluations_of(rows[rows["dataset"] == ds], run)
-        found = [(label, first_present(present, cands)) for label, cands in spec]
+        found = [(label, first_present(rows, run, ds, cands)) for label, cands in spec]
         found = [(label, ev) for label, ev in found if ev]
         if len(found) < min_attacks:
             continue
         g = group(ds, datasets)
-        columns.append(((g, clean), metric_column(bl, ds, recipes, "clean")))
-        columns += [((g, label), metric_column(bl, ds, recipes, ev)) for label, ev in found]
+        columns.append(((g, clean), metric_column(rows, ds, recipes, "clean")))
+        columns += [((g, label), metric_column(rows, ds, recipes, ev)) for label, ev in found]
         if worst:
-            evs = [ev for _, ev in found]
-            columns.append(((g, worst), compare({r: any_attack(bl, ds, r, evs) for r in recipes})))
-    return (columns, recipes) if columns else (None, recipes)
+            columns.append(((g, worst), any_attack(rows, ds, recipes, [ev for _, ev in found])))
+    return columns, recipes
 
 
 ADT_SPEC = [("FGSM", ["attack:FGSM"]), ("PGD-20", ["attack:PGD-20"]), ("PGD-100", ["attack:PGD-100"]),
@@ -50,64 +48,49 @@ MAIL_SPEC = [("PGD", ["attack:PGD-100"]), ("APGD", ["attack:APGD", "attack:APGD-
              ("AA", AUTOATTACK)]
 
 
-@LAYOUTS.register("adt")
-def adt(rows: pd.DataFrame, run: dict) -> Table | None:
+@layout("adt")
+def adt(rows: Rows, run: dict) -> Table | None:
     """ADT (Dong et al. 2020) table: A_nat | FGSM | PGD-20 | PGD-100 | MIM | C&W | A_rob (worst case)."""
     columns, recipes = _attack_columns(rows, run, ADT_SPEC, "A_nat", "A_rob (worst case)", 2)
-    if columns is None:
-        return None
     return by_columns("adt", "ADT-style table: white-box robustness", "Model", recipes, columns,
                       "Accuracy (%); A_rob: a sample counts only if it survives every attack shown.")
 
 
-@LAYOUTS.register("mail")
-def mail(rows: pd.DataFrame, run: dict) -> Table | None:
+@layout("mail")
+def mail(rows: Rows, run: dict) -> Table | None:
     """MAIL (Wang et al. 2021) Tables 2/3: NAT | PGD-100 | APGD | CW | AA, mean ± std over seeds."""
     columns, recipes = _attack_columns(rows, run, MAIL_SPEC, "NAT", None, 2)
-    if columns is None:
-        return None
     return by_columns("mail", "MAIL-style table: accuracy under attacks", "Method", recipes, columns,
                       "Accuracy (%), mean ± std over seeds.")
 
 
-@LAYOUTS.register("atpr")
-def atpr(rows: pd.DataFrame, run: dict) -> Table | None:
+@layout("atpr")
+def atpr(rows: Rows, run: dict) -> Table | None:
     """AT-PR (Zhang et al. 2025): clean | PGD | CW-inf | AA | mean PR at each vicinity radius."""
-    datasets, recipes, bl = datasets_of(rows, run), recipes_of(rows, run), blocks(rows)
+    datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
     columns = []
     for ds in datasets:
-        sub = rows[rows["dataset"] == ds]
-        prs = evaluations_of(sub, run, lambda e: kind(e) == "pr")
+        prs = evaluations_of(rows, run, ds, lambda b: b.kind == "pr")
         if not prs:
             continue
-        present = evaluations_of(sub, run)
         g = group(ds, datasets)
-        columns.append(((g, "Clean"), metric_column(bl, ds, recipes, "clean")))
+        columns.append(((g, "Clean"), metric_column(rows, ds, recipes, "clean")))
         for label, cands in [("PGD", PGD), ("CW∞", CWINF), ("AA", AUTOATTACK)]:
-            ev = first_present(present, cands)
+            ev = first_present(rows, run, ds, cands)
             if ev:
-                columns.append(((g, label), metric_column(bl, ds, recipes, ev)))
+                columns.append(((g, label), metric_column(rows, ds, recipes, ev)))
         for ev in prs:
-            columns.append(((g, "PR " + ev.split(":", 1)[1]), metric_column(bl, ds, recipes, ev, "pr_mean")))
-    if not columns:
-        return None
+            label = "PR " + block_name(part(rows, ev, "base"), part(rows, ev, "eps"))
+            columns.append(((g, label), metric_column(rows, ds, recipes, ev, "mean_pr")))
     return by_columns("atpr", "AT-PR-style table: worst-case and probabilistic robustness", "Method", recipes, columns,
                       "Accuracy (%) under attacks; PR: mean share of non-adversarial points in the vicinity, over "
                       "clean-correct inputs (%).")
 
 
-@LAYOUTS.register("pr")
-def pr(rows: pd.DataFrame, run: dict) -> Table | None:
+@layout("pr")
+def pr(rows: Rows, run: dict) -> Table | None:
     """Probabilistic robustness per PR evaluation: mean PR (AT-PR) and ProbAcc(q) (PRL), q in 0.2 .. 0.01."""
-    datasets, recipes, bl = datasets_of(rows, run), recipes_of(rows, run), blocks(rows)
-    columns = []
-    for ds in datasets:
-        for ev in evaluations_of(rows[rows["dataset"] == ds], run, lambda e: kind(e) == "pr"):
-            head = f"{ds} {ev}" if len(datasets) > 1 else ev
-            columns.append(((head, "mean PR"), metric_column(bl, ds, recipes, ev, "pr_mean")))
-            for q in PROBACC_Q:
-                columns.append(((head, f"ProbAcc({q:g})"), metric_column(bl, ds, recipes, ev, f"probacc@{q:g}")))
-    if not columns:
-        return None
+    columns, recipes = per_evaluation(rows, run, "pr", [("mean PR", "mean_pr")] + [
+        (f"ProbAcc({q:g})", f"probacc@{q:g}") for q in PROBACC_Q])
     return by_columns("pr", "Probabilistic robustness", "recipe", recipes, columns,
                       "Mean PR over clean-correct inputs; ProbAcc(q): share of all inputs with PR > 1 − q (%).")

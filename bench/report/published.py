@@ -5,7 +5,7 @@ results/reference/papers/*.csv: one published number a row, with
 ``value`` and ``std`` as the paper prints them (percent for accuracies and rates, seconds for costs);
 ``recipe`` is bench's recipe name for the paper's method (empty when bench has none); ``evaluation`` is
 bench's evaluation family (clean, attack:<name as a suite names it>, certify:<vicinity>, ibp) and ``metric``
-one of bench.report.metrics'; eps/kappa/alpha, when given, must match the reproduced evaluation's.
+one declared in bench.metrics; eps/kappa/alpha, when given, must match the reproduced evaluation's.
 """
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import UserError
-from bench.report import Cell, Table, family, pct
+from bench.names import family
+from bench.report import Cell, Table, pct
+from bench.report.data import Rows, as_rows
 from bench.report.metrics import metrics
 from bench.report.stats import wilson
 
 PAPERS_DIR = Path(__file__).resolve().parents[2] / "results" / "reference" / "papers"
 PAPER_COLUMNS = ["paper", "table", "dataset", "method", "recipe", "evaluation", "metric", "eps", "kappa", "alpha",
                  "value", "std", "source"]
-PERCENT = {"accuracy", "certified_rate", "certified_accuracy", "pr_mean", "worst_case_accuracy"}
+PERCENT = {"accuracy", "certified_rate", "certified_accuracy", "mean_pr"}
 
 
 def load_papers(folder: str | Path | None = None) -> pd.DataFrame:
@@ -40,12 +42,14 @@ def load_papers(folder: str | Path | None = None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _params(rows: pd.DataFrame) -> dict[tuple[str, str], dict]:
-    """eps, kappa, alpha of each (dataset, evaluation), from its rows."""
+def _params(rows: Rows) -> dict[tuple[str, str], dict]:
+    """eps, kappa, alpha and family (bench.names.family) of each (dataset, evaluation), from its blocks."""
     out = {}
-    for (ds, ev), g in rows.groupby(["dataset", "evaluation"], sort=False):
-        out[(ds, ev)] = {c: (float(g[c].dropna().iloc[0]) if c in g and g[c].notna().any() else None)
+    for (ds, ev), g in rows.blocks.groupby(["dataset", "evaluation"], sort=False):
+        out[(ds, ev)] = {c: (float(g[c].dropna().iloc[0]) if g[c].notna().any() else None)
                          for c in ("eps", "kappa", "alpha")}
+        b = g.iloc[0]
+        out[(ds, ev)]["family"] = family(ev, b["kind"], b["base"], b["component"])
     return out
 
 
@@ -58,8 +62,9 @@ def _names(recipe: str, run: dict) -> set[str]:
     return {n.lower() for n in (recipe, info.get("card"), info.get("method")) if n}
 
 
-def matches(rows: pd.DataFrame, run: dict, papers: pd.DataFrame) -> pd.DataFrame:
+def matches(rows, run: dict, papers: pd.DataFrame) -> pd.DataFrame:
     """Reproduced metrics joined with the published numbers they reproduce."""
+    rows = as_rows(rows)
     mine = metrics(rows)
     params = _params(rows)
     out = []
@@ -68,7 +73,7 @@ def matches(rows: pd.DataFrame, run: dict, papers: pd.DataFrame) -> pd.DataFrame
         p = params.get((m.dataset, m.evaluation), {})
         cand = papers[(papers["dataset"] == m.dataset) & (papers["metric"] == m.metric)
                       & papers["recipe"].str.lower().isin(names)
-                      & ((papers["evaluation"] == m.evaluation) | (papers["evaluation"] == family(m.evaluation)))]
+                      & ((papers["evaluation"] == m.evaluation) | (papers["evaluation"] == p.get("family")))]
         for q in cand.itertuples(index=False):
             if all(_close(p.get(c), getattr(q, c)) for c in ("eps", "kappa", "alpha")):
                 out.append({**m._asdict(), "paper": q.paper, "table": q.table, "method": q.method,
@@ -76,7 +81,7 @@ def matches(rows: pd.DataFrame, run: dict, papers: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(out)
 
 
-def compare_table(rows: pd.DataFrame, run: dict, papers: pd.DataFrame) -> Table:
+def compare_table(rows, run: dict, papers: pd.DataFrame) -> Table:
     """Each reproduced number beside the published one: difference, and whether the published number lies
     inside the reproduced number's 95% Wilson interval."""
     found = matches(rows, run, papers)

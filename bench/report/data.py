@@ -1,0 +1,297 @@
+"""Per-sample rows held in DuckDB, and every aggregate the report needs from one columnar pass.
+
+``Rows`` is a DuckDB view over the parquet files of a results folder (``cell_files``, nothing copied) or
+over a DataFrame (tests). Layouts never iterate over samples: one GROUP BY (dataset, recipe, evaluation,
+seed) per kind of rows (``_pass``) gives
+
+- ``blocks``: one line per block and seed with the name parts of bench.names and the parameters;
+- ``values``: every declared metric (bench.metrics) of every block: mean over seeds of the per-seed mean,
+  the pooled sum, count and sum of squares for the intervals;
+- per block, bitstrings over the test indices: which samples it has, and for each rate metric which ones
+  are true. McNemar's discordant counts against a column's best (``discordant``) and the any-attack AND
+  (``any_attack``) are bit operations on these, with no second pass and no per-sample join.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from bench import metrics as declared
+from bench.errors import UserError
+from bench.names import parse
+from bench.schema import COLUMNS, ROW_SCHEMA
+
+KEY = ["dataset", "recipe", "evaluation"]
+PARTS = ["kind", "base", "predictor", "adaptive", "sweep", "component"]
+PARAMS = ["eps", "kappa", "alpha", "sigma"]
+ONE = ord("1")
+
+
+def cell_files(results: str | Path) -> list[Path]:
+    """The parquet files of the cells the folder's run.json lists for its current suite
+    (bench.results.cell_files); a damaged one is a one-line error naming it."""
+    from bench.results import cell_files as current, parquet_ok
+
+    files = current(results)
+    bad = [p for p in files if not parquet_ok(p)]
+    if bad:
+        raise UserError(f"{bad[0]}: damaged results file; re-run `bench run` to recompute it")
+    return files
+
+
+def _sql(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def _duck(t: pa.DataType) -> str:
+    return {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}[t]
+
+
+def _read(files: list[str], have: frozenset) -> str:
+    """A relation over parquet files with every row column (null where a file has none), src and pos."""
+    cols = ", ".join(c if c in have else f"NULL::{_duck(ROW_SCHEMA.field(c).type)} AS {c}" for c in COLUMNS)
+    return (f"(SELECT {cols}, filename AS src, file_row_number AS pos FROM read_parquet([{', '.join(map(_sql, files))}], "
+            f"union_by_name=true, filename=true, file_row_number=true))")
+
+
+def _empty() -> str:
+    cols = ", ".join(f"NULL::{_duck(f.type)} AS {f.name}" for f in ROW_SCHEMA)
+    return f"SELECT {cols}, NULL::VARCHAR AS src, NULL::BIGINT AS pos WHERE FALSE"
+
+
+def _bits(text: str) -> np.ndarray:
+    """A DuckDB bitstring ('0110...') as booleans, one per test index from the lowest."""
+    return np.frombuffer(text.encode(), np.uint8) == ONE
+
+
+class Rows:
+    """The rows of one report (see the module docstring)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, parts: list[tuple[str | None, str]], lo: int, hi: int):
+        """``parts``: (kind, relation) pairs, the relation holding COLUMNS, ``src`` and ``pos`` (the file and
+        the row's position in it, which order blocks as the files list them) for rows of that kind only, or
+        for any rows (kind None: a DataFrame, or files whose footers do not show one kind, such as results
+        written before the name columns); lo..hi: the range of test indices."""
+        self.con, self.lo, self.hi = con, lo, hi
+        self.by_kind: dict[str | None, list[str]] = {}
+        for i, (kind, rel) in enumerate(parts):
+            if kind is not None:
+                self.by_kind.setdefault(kind, []).append(rel)
+                continue
+            missing = [r[0] for r in con.execute(f"SELECT DISTINCT evaluation FROM {rel} WHERE kind IS NULL").fetchall()]
+            if missing:  # their parts from their names (bench.names.parse)
+                con.register(f"legacy_{i}", pd.DataFrame([{"evaluation": ev, **parse(ev)} for ev in missing]))
+                fill = ", ".join(f"coalesce(r.{c}, p.{c}) AS {c}" for c in PARTS)
+                rel = f"(SELECT r.* REPLACE ({fill}) FROM {rel} r LEFT JOIN legacy_{i} p USING (evaluation))"
+            con.execute(f"CREATE VIEW mixed_{i} AS SELECT * FROM {rel}")
+            for (k,) in con.execute(f"SELECT DISTINCT kind FROM mixed_{i}").fetchall():
+                self.by_kind.setdefault(k, []).append(f"(SELECT * FROM mixed_{i} WHERE kind = {_sql(k)})")
+        rels = [r for rs in self.by_kind.values() for r in rs]
+        con.execute("CREATE VIEW rows AS " + (" UNION ALL ".join(f"SELECT * FROM {r}" for r in rels)
+                                              or f"SELECT * FROM ({_empty()})"))
+
+    @staticmethod
+    def _connect() -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect()
+        con.execute("SET threads TO 2")
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET parquet_metadata_cache = true")  # every query reads the same footers
+        return con
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> "Rows":
+        table = pa.Table.from_pandas(frame.reindex(columns=COLUMNS), schema=ROW_SCHEMA, preserve_index=False)
+        table = table.append_column("src", pa.array([""] * len(frame), pa.string()))
+        table = table.append_column("pos", pa.array(range(len(frame)), pa.int64()))
+        con = cls._connect()
+        con.register("frame_rows", table)
+        index = frame["index"].astype("int64") if len(frame) else pd.Series([0])
+        return cls(con, [(None, "frame_rows")], int(index.min()), int(index.max()))
+
+    @classmethod
+    def from_files(cls, files: list[Path]) -> "Rows":
+        """The files grouped by the one kind their footers' statistics show (each query then reads only its
+        kind's files), the others in one group; the index range from the same statistics."""
+        con = cls._connect()
+        meta = con.execute(
+            f"SELECT file_name, path_in_schema AS col, min(stats_min_value) AS lo_value, "
+            f"max(stats_max_value) AS hi_value, sum(stats_null_count) AS nulls, "
+            f"min(TRY_CAST(stats_min AS BIGINT)) AS lo, max(TRY_CAST(stats_max AS BIGINT)) AS hi "
+            f"FROM parquet_metadata([{', '.join(_sql(f) for f in files)}]) GROUP BY ALL").df()
+        columns = meta.groupby("file_name")["col"].agg(frozenset).to_dict()
+        kinds = {r.file_name: r.lo_value for r in meta[meta["col"] == "kind"].itertuples(index=False)
+                 if r.lo_value == r.hi_value and r.nulls == 0 and isinstance(r.lo_value, str)}
+        groups: dict[tuple, list[str]] = {}
+        for f in map(str, files):
+            groups.setdefault((kinds.get(f), columns.get(f, frozenset())), []).append(f)
+        parts = [(kind, _read(fs, have)) for (kind, have), fs in groups.items()]
+        index = meta[meta["col"] == "index"]
+        lo, hi = index["lo"].min(), index["hi"].max()
+        if pd.isna(lo) or pd.isna(hi):  # files without statistics
+            lo, hi = con.execute(f"SELECT coalesce(min(index), 0), coalesce(max(index), 0) FROM "
+                                 f"{_read(list(map(str, files)), frozenset(COLUMNS))}").fetchone()
+        return cls(con, parts, int(lo), int(hi))
+
+    def __len__(self) -> int:
+        return int(self.con.execute("SELECT count(*) FROM rows").fetchone()[0])
+
+    def query(self, sql: str, **frames) -> pd.DataFrame:
+        for name, frame in frames.items():
+            self.con.register(name, frame)
+        try:
+            return self.con.execute(sql).df()
+        finally:
+            for name in frames:
+                self.con.unregister(name)
+
+    @cached_property
+    def _pass(self) -> list[tuple[tuple[declared.Metric, ...], pd.DataFrame]]:
+        """One GROUP BY (dataset, recipe, evaluation, seed) per kind of rows (only the kind's metrics are
+        computed on its rows): name parts, parameters, cells, samples, the presence bitstring ``p``, and
+        per declared metric i its sum ``s{i}``, count ``n{i}``, sum of squares ``q{i}`` (= the sum for a rate,
+        whose values are 0 or 1) and, for rates, the bitstring ``o{i}`` of samples where it holds."""
+        bits = f"bitstring_agg(index, {self.lo}, {self.hi})"
+        firsts = ", ".join(f"any_value({c}) AS {c}" for c in PARTS + PARAMS + ["cell", "train_cell"])
+        out = []
+        for kind, rels in self.by_kind.items():
+            metrics = declared.of(kind)
+            values, aggs = [], []
+            for i, m in enumerate(metrics):
+                values.append(f"CAST(({m.per_sample}) AS DOUBLE) AS v{i}")
+                aggs.append(f"sum(v{i}) AS s{i}, count(v{i}) AS n{i}, "
+                            + (f"sum(v{i} * v{i}) AS q{i}" if m.aggregate == "mean" else f"sum(v{i}) AS q{i}"))
+                if m.aggregate == "rate":
+                    aggs.append(f"coalesce({bits} FILTER (WHERE v{i} <> 0), bitstring('0', {self.hi - self.lo + 1}))"
+                                f"::VARCHAR AS o{i}")
+            source = " UNION ALL ".join(f"SELECT *, {', '.join(values)} FROM {r}" for r in rels)
+            out.append((metrics, self.query(
+                f"SELECT dataset, recipe, evaluation, seed, {firsts}, count(*) AS samples, {bits}::VARCHAR AS p, "
+                f"{', '.join(aggs)}, min(src) AS first_src, min(pos) AS first_pos FROM ({source}) "
+                f"GROUP BY dataset, recipe, evaluation, seed")))
+        return out
+
+    @cached_property
+    def blocks(self) -> pd.DataFrame:
+        """One line per (dataset, recipe, evaluation, seed) in the rows' order: name parts, parameters, the
+        cell and train cell, and the number of samples."""
+        cols = ["dataset", "recipe", "evaluation", "seed", *PARTS, *PARAMS, "cell", "train_cell", "samples",
+                "first_src", "first_pos"]
+        frames = [df[cols] for _, df in self._pass]
+        if not frames:
+            return pd.DataFrame(columns=cols[:-2])
+        both = pd.concat(frames, ignore_index=True).sort_values(["first_src", "first_pos"], kind="stable")
+        return both.drop(columns=["first_src", "first_pos"]).reset_index(drop=True)
+
+    @cached_property
+    def indices(self) -> dict[str, int]:
+        """The number of distinct test inputs per dataset (the union of its blocks' samples)."""
+        seen: dict[str, np.ndarray] = {}
+        for _, df in self._pass:
+            for ds, p in zip(df["dataset"], df["p"]):
+                seen[ds] = seen[ds] | _bits(p) if ds in seen else _bits(p)
+        return {ds: int(b.sum()) for ds, b in seen.items()}
+
+    @cached_property
+    def values(self) -> pd.DataFrame:
+        """Every declared metric of every (dataset, recipe, evaluation), in the rows' order then the kind's
+        declaration order: value = mean over seeds of the per-seed mean; sd over seeds; k = sum and n = count
+        of the per-sample values, ss = their sum of squares."""
+        order = self.blocks[KEY].drop_duplicates().reset_index(drop=True).reset_index().rename(columns={"index": "order"})
+        parts = []
+        for metrics, df in self._pass:
+            df = df.copy()
+            aggs = {}
+            for i in range(len(metrics)):
+                df[f"m{i}"] = df[f"s{i}"].astype(float) / df[f"n{i}"].astype(float).where(df[f"n{i}"] > 0)
+                aggs.update({f"value{i}": (f"m{i}", "mean"), f"sd{i}": (f"m{i}", "std"), f"seeds{i}": (f"m{i}", "count"),
+                             f"k{i}": (f"s{i}", "sum"), f"n{i}": (f"n{i}", "sum"), f"ss{i}": (f"q{i}", "sum")})
+            g = df.groupby(KEY, sort=False).agg(**aggs).reset_index()
+            for i, m in enumerate(metrics):
+                one = g[KEY + [f"{c}{i}" for c in ("value", "sd", "seeds", "k", "n", "ss")]].copy()
+                one.columns = KEY + ["value", "sd", "seeds", "k", "n", "ss"]
+                parts.append(one.assign(metric=m.name, mi=i))
+        cols = [*KEY, "metric", "value", "sd", "seeds", "k", "n", "ss"]
+        if not parts:
+            return pd.DataFrame(columns=cols)
+        out = pd.concat(parts, ignore_index=True).merge(order, on=KEY)
+        return out.sort_values(["order", "mi"], kind="stable")[cols].reset_index(drop=True)
+
+    def _bitsets(self, metric: str | None) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+        """{(dataset, recipe, evaluation, seed): (present, true)} for a rate metric (None: ``correct``)."""
+        out = {}
+        for metrics, df in self._pass:
+            names = [m.name for m in metrics]
+            name = metric if metric is not None else "accuracy"
+            if name not in names or metrics[names.index(name)].aggregate != "rate":
+                continue
+            col = f"o{names.index(name)}"
+            for r in zip(df["dataset"], df["recipe"], df["evaluation"], df["seed"], df["p"], df[col]):
+                out[r[:4]] = (_bits(r[4]), _bits(r[5]))
+        return out
+
+    def discordant(self, metric: str, best: pd.DataFrame) -> pd.DataFrame:
+        """McNemar's counts of each recipe against its column's best for one rate metric: ``best`` has
+        dataset, evaluation, best (a recipe); returns dataset, evaluation, recipe, b (right for the best
+        only), c (right for the recipe only), on the samples both have."""
+        bits = self._bitsets(metric)
+        ref = dict(zip(zip(best["dataset"], best["evaluation"]), best["best"]))
+        counts: dict[tuple, list[int]] = {}
+        for (ds, recipe, ev, seed), (p, o) in bits.items():
+            if (ds, ev) not in ref or (ds, ref[(ds, ev)], ev, seed) not in bits:
+                continue
+            rp, ro = bits[(ds, ref[(ds, ev)], ev, seed)]
+            both = p & rp
+            c = counts.setdefault((ds, ev, recipe), [0, 0])
+            c[0] += int((both & ro & ~o).sum())
+            c[1] += int((both & ~ro & o).sum())
+        return pd.DataFrame([(*k, b, c) for k, (b, c) in counts.items()],
+                            columns=["dataset", "evaluation", "recipe", "b", "c"])
+
+    def any_attack(self, dataset: str, evaluations: list[str]) -> dict[str, pd.Series]:
+        """Per recipe, the per-sample AND of ``correct`` over those of ``evaluations`` it has, on the samples
+        present in each of them, indexed by (seed, index)."""
+        wanted = set(evaluations)
+        per: dict[tuple, list] = {}
+        for (ds, recipe, ev, seed), (p, o) in self._bitsets(None).items():
+            if ds == dataset and ev in wanted:
+                acc = per.setdefault((recipe, seed), [p.copy(), o.copy()])
+                acc[0] &= p
+                acc[1] &= o
+        out: dict[str, list] = {}
+        for (recipe, seed), (p, o) in per.items():
+            present = np.flatnonzero(p)
+            out.setdefault(recipe, []).append(pd.Series(o[present], index=pd.MultiIndex.from_arrays(
+                [np.full(len(present), seed), present + self.lo], names=["seed", "index"])))
+        return {r: pd.concat(parts).sort_index() for r, parts in out.items()}
+
+    def column(self, name: str, where: str = "TRUE") -> pd.DataFrame:
+        """Some columns of the rows matching a SQL condition, in the rows' order (plots)."""
+        return self.query(f"SELECT {name} FROM rows WHERE {where} ORDER BY src, pos")
+
+
+def load(results: str | Path) -> Rows:
+    """The rows of a results folder (its done cells)."""
+    files = cell_files(results)
+    if not files:
+        raise UserError(f"no results in {results}: run `bench run SUITE --out {results}` first")
+    return Rows.from_files(files)
+
+
+_FRAMES: dict[int, tuple[pd.DataFrame, Rows]] = {}
+
+
+def as_rows(rows) -> Rows:
+    """A Rows for a DataFrame of rows (the same Rows for the same frame), or ``rows`` itself."""
+    if isinstance(rows, Rows):
+        return rows
+    hit = _FRAMES.get(id(rows))
+    if hit is None or hit[0] is not rows:
+        if len(_FRAMES) >= 8:
+            _FRAMES.pop(next(iter(_FRAMES)))
+        hit = _FRAMES[id(rows)] = (rows, Rows.from_frame(rows))
+    return hit[1]
