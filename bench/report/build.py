@@ -5,6 +5,7 @@ import pandas as pd
 
 from bench.errors import UserError
 from bench.report import Table
+from bench.report.data import as_rows
 from bench.report.layouts import LAYOUTS
 from bench.report.plots import figures
 from bench.report.render import html, latex, markdown
@@ -22,6 +23,7 @@ def default_tables() -> list[str]:
 def tables_for(rows: pd.DataFrame, run: dict, names: list[str] | None) -> list[Table]:
     """The named layouts (each checked against the registry; one the rows do not allow is an error), or every
     default layout the rows allow."""
+    rows = as_rows(rows)
     if not names:
         return [t for t in (LAYOUTS.get(n)(rows, run) for n in default_tables()) if t is not None]
     tables = []
@@ -40,4 +42,4 @@ def render(fmt: str, tables: list[Table], title: str, rows: pd.DataFrame, run: d
     if fmt == "latex":
         return latex(tables, title, ci)
     meta = {k: run[k] for k in ("suite", "device", "git_commit") if run.get(k)}
-    return html(tables, title, meta, figures(rows, run))
+    return html(tables, title, meta, figures(as_rows(rows), run))

@@ -282,16 +282,7 @@ def load(results: str | Path) -> Rows:
     return Rows.from_files(files)
 
 
-_FRAMES: dict[int, tuple[pd.DataFrame, Rows]] = {}
-
-
 def as_rows(rows) -> Rows:
-    """A Rows for a DataFrame of rows (the same Rows for the same frame), or ``rows`` itself."""
-    if isinstance(rows, Rows):
-        return rows
-    hit = _FRAMES.get(id(rows))
-    if hit is None or hit[0] is not rows:
-        if len(_FRAMES) >= 8:
-            _FRAMES.pop(next(iter(_FRAMES)))
-        hit = _FRAMES[id(rows)] = (rows, Rows.from_frame(rows))
-    return hit[1]
+    """A Rows for a DataFrame of rows (converted anew each call, so a frame changed in place is read as it
+    is now), or ``rows`` itself."""
+    return rows if isinstance(rows, Rows) else Rows.from_frame(rows)
