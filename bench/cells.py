@@ -4,9 +4,9 @@ A train cell is (dataset, recipe, arch, seed, training settings); its id hashes 
 and the recipe's code version. An eval cell is (train cell, evaluation, sample selection); its id hashes
 that plus the train id and the code versions of the evaluation kind and attack it uses, so a fix that
 bumps a version re-runs exactly the cells whose numbers it changes.
-Both executors (local, ray) call ``run_train_cell`` and ``run_eval_cell``, which hold the cell's lock
-(bench.locks) while they look whether it is done and compute it; a damaged file is reported in one
-line and recomputed.
+Both executors (local, ray) run cells through ``compute``, which holds the cell's lock (bench.locks)
+while it looks whether the cell is done and computes it; a damaged file is reported in one line and
+recomputed.
 """
 from __future__ import annotations
 
@@ -94,18 +94,30 @@ def train_split(cell: TrainCell, root: str | None) -> Split:
     return train
 
 
+def compute(cell: TrainCell | EvalCell, out: Path, device: str, root: str | None = None, progress: bool = True,
+            log=print) -> bool:
+    """Compute a train or eval cell under its lock, unless its files read back whole (a damaged one is
+    reported and recomputed). True when this call computed it."""
+    train = isinstance(cell, TrainCell)
+    with locks.cell_lock(out, cell.id):
+        if (store.model_done if train else store.eval_done)(out, cell.id):
+            return False
+        store.discard(store.model_files(out, cell.id) if train else [store.samples_path(out, cell.id)], log)
+        if train:
+            _train(cell, out, device, root, progress)
+        else:
+            _evaluate(cell, out, device, root)
+        return True
+
+
 def run_train_cell(cell: TrainCell, out: Path, device: str, root: str | None = None, progress: bool = True,
                    log=print) -> dict:
-    """Train the cell's model (unless its checkpoint reads back whole) and write the checkpoint and
-    metadata, holding the cell's lock."""
-    with locks.cell_lock(out, cell.id):
-        if store.model_done(out, cell.id):
-            return json.loads((out / "models" / f"{cell.id}.json").read_text())
-        store.discard(store.model_files(out, cell.id), log)
-        return _train(cell, out, device, root, progress)
+    """Train the cell's model unless it is done (``compute``); its metadata."""
+    compute(cell, out, device, root, progress, log)
+    return store.model_meta(out, cell.id)
 
 
-def _train(cell: TrainCell, out: Path, device: str, root: str | None, progress: bool) -> dict:
+def _train(cell: TrainCell, out: Path, device: str, root: str | None, progress: bool) -> None:
     from bench.train import train
 
     tid = cell.id
@@ -121,7 +133,6 @@ def _train(cell: TrainCell, out: Path, device: str, root: str | None, progress: 
             "code_versions": cell.versions, "git_commit": store.git_commit(), **stats}
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     store.save_model(out, tid, state, meta)
-    return meta
 
 
 def load_model(cell: TrainCell, out: Path, device: str) -> torch.nn.Module:
@@ -133,17 +144,13 @@ def load_model(cell: TrainCell, out: Path, device: str) -> torch.nn.Module:
 
 
 def run_eval_cell(cell: EvalCell, out: Path, device: str, root: str | None = None, log=print) -> Path:
-    """Evaluate the cell's trained model on its fixed test subset and write the rows (unless its file
-    reads back whole), holding the cell's lock."""
-    with locks.cell_lock(out, cell.id):
-        path = store.samples_path(out, cell.id)
-        if store.eval_done(out, cell.id):
-            return path
-        store.discard([path], log)
-        return _evaluate(cell, out, device, root)
+    """Evaluate the cell's trained model on its fixed test subset unless it is done (``compute``); the
+    path of its rows."""
+    compute(cell, out, device, root, log=log)
+    return store.samples_path(out, cell.id)
 
 
-def _evaluate(cell: EvalCell, out: Path, device: str, root: str | None) -> Path:
+def _evaluate(cell: EvalCell, out: Path, device: str, root: str | None) -> None:
     eid = cell.id
     _, test = load_dataset(cell.train.dataset, root, cell.train.download)
     idx, sub = subset(test, cell.n_test, cell.sample_seed)
@@ -171,4 +178,4 @@ def _evaluate(cell: EvalCell, out: Path, device: str, root: str | None) -> Path:
             "n_test": cell.n_test, "sample_seed": cell.sample_seed, "seconds": seconds, "device": device,
             "notes": notes, "code_versions": cell.versions, "bench": store.bench_version(),
             "git_commit": store.git_commit()}
-    return store.write_rows(out, eid, cols, meta)
+    store.write_rows(out, eid, cols, meta)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from bench import locks, store
-from bench.cells import EvalCell, TrainCell, run_eval_cell, run_train_cell
+from bench.cells import EvalCell, TrainCell, compute
 from bench.config import Suite, canonical, resolve_training
 
 
@@ -48,20 +48,19 @@ def run_local(trains, evals, out: Path, device: str, root: str | None, progress:
     for tmp in store.clean_tmp(out):
         log(f"removed {tmp}, left by a killed run")
     for i, cell in _in_turn(trains, out):
-        if store.model_done(out, cell.id):
+        start = time.perf_counter()
+        if not compute(cell, out, device, root, progress, log):
             counts["train_skipped"] += 1
             continue
-        start = time.perf_counter()
-        meta = run_train_cell(cell, out, device, root, progress, log)
         counts["trained"] += 1
+        meta = store.model_meta(out, cell.id)
         log(f"[train {i}/{len(trains)}] {cell.dataset} {cell.recipe} seed {cell.seed}: "
             f"{meta['train_seconds']:.1f}s, train acc {meta['final_train_accuracy']:.3f} ({time.perf_counter() - start:.1f}s)")
     for i, cell in _in_turn(evals, out):
-        if store.eval_done(out, cell.id):
+        start = time.perf_counter()
+        if not compute(cell, out, device, root, log=log):
             counts["eval_skipped"] += 1
             continue
-        start = time.perf_counter()
-        run_eval_cell(cell, out, device, root, log)
         counts["evaluated"] += 1
         log(f"[eval {i}/{len(evals)}] {cell.train.dataset} {cell.train.recipe} seed {cell.train.seed} "
             f"{cell.name}: {time.perf_counter() - start:.1f}s")

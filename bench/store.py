@@ -78,6 +78,10 @@ def load_state(out: Path, tid: str) -> dict:
                         "delete it and re-run `bench run`") from None
 
 
+def model_meta(out: Path, tid: str) -> dict:
+    return json.loads((out / "models" / f"{tid}.json").read_text())
+
+
 def model_files(out: Path, tid: str) -> list[Path]:
     return [out / "models" / f"{tid}.json", out / "models" / f"{tid}.pt"]
 

@@ -43,6 +43,9 @@ CASES = [
     (BASE + "seeds: [100000000000000000000000]\n", 7, "seeds", "out of range"),
     (BASE + "seeds: [0, 0]\n", 7, "seeds", "listed twice"),
     (BASE + "  - {attack: PGD, params: {steps: 2.5}}\n", 7, "params.steps", "expected an integer"),
+    (recipe("{card: pgdt, args: {steps: 2.5}}"), 5, "args.steps", "expected an integer"),
+    (recipe("{card: pgdt, args: {eps: .nan}}"), 5, "args.eps", "expected a finite number"),
+    (recipe("{card: erm, epochs: 1e400}"), 5, "recipes.epochs", "expected an integer"),
     # item 9: silent wrong numbers
     (BASE + "  - {attack: PGD, params: {steps: -5}}\n", 7, "params.steps", "must be >= 1"),
     (BASE + "  - {attack: Square, params: {n_queries: 0}}\n", 7, "params.n_queries", "must be >= 1"),
