@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import store
+from bench import external, store
 from bench.config import canonical
 from bench.data import DATASETS, Split, subset
 from bench.evals import EVALS, EvalContext
@@ -83,6 +83,8 @@ def run_train_cell(cell: TrainCell, out: Path, device: str, root: str | None = N
     """Train the cell's model (unless its checkpoint exists) and write the checkpoint and metadata."""
     from bench.train import train
 
+    if cell.method == "external":
+        return external.register(cell, out, device, root)
     tid = cell.id
     if store.model_done(out, tid):
         return json.loads((out / "models" / f"{tid}.json").read_text())
@@ -100,7 +102,9 @@ def run_train_cell(cell: TrainCell, out: Path, device: str, root: str | None = N
     return meta
 
 
-def load_model(cell: TrainCell, out: Path, device: str) -> torch.nn.Module:
+def load_model(cell: TrainCell, out: Path, device: str, root: str | None = None) -> torch.nn.Module:
+    if cell.method == "external":
+        return external.load(cell, device, root)
     cfg = cell.config
     net = build(cfg["arch"], DATASETS.get(cell.dataset), **cfg["arch_args"])
     net.load_state_dict(store.load_state(out, cell.id))
@@ -116,7 +120,7 @@ def run_eval_cell(cell: EvalCell, out: Path, device: str, root: str | None = Non
         return path
     _, test = load_dataset(cell.train.dataset, root, cell.train.download)
     idx, sub = subset(test, cell.n_test, cell.sample_seed)
-    model = load_model(cell.train, out, device)
+    model = load_model(cell.train, out, device, root)
     info = DATASETS.get(cell.train.dataset)
     notes: dict = {}
     ctx = EvalContext(info=info, device=torch.device(device), batch_size=cell.batch_size, seed=cell.sample_seed,

@@ -42,7 +42,7 @@ def _executor(args, suite):
 
 
 def cmd_run(args) -> int:
-    from bench import store
+    from bench import external, store
     from bench.config import load_suite
     from bench.grid import plan, run_local
 
@@ -65,15 +65,18 @@ def cmd_run(args) -> int:
         "suite": suite.name, "suite_file": str(suite.file), "description": suite.description,
         "datasets": [vars(d) for d in suite.datasets],
         "recipes": {r.label: {"card": r.card.name, "method": r.card.method, "paper": r.card.paper} for r in suite.recipes},
+        "models": {m.label: m.settings for m in suite.models},
         "train_cells": [{"id": c.id, "dataset": c.dataset, "recipe": c.recipe, "seed": c.seed, "config": c.config}
                         for c in trains],
         "eval_cells": [{"id": c.id, "train_cell": c.train.id, "evaluation": c.name, "kind": c.kind,
                         "params": c.params} for c in evals],
-        "order": {"datasets": [d.name for d in suite.datasets], "recipes": [r.label for r in suite.recipes],
+        "order": {"datasets": [d.name for d in suite.datasets],
+                  "recipes": [r.label for r in suite.recipes] + [m.label for m in suite.models],
                   "evaluations": list(dict.fromkeys(c.name for c in evals))},
         "device": device, "versions": store.versions(), "git_commit": store.git_commit(),
     }
     run_info["executor"] = "ray" if executor else "local"
+    external.check_all(trains, args.data_root)  # a bad external model: one line, nothing written
     start = time.perf_counter()
     if executor:
         from bench.ray_executor import run_ray
