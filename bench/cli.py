@@ -76,7 +76,7 @@ def cmd_run(args) -> int:
         "device": device, "versions": store.versions(), "git_commit": store.git_commit(),
     }
     run_info["executor"] = "ray" if executor else "local"
-    external.check_all(trains, args.data_root)  # a bad external model: one line, nothing written
+    external.check_all(trains, evals, args.data_root)  # a bad external model: one line, nothing written
     start = time.perf_counter()
     if executor:
         from bench.ray_executor import run_ray

@@ -261,8 +261,9 @@ def register(cell: ExternalCell, out: Path, device: str, root: str | None = None
     return meta
 
 
-def load(cell: ExternalCell, device: str, root: str | None = None):
-    """The model, built from its source files and checked on one test batch, on ``device`` in eval mode."""
+def load(cell: ExternalCell, device: str, root: str | None = None, ibp: bool = False):
+    """The model, built from its source files and checked on one test batch (and, with ``ibp``, through
+    interval bound propagation), on ``device`` in eval mode."""
     from bench.cells import load_dataset
     from bench.data import DATASETS
     from bench.external_load import build_model, check_model
@@ -271,12 +272,22 @@ def load(cell: ExternalCell, device: str, root: str | None = None):
     info = DATASETS.get(cell.dataset)
     net = build_model(cell.settings, cell.paths, info, cell.where).to(device).eval()
     _, test = load_dataset(cell.dataset, root, cell.download)
-    check_model(net, test.x[:8].to(device), info, cell.recipe, cell.where)
+    x, y = test.x[:8].to(device), test.y[:8].to(device)
+    check_model(net, x, info, cell.recipe, cell.where)
+    if ibp:
+        from bench.certify.ibp import margin_bounds
+
+        try:
+            margin_bounds(net, x, y, float(info.eps["linf"]))
+        except UserError as e:
+            raise UserError(f"{cell.recipe}: the suite's ibp evaluation cannot bound this model: {e.message}",
+                            cell.where, "models") from None
     return net
 
 
-def check_all(trains, root: str | None, device: str = "cpu") -> None:
+def check_all(trains, evals, root: str | None, device: str = "cpu") -> None:
     """Load every external cell once before anything runs, so a bad model is one line and nothing is written."""
+    ibp = {e.train.id for e in evals if e.kind == "ibp"}
     for cell in trains:
         if isinstance(cell, ExternalCell):
-            load(cell, device, root)
+            load(cell, device, root, ibp=cell.id in ibp)
