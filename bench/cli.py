@@ -141,7 +141,7 @@ def cmd_check(args) -> int:
 def cmd_list(args) -> int:
     from bench.listing import listing
 
-    print(listing(args.what, args.pattern))
+    print(listing(args.what, args.pattern, args.plugin))
     return 0
 
 
@@ -193,6 +193,7 @@ def parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list registered datasets, archs, recipes, attacks, evaluations, tables")
     ls.add_argument("what", choices=("datasets", "archs", "recipes", "attacks", "evaluations", "tables"))
     ls.add_argument("pattern", nargs="?", default="*")
+    ls.add_argument("--plugin", action="append", default=[], help="also import this plugin module (repeatable)")
     ls.set_defaults(fn=cmd_list)
     v = sub.add_parser("validate", help="check a suite file and its model cards; write nothing")
     v.add_argument("suite")
