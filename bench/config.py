@@ -275,8 +275,8 @@ def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
     return s
 
 
-def load_suite(path: str | Path) -> Suite:
-    node = load_yaml(path)
+def load_suite(path: str | Path, text: str | None = None) -> Suite:
+    node = load_yaml(path, text)
     opts = parse(node, SUITE)
     from bench import external, plugins
 

@@ -214,11 +214,47 @@ class ExternalCell:
         return store.cell_id({"dataset": self.dataset, "external": self.settings,
                               "sha256": json.loads(self.hashes_json)})
 
+    def describe(self) -> dict:
+        """What models/<id>.json records about the source."""
+        return {"external": self.settings, "files": self.paths, "sha256": json.loads(self.hashes_json)}
+
     def check_unchanged(self) -> None:
         """The source files still hash as they did when the run was planned."""
         if _hashes(self.paths) != json.loads(self.hashes_json):
             raise UserError(f"{self.recipe}: a file of this model changed since the run was planned; run again",
                             self.where, "models")
+
+
+@dataclass(frozen=True, eq=False)
+class ModelCell:
+    """A model object handed to ``bench.evaluate``: a train cell whose model is already in memory. Its id
+    hashes the module's class and the sha256 of its state_dict."""
+
+    dataset: str
+    recipe: str
+    net: object  # torch.nn.Module
+    id: str
+    arch: str
+    download: bool = False
+    where: str = "bench.evaluate"
+    seed: int = 0
+    n_train = None
+    method = "external"
+
+    def describe(self) -> dict:
+        return {"external": {"source": "python", "class": self.arch}, "sha256": {"state_dict": self.id}}
+
+
+def module_digest(net) -> str:
+    """sha256 over a module's class name and its state_dict (names, dtypes, shapes, bytes)."""
+    import torch
+
+    h = hashlib.sha256(f"{type(net).__module__}.{type(net).__qualname__}".encode())
+    for k, v in net.state_dict().items():
+        t = v.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{k}:{t.dtype}:{tuple(v.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _hashes(paths: dict) -> dict:
@@ -254,8 +290,7 @@ def register(cell: ExternalCell, out: Path, device: str, root: str | None = None
     start = time.perf_counter()
     net = load(cell, device, root)
     meta = {"id": tid, "dataset": cell.dataset, "recipe": cell.recipe, "method": cell.method, "seed": cell.seed,
-            "external": cell.settings, "files": cell.paths, "sha256": json.loads(cell.hashes_json),
-            "load_seconds": time.perf_counter() - start, "train_seconds": 0.0, "final_train_accuracy": float("nan"),
+            **cell.describe(), "load_seconds": time.perf_counter() - start, "train_seconds": 0.0, "final_train_accuracy": float("nan"),
             "device": device, "versions": store.versions()}
     store.save_model(out, tid, {k: v.detach().cpu() for k, v in net.state_dict().items()}, meta)
     return meta
@@ -268,9 +303,12 @@ def load(cell: ExternalCell, device: str, root: str | None = None, ibp: bool = F
     from bench.data import DATASETS
     from bench.external_load import build_model, check_model
 
-    cell.check_unchanged()
     info = DATASETS.get(cell.dataset)
-    net = build_model(cell.settings, cell.paths, info, cell.where).to(device).eval()
+    if isinstance(cell, ModelCell):
+        net = cell.net.to(device).eval()
+    else:
+        cell.check_unchanged()
+        net = build_model(cell.settings, cell.paths, info, cell.where).to(device).eval()
     _, test = load_dataset(cell.dataset, root, cell.download)
     x, y = test.x[:8].to(device), test.y[:8].to(device)
     check_model(net, x, info, cell.recipe, cell.where)
@@ -289,5 +327,5 @@ def check_all(trains, evals, root: str | None, device: str = "cpu") -> None:
     """Load every external cell once before anything runs, so a bad model is one line and nothing is written."""
     ibp = {e.train.id for e in evals if e.kind == "ibp"}
     for cell in trains:
-        if isinstance(cell, ExternalCell):
+        if isinstance(cell, (ExternalCell, ModelCell)):
             load(cell, device, root, ibp=cell.id in ibp)

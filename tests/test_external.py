@@ -12,6 +12,7 @@ import torch
 
 from bench.cli import main
 from bench.data import DATASETS
+from bench.errors import UserError
 from bench.nets import build
 from bench.report import load_rows
 
@@ -163,3 +164,31 @@ def test_missing_keys_and_models_string(trained, tmp_path, cli):
     (tmp_path / "old.yaml").write_text("datasets: [digits]\nmodels: ../models\nrecipes: [erm]\nevaluations: [clean]\n")
     code, _, err = cli("validate", tmp_path / "old.yaml")
     assert code == 2 and "old.yaml:2: models: `models:` now lists external models; a folder of model cards is `cards:`" in err
+
+
+def test_python_api_rows_and_folder(trained, tmp_path, cli):
+    import bench
+    from bench.store import COLUMNS
+
+    net = build("small_cnn", DATASETS.get("digits"), width=8)
+    net.load_state_dict(torch.load(trained / "ckpt" / "net.pt", weights_only=True))
+    evals = ["clean", "attack: PGD\nparams: {steps: 3}", {"ibp": None}]
+    rows = bench.evaluate(net, dataset="digits", evaluations=evals, n_test=40, seed=0, device="cpu", label="mine")
+    assert list(rows.columns) == COLUMNS and set(rows["recipe"]) == {"mine"} and (rows["seed"] == 0).all()
+    ref = load_rows(trained / "out").sort_values(["evaluation", "index"]).reset_index(drop=True)
+    got = rows.sort_values(["evaluation", "index"]).reset_index(drop=True)
+    for col in ["evaluation", *SAME]:
+        assert got[col].equals(ref[col]), col
+    out = tmp_path / "res"
+    again = bench.evaluate(net, evaluations=evals, n_test=40, out=out, label="mine<b>", device="cpu")
+    assert again.drop(columns=["recipe", "cell", "train_cell"]).equals(rows.drop(columns=["recipe", "cell", "train_cell"]))
+    assert len(list((out / "samples").glob("*.parquet"))) == 3 and (out / "run.json").exists()
+    code, text, err = cli("report", out)
+    assert code == 0, err
+    assert "mine<b>" in text and "wrote" in text and (out / "report.html").exists()
+    with pytest.raises(UserError, match=r"bench.evaluate:\d+: evaluations: unknown evaluation kind 'attak'"):
+        bench.evaluate(net, evaluations=["attak: PGD"], n_test=40)
+    from bench_toyplugin.nets import small
+
+    with pytest.raises(UserError, match=r"bench.evaluate: models: mine: the model returns \(8, 7\)"):
+        bench.evaluate(small(classes=7), evaluations=["clean"], n_test=8, label="mine")
