@@ -93,6 +93,10 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
+    if args.more or args.site:  # several folders, or the leaderboard site: bench.report.merge
+        from bench.report.merge import report_many
+
+        return report_many(args)
     from bench.report import load_rows, load_run
     from bench.report.build import render, tables_for
 
@@ -174,6 +178,9 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=cmd_run)
     rep = sub.add_parser("report", help="render tables from a results folder")
     rep.add_argument("results")
+    rep.add_argument("more", nargs="*", help="more results folders, merged into one report (one per submission)")
+    rep.add_argument("--site", help="write a static leaderboard site (index per dataset and threat model, a page per "
+                     "entry) to this folder")
     rep.add_argument("--format", choices=("md", "html", "latex"))
     rep.add_argument("--out", help="write to this file instead of stdout")
     rep.add_argument("--table", action="append", help="a table layout (repeatable; default: those the rows allow; "
