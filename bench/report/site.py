@@ -135,7 +135,8 @@ def _entry_view(e: Entry, run: dict) -> dict:
     models = [m for c in e.rows["cell"].unique() if (m := (run.get("cells") or {}).get(c, {}).get("model"))]
     model = models[0] if models else {}
     settings = model.get("external") or model.get("config") or {}
-    files = [(k, v, (model.get("sha256") or {}).get(k, "")) for k, v in (model.get("files") or {}).items()]
+    paths, digests = model.get("files") or {}, model.get("sha256") or {}
+    files = [(k, paths.get(k, "(in memory)"), digests.get(k, "")) for k in dict.fromkeys([*paths, *digests])]
     return {"evaluations": evals, "train_cells": list(train_cells), "settings": json.dumps(settings, indent=2, sort_keys=True),
             "files": files, "method": model.get("method", ""), "plots": figures(e.rows, run)}
 
