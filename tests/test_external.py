@@ -34,7 +34,7 @@ models:
     arch_args: {width: 8}
     checkpoint: ckpt/net.pt
   - as: ext-builder
-    module: bench_toyplugin.nets:small
+    module: toy_nets:small
     args: {width: 8}
     checkpoint: ckpt/net.pt
   - as: ext-script
@@ -134,11 +134,11 @@ def test_bad_entries_are_one_line(trained, tmp_path, cli, case):
     torch.save({"1.0.weight": torch.zeros(3, 3)}, tmp_path / "ckpt" / "odd.pt")
     entries = {
         "pickle": ("- {as: bad, arch: small_cnn, checkpoint: ckpt/evil.pt}", "not a plain state_dict"),
-        "classes": ("- {as: bad, module: 'bench_toyplugin.nets:small', args: {classes: 7}}", "(8, 7) for a batch of 8; digits needs (8, 10)"),
-        "shape": ("- {as: bad, module: 'bench_toyplugin.nets:flat', args: {inputs: 100}}", "fails on digits's inputs of shape (1, 8, 8)"),
+        "classes": ("- {as: bad, module: 'toy_nets:small', args: {classes: 7}}", "(8, 7) for a batch of 8; digits needs (8, 10)"),
+        "shape": ("- {as: bad, module: 'toy_nets:flat', args: {inputs: 100}}", "fails on digits's inputs of shape (1, 8, 8)"),
         "missing": ("- {as: bad, torchscript: ckpt/none.ts}", "no file"),
-        "module": ("- {as: bad, module: 'bench_toyplugin.nope:small'}", "cannot import 'bench_toyplugin.nope'"),
-        "builder": ("- {as: bad, module: 'bench_toyplugin.nets:broken'}", "raised ValueError: no such width"),
+        "module": ("- {as: bad, module: 'toy_nope:small'}", "cannot import 'toy_nope'"),
+        "builder": ("- {as: bad, module: 'toy_nets:broken'}", "raised ValueError: no such width"),
         "keys": ("- {as: bad, arch: small_cnn, arch_args: {width: 8}, checkpoint: ckpt/odd.pt}", "checkpoint's 1.0.weight has shape (3, 3), the model's (8, 1, 3, 3)"),
         "arch": ("- {as: bad, arch: smal_cnn, checkpoint: ckpt/net.pt}", "unknown architecture 'smal_cnn'"),
     }
@@ -188,7 +188,7 @@ def test_python_api_rows_and_folder(trained, tmp_path, cli):
     assert "mine<b>" in text and "wrote" in text and (out / "report.html").exists()
     with pytest.raises(UserError, match=r"bench.evaluate:\d+: evaluations: unknown evaluation kind 'attak'"):
         bench.evaluate(net, evaluations=["attak: PGD"], n_test=40)
-    from bench_toyplugin.nets import small
+    from toy_nets import small
 
     with pytest.raises(UserError, match=r"bench.evaluate: models: mine: the model returns \(8, 7\)"):
         bench.evaluate(small(classes=7), evaluations=["clean"], n_test=8, label="mine")

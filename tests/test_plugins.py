@@ -3,7 +3,9 @@ a suite then runs; clashes and bad modules are one line; `bench list` names each
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -31,6 +33,21 @@ evaluations:
   - attack: ToySign
   - {{toy-margin: null, margin: 0.5}}
 """
+
+
+@pytest.fixture(autouse=True)
+def unregister():
+    """Take the plugin's registrations out again, so registry-wide tests see bench's own entries only."""
+    from bench.attacks import ATTACKS
+    from bench.evals import EVALS
+    from bench.recipes import RECIPES
+
+    saved = [(reg, dict(reg._items), dict(reg._origin)) for reg in (ATTACKS, EVALS, RECIPES)]
+    yield
+    for reg, items, origin in saved:
+        reg._items, reg._origin = items, origin
+    for name in [m for m in sys.modules if m.split(".")[0] == "bench_toyplugin"]:
+        del sys.modules[name]
 
 
 def test_plugin_recipe_attack_and_evaluation_run_in_a_suite(tmp_path, cli):

@@ -1,4 +1,4 @@
-"""Builders for `models: - module: bench_toyplugin.nets:...` in the tests."""
+"""Builders for `models: - module: toy_nets:...` in the tests."""
 from torch import nn
 
 from bench.data import DATASETS
