@@ -81,7 +81,7 @@ def cmd_run(args) -> int:
     if executor:
         from bench.ray_executor import run_ray
 
-        counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address)
+        counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address, plugins=suite.plugins)
     else:
         counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
     run_info["seconds"] = time.perf_counter() - start
