@@ -39,7 +39,8 @@ def evaluate(model, dataset: str = "digits", evaluations=("clean",), n_test: int
              device: str = "auto", out: str | Path | None = None, label: str | None = None,
              batch_size: int = 256, data_root: str | None = None) -> pd.DataFrame:
     """Evaluate ``model`` (a torch.nn.Module taking [0,1] pixels) on ``n_test`` test samples of ``dataset``
-    drawn with ``seed``; returns the per-sample rows (bench.store.COLUMNS; README "Per-sample rows")."""
+    drawn with ``seed``; returns the per-sample rows (bench.store.COLUMNS; README "Per-sample rows").
+    The model is moved to ``device`` and put in eval mode. A mistake is a UserError (one line)."""
     from torch import nn
 
     from bench import external

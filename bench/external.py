@@ -146,7 +146,7 @@ def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> Ext
     own = tuple(datasets)
     if opts["datasets"] is not None:
         own = []
-        for i, d in enumerate(opts["datasets"]):
+        for d in opts["datasets"]:
             if d not in datasets:
                 raise UserError(f"{opts['as']}: {d!r} is not one of the suite's datasets ({', '.join(datasets)})",
                                 at("datasets"), "models.datasets")
@@ -303,12 +303,16 @@ def load(cell: ExternalCell, device: str, root: str | None = None, ibp: bool = F
     from bench.data import DATASETS
     from bench.external_load import build_model, check_model
 
+    import torch
+
     info = DATASETS.get(cell.dataset)
     if isinstance(cell, ModelCell):
-        net = cell.net.to(device).eval()
+        net = cell.net
     else:
         cell.check_unchanged()
-        net = build_model(cell.settings, cell.paths, info, cell.where).to(device).eval()
+        net = build_model(cell.settings, cell.paths, info, cell.where)
+    fmt = torch.channels_last if torch.device(device).type == "cuda" else torch.preserve_format  # as cells.load_model
+    net = net.to(device, memory_format=fmt).eval()
     _, test = load_dataset(cell.dataset, root, cell.download)
     x, y = test.x[:8].to(device), test.y[:8].to(device)
     check_model(net, x, info, cell.recipe, cell.where)

@@ -3,6 +3,7 @@ a suite then runs; clashes and bad modules are one line; `bench list` names each
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import sys
 
 import pytest
@@ -81,6 +82,15 @@ def test_plugin_recipe_attack_and_evaluation_run_in_a_suite(tmp_path, cli):
     ok = (logits.argmax(1) == sub.y).numpy()
     assert (attack["adv_pred"].to_numpy()[ok] == adv_pred.numpy()[ok]).all()
     assert attack["correct"].sum() < ok.sum()  # the step flips some predictions
+    # the leaderboard shows them: a board for the toy attack's threat model, the toy evaluation on the entry page
+    code, _, err = cli("report", tmp_path / "out", "--site", tmp_path / "site")
+    assert code == 0, err
+    index = (tmp_path / "site" / "index.html").read_text()
+    board = re.search(r'href="(board-[0-9a-f]+\.html)">digits, Linf, ε = 0.1<', index).group(1)
+    page = (tmp_path / "site" / board).read_text()
+    assert "attack:ToySign" in page and ">toy</a>" in page and "recipe toy-ls (card toy)" in page
+    entry = re.search(r'href="(entry-[0-9a-f]+\.html)">toy<', page).group(1)
+    assert "<td data-value=\"toy-margin\">toy-margin</td>" in (tmp_path / "site" / entry).read_text()
     code, text, _ = cli("list", "recipes", "toy*")
     assert code == 0 and "toy-ls" in text and text.splitlines()[-1].split()[-1] == "bench_toyplugin"
     _, text, _ = cli("list", "attacks", "PGD")
