@@ -88,14 +88,14 @@ def _torchscript(s: dict, paths: dict, info, where: str) -> nn.Module:
                         where, "models.torchscript") from None
 
 
-def _zoo():
+def _zoo(label: str, where: str):
     try:
         from robustbench.model_zoo import model_dicts
         from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
         from robustbench.utils import rm_substr_from_state_dict
     except ImportError as e:
-        raise UserError(f"`robustbench:` entries need the optional extra: pip install 'bench[robustbench]' "
-                        f"(importing robustbench failed: {e})") from None
+        raise UserError(f"{label}: `robustbench:` entries need the optional extra: pip install 'bench[robustbench]' "
+                        f"(importing robustbench failed: {e})", where, "models.robustbench") from None
     return model_dicts, BenchmarkDataset, ThreatModel, rm_substr_from_state_dict
 
 
@@ -108,7 +108,7 @@ def _robustbench(s: dict, paths: dict, info, where: str) -> nn.Module:
     """A RobustBench zoo entry: its architecture from robustbench.model_zoo and its checkpoint, read as
     RobustBench's ``load_model`` reads it (a ``state_dict`` key if any; ``module.`` and ``model.`` prefixes
     removed) but with weights_only=True. bench never downloads: a missing file is one line saying where it goes."""
-    model_dicts, BenchmarkDataset, ThreatModel, rm_substr = _zoo()
+    model_dicts, BenchmarkDataset, ThreatModel, rm_substr = _zoo(s["as"], where)
     zoo = model_dicts[BenchmarkDataset(RB_DATASETS[info.name])][ThreatModel(s["threat_model"])]
     name = s["robustbench"]
     if name not in zoo:

@@ -3,6 +3,8 @@ checkpoint and a TorchScript file, gives the same rows as the recipe; every bad 
 nothing written."""
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -98,8 +100,11 @@ def test_exported_nets_give_the_recipes_rows(trained, tmp_path, cli):
         assert list(got["evaluation"]) == list(want["evaluation"])
         for col in SAME:
             assert got[col].equals(want[col]), (label, col)
-    meta = [p for p in (out / "models").glob("*.json") if '"external"' in p.read_text()]
-    assert len(meta) == 3
+    meta = [json.loads(p.read_text()) for p in (out / "models").glob("*.json") if '"external"' in p.read_text()]
+    assert len(meta) == 3 and all(m["load_seconds"] > 0 and m["files"] for m in meta)
+    script = next(m for m in meta if m["recipe"] == "ext-script")
+    assert script["external"] == {"as": "ext-script", "source": "torchscript", "torchscript": "ckpt/net.ts"}
+    assert script["sha256"]["torchscript"] == hashlib.sha256((trained / "ckpt" / "net.ts").read_bytes()).hexdigest()
     # an unchanged checkpoint is not evaluated again
     code, text, _ = cli("run", suite, "--out", out, "--quiet")
     assert "trained 0 (skipped 4), evaluated 0 (skipped 24)" in text
@@ -198,3 +203,32 @@ def test_python_api_rows_and_folder(trained, tmp_path, cli):
 
     with pytest.raises(UserError, match=r"bench.evaluate: models: mine: the model returns \(8, 7\)"):
         bench.evaluate(small(classes=7), evaluations=["clean"], n_test=8, label="mine")
+
+
+def test_metadata_datasets_and_robustbench_without_its_file(trained, tmp_path, cli):
+    from bench.config import load_suite
+    from bench.grid import plan
+
+    shutil.copytree(trained / "ckpt", tmp_path / "ckpt")
+    shutil.copytree(trained / "models", tmp_path / "models")
+    suite = tmp_path / "two.yaml"
+    suite.write_text("datasets: [digits, mnist]\nrecipes: [erm]\nevaluations: [clean]\nmodels:\n"
+                     "  - {as: ext, datasets: [digits], arch: small_cnn, arch_args: {width: 8}, checkpoint: ckpt/net.pt}\n")
+    trains, _ = plan(load_suite(suite))
+    assert [(c.dataset, c.recipe) for c in trains] == [("digits", "erm"), ("mnist", "erm"), ("digits", "ext")]
+    digest = hashlib.sha256((tmp_path / "ckpt" / "net.pt").read_bytes()).hexdigest()
+    assert trains[-1].describe()["sha256"] == {"checkpoint": digest}
+    suite.write_text(suite.read_text().replace("datasets: [digits], arch", "datasets: [cifar10], arch"))
+    code, _, err = cli("validate", suite)
+    assert code == 2 and "two.yaml:5: models.datasets: ext: 'cifar10' is not one of the suite's datasets (digits, mnist)" in err
+    rb = _suite(tmp_path, "models:\n  - {as: mart, robustbench: Wang2020Improving, datasets: [digits]}\n")
+    code, _, err = cli("validate", rb)
+    assert code == 2 and "RobustBench's zoo covers cifar10 and cifar100" in err
+    # a zoo entry with no file (and bench never downloading): one line before anything runs
+    rb.write_text("datasets: [cifar10]\nmodels:\n  - {as: mart, robustbench: Wang2020Improving, model_dir: rb}\n"
+                  "evaluations: [clean]\n")
+    code, _, err = cli("run", rb, "--out", tmp_path / "out")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "s.yaml:3: models.robustbench: mart: " in err
+    assert ("put RobustBench's checkpoint of Wang2020Improving at " f"{tmp_path / 'rb' / 'cifar10' / 'Linf'}" in err
+            or "entries need the optional extra: pip install 'bench[robustbench]'" in err)
+    assert not (tmp_path / "out").exists()
