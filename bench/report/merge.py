@@ -14,13 +14,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from bench.errors import UserError
-from bench.report import load_rows, load_run
+from bench.report import load_run
 
 KEY = ["dataset", "recipe", "seed", "evaluation"]
 
 
 def cell_files(folder: Path) -> dict[str, tuple[Path, dict]]:
-    """Eval cell id -> (its parquet file, its metadata: params, n_test, sample_seed, seconds, notes)."""
+    """Eval cell id -> (its parquet file, its metadata: params, n_test, sample_seed, seconds, notes). Rows are
+    read as a pandas DataFrame, which bench.report's layouts and plots take as they take a folder's rows."""
     out = {}
     for f in sorted((folder / "samples").glob("*.parquet")):
         meta = json.loads((pq.read_schema(f).metadata or {}).get(b"bench", b"{}"))
@@ -53,9 +54,11 @@ def load_many(folders) -> tuple[pd.DataFrame, dict]:
                                 "models": {}, "order": {}, "timings": {"train": {}, "eval": {}}, "sources": {},
                                 "cells": {}, "folders": [str(f) for f in folders], "runs": {}}
     for folder in map(Path, folders):
-        rows, info = load_rows(folder), load_run(folder)
+        files, info = cell_files(folder), load_run(folder)
+        if not files:
+            raise UserError(f"no results in {folder}: run `bench run SUITE --out {folder}` first")
+        rows = pd.concat([pd.read_parquet(path) for path, _ in files.values()], ignore_index=True)
         run["runs"][str(folder)] = {k: info.get(k) for k in ("suite", "suite_file", "device", "git_commit", "versions")}
-        files = cell_files(folder)
         keep = []
         for cell, block in rows.groupby("cell", sort=False):
             key = tuple(block[KEY].iloc[0])

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from bench.report import family, kind, ordered
+from bench.report import ordered
 from bench.report.plots import figures
 from bench.report.stats import wilson
 
@@ -72,8 +72,8 @@ def _source(label: str, run: dict) -> str:
 
 
 def _attack_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    attacks = rows[(rows["evaluation"].map(kind) == "attack") & rows["eps"].notna()
-                   & ~rows["evaluation"].str.contains("/", regex=False)].copy()
+    attacks = rows[rows["evaluation"].str.startswith("attack:") & rows["eps"].notna()
+                   & ~rows["evaluation"].str.contains("/", regex=False)].copy()  # not AutoAttack's components
     norms = {p: _norm(p) for p in attacks["params"].unique()}
     attacks["norm"] = attacks["params"].map(norms)
     return attacks[attacks["norm"].notna()]
@@ -81,7 +81,7 @@ def _attack_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _aa_flag(evaluations, cells: pd.Series, run: dict) -> dict:
     """AutoAttack on this board: ran or not, and the checks' messages."""
-    ran = any(family(e).startswith("attack:AutoAttack") for e in evaluations)
+    ran = any(e.startswith("attack:AutoAttack") for e in evaluations)
     checks = []
     for cell in cells.unique():
         note = ((run.get("cells") or {}).get(cell, {}).get("meta", {}).get("notes") or {}).get("autoattack")
