@@ -43,6 +43,11 @@ models:
     module: toy_nets:small
     args: {width: 8}
     checkpoint: ckpt/net.pt
+  - as: ext-bare                     # the bare architecture's state_dict, normalised by the entry
+    arch: small_cnn
+    arch_args: {width: 8}
+    checkpoint: ckpt/body.pt
+    normalize: {mean: [0.5], std: [0.5]}
   - as: ext-script
     torchscript: ckpt/net.ts
 """
@@ -64,6 +69,7 @@ def trained(tmp_path_factory):
     shutil.copy(next((root / "out" / "models").glob("*.pt")), root / "ckpt" / "net.pt")
     net = build("small_cnn", DATASETS.get("digits"), width=8)
     net.load_state_dict(torch.load(root / "ckpt" / "net.pt", weights_only=True))
+    torch.save({k[2:]: v for k, v in net.state_dict().items() if k.startswith("1.")}, root / "ckpt" / "body.pt")
     torch.jit.trace(net.eval(), torch.rand(2, 1, 8, 8)).save(str(root / "ckpt" / "net.ts"))
     return root
 
@@ -80,10 +86,10 @@ def test_exported_nets_give_the_recipes_rows(trained, tmp_path, cli):
     suite = _suite(trained, ENTRIES)
     code, text, err = cli("run", suite, "--dry-run", "--out", out)
     assert code == 0, err
-    assert "4 train cells (3 to run)" in text and "ext-script (external, torchscript:net.ts) seed 0" in text
+    assert "5 train cells (4 to run)" in text and "ext-script (external, torchscript:net.ts) seed 0" in text
     code, text, err = cli("run", suite, "--out", out, "--quiet")
     assert code == 0, err
-    assert "trained 3 (skipped 1)" in text
+    assert "trained 4 (skipped 1)" in text
     # ibp where the architecture's layers are known to bench; a TorchScript model is refused up front
     code, _, err = cli("run", _suite(trained, ENTRIES, "ibp.yaml", ibp=True), "--out", out, "--quiet")
     assert code == 2 and "ext-script: the suite's ibp evaluation cannot bound this model" in err
@@ -91,23 +97,23 @@ def test_exported_nets_give_the_recipes_rows(trained, tmp_path, cli):
                        "--out", out, "--quiet")
     assert code == 0, err
     rows = load_rows(out)
-    assert set(rows["recipe"]) == {"erm", "ext-arch", "ext-builder", "ext-script"}
+    assert set(rows["recipe"]) == {"erm", "ext-arch", "ext-builder", "ext-bare", "ext-script"}
     ref = rows[rows["recipe"] == "erm"].sort_values(["evaluation", "index"]).reset_index(drop=True)
     assert 0 < ref.loc[ref["evaluation"] == "attack:PGD", "correct"].sum() < ref.loc[ref["evaluation"] == "clean", "correct"].sum()
-    for label in ("ext-arch", "ext-builder", "ext-script"):
+    for label in ("ext-arch", "ext-builder", "ext-bare", "ext-script"):
         got = rows[rows["recipe"] == label].sort_values(["evaluation", "index"]).reset_index(drop=True)
         want = ref if label != "ext-script" else ref[ref["evaluation"] != "ibp"].reset_index(drop=True)
         assert list(got["evaluation"]) == list(want["evaluation"])
         for col in SAME:
             assert got[col].equals(want[col]), (label, col)
     meta = [json.loads(p.read_text()) for p in (out / "models").glob("*.json") if '"external"' in p.read_text()]
-    assert len(meta) == 3 and all(m["load_seconds"] > 0 and m["files"] for m in meta)
+    assert len(meta) == 4 and all(m["load_seconds"] > 0 and m["files"] for m in meta)
     script = next(m for m in meta if m["recipe"] == "ext-script")
     assert script["external"] == {"as": "ext-script", "source": "torchscript", "torchscript": "ckpt/net.ts"}
     assert script["sha256"]["torchscript"] == hashlib.sha256((trained / "ckpt" / "net.ts").read_bytes()).hexdigest()
     # an unchanged checkpoint is not evaluated again
     code, text, _ = cli("run", suite, "--out", out, "--quiet")
-    assert "trained 0 (skipped 4), evaluated 0 (skipped 24)" in text
+    assert "trained 0 (skipped 5), evaluated 0 (skipped 30)" in text
 
 
 def test_replaced_checkpoint_is_a_new_cell(trained, tmp_path, cli):
