@@ -227,6 +227,9 @@ def test_metadata_datasets_and_robustbench_without_its_file(trained, tmp_path, c
     suite.write_text(suite.read_text().replace("datasets: [digits], arch", "datasets: [cifar10], arch"))
     code, _, err = cli("validate", suite)
     assert code == 2 and "two.yaml:5: models.datasets: ext: 'cifar10' is not one of the suite's datasets (digits, mnist)" in err
+    clash = _suite(tmp_path, "models:\n  - {as: erm, torchscript: ckpt/net.ts}\n", "clash.yaml")
+    code, _, err = cli("validate", clash)
+    assert code == 2 and "clash.yaml:7: as: label 'erm' is used twice (also at " in err
     rb = _suite(tmp_path, "models:\n  - {as: mart, robustbench: Wang2020Improving, datasets: [digits]}\n")
     code, _, err = cli("validate", rb)
     assert code == 2 and "RobustBench's zoo covers cifar10 and cifar100" in err
