@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import locks, store
+from bench import external, locks, store
 from bench.config import canonical
 from bench.data import DATASETS, Split, subset
 from bench.evals import EVALS, EvalContext
@@ -120,6 +120,8 @@ def run_train_cell(cell: TrainCell, out: Path, device: str, root: str | None = N
 def _train(cell: TrainCell, out: Path, device: str, root: str | None, progress: bool) -> None:
     from bench.train import train
 
+    if cell.method == "external":
+        return external.register(cell, out, device, root)
     tid = cell.id
     info = DATASETS.get(cell.dataset)
     cfg = cell.config
@@ -135,7 +137,9 @@ def _train(cell: TrainCell, out: Path, device: str, root: str | None, progress: 
     store.save_model(out, tid, state, meta)
 
 
-def load_model(cell: TrainCell, out: Path, device: str) -> torch.nn.Module:
+def load_model(cell: TrainCell, out: Path, device: str, root: str | None = None) -> torch.nn.Module:
+    if cell.method == "external":
+        return external.load(cell, device, root)
     cfg = cell.config
     net = build(cfg["arch"], DATASETS.get(cell.dataset), **cfg["arch_args"])
     net.load_state_dict(store.load_state(out, cell.id))
@@ -154,7 +158,7 @@ def _evaluate(cell: EvalCell, out: Path, device: str, root: str | None) -> None:
     eid = cell.id
     _, test = load_dataset(cell.train.dataset, root, cell.train.download)
     idx, sub = subset(test, cell.n_test, cell.sample_seed)
-    model = load_model(cell.train, out, device)
+    model = load_model(cell.train, out, device, root)
     info = DATASETS.get(cell.train.dataset)
     notes: dict = {}
     ctx = EvalContext(info=info, device=torch.device(device), batch_size=cell.batch_size, seed=cell.sample_seed,

@@ -57,11 +57,13 @@ def run_record(suite, trains, evals, device: str) -> dict:
         "suite": suite.name, "suite_file": str(suite.file), "description": suite.description,
         "datasets": [vars(d) for d in suite.datasets],
         "recipes": {r.label: {"card": r.card.name, "method": r.card.method, "paper": r.card.paper} for r in suite.recipes},
+        "models": {m.label: m.settings for m in suite.models},
         "train_cells": [{"id": c.id, "dataset": c.dataset, "recipe": c.recipe, "seed": c.seed, "config": c.config,
                          "versions": c.versions} for c in trains],
         "eval_cells": [{"id": c.id, "train_cell": c.train.id, "evaluation": c.name, "kind": c.kind,
                         "params": c.params, "versions": c.versions} for c in evals],
-        "order": {"datasets": [d.name for d in suite.datasets], "recipes": [r.label for r in suite.recipes],
+        "order": {"datasets": [d.name for d in suite.datasets],
+                  "recipes": [r.label for r in suite.recipes] + [m.label for m in suite.models],
                   "evaluations": list(dict.fromkeys(c.name for c in evals))},
         "device": device, "versions": store.versions(), "git_commit": store.git_commit(),
     }
@@ -75,7 +77,7 @@ def _write_run(out: Path, info: dict) -> None:
 
 
 def cmd_run(args) -> int:
-    from bench import store
+    from bench import external, store
     from bench.config import load_suite
     from bench.grid import plan, run_local
 
@@ -94,6 +96,7 @@ def cmd_run(args) -> int:
         for c in evals:
             print(f"  eval  {c.id} {c.train.dataset} {c.train.recipe} seed {c.train.seed} {c.name}")
         return 0
+    external.check_all(trains, evals, args.data_root)  # a bad external model: one line, nothing written
     run_info = run_record(suite, trains, evals, device)
     run_info["executor"] = "ray" if executor else "local"
     _write_run(out, run_info)  # first: reports know the current cells, done or not
@@ -101,7 +104,7 @@ def cmd_run(args) -> int:
     if executor:
         from bench.ray_executor import run_ray
 
-        counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address)
+        counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address, plugins=suite.plugins)
     else:
         counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
     run_info["seconds"] = time.perf_counter() - start
@@ -133,6 +136,10 @@ def _cells_note(results: str, stale: bool) -> None:
 
 
 def cmd_report(args) -> int:
+    if args.more or args.site:  # several folders, or the leaderboard site: bench.report.merge
+        from bench.report.merge import report_many
+
+        return report_many(args)
     from bench.report import load_rows, load_run
     from bench.report.build import render, tables_for
 
@@ -204,7 +211,7 @@ def cmd_gc(args) -> int:
 def cmd_list(args) -> int:
     from bench.listing import listing
 
-    print(listing(args.what, args.pattern))
+    print(listing(args.what, args.pattern, args.plugin))
     return 0
 
 
@@ -238,6 +245,9 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=cmd_run)
     rep = sub.add_parser("report", help="render tables from a results folder")
     rep.add_argument("results")
+    rep.add_argument("more", nargs="*", help="more results folders, merged into one report (one per submission)")
+    rep.add_argument("--site", help="write a static leaderboard site (index per dataset and threat model, a page per "
+                     "entry) to this folder")
     rep.add_argument("--format", choices=("md", "html", "latex"))
     rep.add_argument("--out", help="write to this file instead of stdout")
     rep.add_argument("--table", action="append", help="a table layout (repeatable; default: those the rows allow; "
@@ -262,6 +272,7 @@ def parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list registered datasets, archs, recipes, attacks, evaluations, tables")
     ls.add_argument("what", choices=("datasets", "archs", "recipes", "attacks", "evaluations", "tables"))
     ls.add_argument("pattern", nargs="?", default="*")
+    ls.add_argument("--plugin", action="append", default=[], help="also import this plugin module (repeatable)")
     ls.set_defaults(fn=cmd_list)
     v = sub.add_parser("validate", help="check a suite file and its model cards; write nothing")
     v.add_argument("suite")

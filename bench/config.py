@@ -158,6 +158,8 @@ class Suite:
     batch_size: int
     evaluations_raw: tuple  # (kind, main, opts, label, where) per evaluation, resolved per dataset
     resources: tuple = ()  # (key, value) pairs of the `resources:` block, for the Ray executor
+    models: tuple = ()  # bench.external.ExternalSpec per `models:` entry
+    plugins: tuple = ()  # modules named by `plugins:` (imported by load_suite)
 
     def evaluations(self, dataset: str) -> tuple[EvalSpec, ...]:
         """Evaluations resolved against a dataset's budgets."""
@@ -188,13 +190,15 @@ SUITE = {
     "name": Field("str"),
     "description": Field("str", ""),
     "datasets": Field("any", required=True),
-    "recipes": Field("list", required=True),
+    "recipes": Field("list"),
     "seeds": Field("list", [0]),
     "n_test": Field("int", 500, lo=1),
     "sample_seed": Field("int", 0, lo=0, hi=MAX_INT),
     "batch_size": Field("int", 256, lo=1),
     "evaluations": Field("list", required=True),
-    "models": Field("str"),
+    "models": Field("any"),  # external models (bench.external)
+    "cards": Field("str"),  # a folder of model cards
+    "plugins": Field("list", []),  # modules whose registrations extend bench's registries (bench.plugins)
     "resources": Field("map", {}),
 }
 SEED = Field("int", lo=0, hi=MAX_INT)
@@ -313,13 +317,16 @@ def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
     return s
 
 
-def load_suite(path: str | Path) -> Suite:
-    node = load_yaml(path)
+def load_suite(path: str | Path, text: str | None = None) -> Suite:
+    node = load_yaml(path, text)
     opts = parse(node, SUITE)
+    from bench import external, plugins
+
+    plugins.load(opts["plugins"], node.where("plugins"))
     suite_dir = Path(path).resolve().parent
-    search = [Path(opts["models"]) if opts["models"] and Path(opts["models"]).is_absolute()
-              else suite_dir / (opts["models"] or "../models")]
-    if not opts["models"]:
+    search = [Path(opts["cards"]) if opts["cards"] and Path(opts["cards"]).is_absolute()
+              else suite_dir / (opts["cards"] or "../models")]
+    if not opts["cards"]:
         search.append(REPO_MODELS)
     datasets = _datasets(node, node["datasets"], opts["n_test"])
     at = node["seeds"].where if "seeds" in node else (lambda i: node.where())
@@ -327,7 +334,10 @@ def load_suite(path: str | Path) -> Suite:
     if not seeds:
         raise UserError("no seeds", node.where("seeds"), "seeds")
     distinct(opts["seeds"], "seeds")
-    recipes = _recipes(node, node["recipes"], search, datasets)
+    if "recipes" not in node and "models" not in node:
+        raise UserError("a suite needs `recipes:`, `models:` or both", node.where(), "recipes")
+    recipes = _recipes(node, node["recipes"], search, datasets) if "recipes" in node else ()
+    models = external.parse_models(node, suite_dir, tuple(d.name for d in datasets), {r.label: r.where for r in recipes})
     evals = []
     value = node["evaluations"]
     if not value:
@@ -370,6 +380,8 @@ def load_suite(path: str | Path) -> Suite:
         batch_size=opts["batch_size"],
         evaluations_raw=tuple(evals),
         resources=tuple(parse(node.get("resources") or {}, RESOURCES, "resources", node.where("resources")).items()),
+        models=models,
+        plugins=tuple(opts["plugins"]),
     )
     for ds in datasets:  # resolve every evaluation now: mistakes surface before anything runs
         suite.evaluations(ds.name)

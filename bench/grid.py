@@ -37,7 +37,9 @@ def eval_cells(suite: Suite, trains: list[TrainCell]) -> list[EvalCell]:
 
 
 def plan(suite: Suite) -> tuple[list[TrainCell], list[EvalCell]]:
-    trains = train_cells(suite)
+    from bench.external import cells as external_cells
+
+    trains = train_cells(suite) + external_cells(suite.models, suite.datasets)
     return trains, eval_cells(suite, trains)
 
 

@@ -25,35 +25,44 @@ def _recipe_defaults(cls) -> str:
     return ", ".join(parts)
 
 
-def listing(what: str, pattern: str = "*") -> str:
+def listing(what: str, pattern: str = "*", plugin_modules=()) -> str:
+    """One registry as a table; the last column is the module each entry comes from (bench's or a plugin's)."""
+    from bench import plugins
+
+    plugins.load(plugin_modules)
+    reg, rows, header = _table(what, pattern)
+    return tabulate([(*row, reg.origin(row[0])) for row in rows], [*header, "from"])
+
+
+def _table(what: str, pattern: str):
     if what == "datasets":
         from bench.data import DATASETS
 
         rows = [(n, "x".join(map(str, d.shape)), d.num_classes, f"{d.eps['linf']:.4g}", f"{d.eps['l2']:.4g}", d.source)
                 for n, d in DATASETS.list(pattern)]
-        return tabulate(rows, ["dataset", "shape", "classes", "linf eps", "l2 eps", "source"])
+        return DATASETS, rows, ["dataset", "shape", "classes", "linf eps", "l2 eps", "source"]
     if what == "archs":
         from bench.nets import ARCHS, arch_params
 
         rows = [(n, ", ".join(f"{k}={v}" for k, v in arch_params(n).items()), first_doc_line(f)) for n, f in ARCHS.list(pattern)]
-        return tabulate(rows, ["arch", "args", "description"])
+        return ARCHS, rows, ["arch", "args", "description"]
     if what == "recipes":
         from bench.recipes import RECIPES
 
         rows = [(n, _recipe_defaults(c), c.paper) for n, c in RECIPES.list(pattern)]
-        return tabulate(rows, ["recipe", "args (defaults)", "paper"])
+        return RECIPES, rows, ["recipe", "args (defaults)", "paper"]
     if what == "attacks":
         from bench.attacks import ATTACKS
         from bench.attacks.threat import describe
 
         rows = [(n, a.norm or "none", describe(a), ", ".join(f"{k}={v!r}" for k, v in a.defaults.items()), a.source)
                 for n, a in ATTACKS.list(pattern)]
-        return tabulate(rows, ["attack", "norm", "from the dataset", "parameters (defaults)", "source"])
+        return ATTACKS, rows, ["attack", "norm", "from the dataset", "parameters (defaults)", "source"]
     if what == "evaluations":
         from bench.evals import EVALS
 
         rows = [(n, ", ".join(c.params), first_doc_line(inspect.getmodule(c))) for n, c in EVALS.list(pattern)]
-        return tabulate(rows, ["kind", "keys", "description"])
+        return EVALS, rows, ["kind", "keys", "description"]
     from bench.report.layouts import LAYOUTS
 
-    return tabulate([(n, first_doc_line(f)) for n, f in LAYOUTS.list(pattern)], ["table", "description"])
+    return LAYOUTS, [(n, first_doc_line(f)) for n, f in LAYOUTS.list(pattern)], ["table", "description"]

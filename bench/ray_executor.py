@@ -77,9 +77,12 @@ def _check_fits(res: Resources) -> None:
                             f"in all; lower --{key.lower()}s-per-task or add nodes")
 
 
-def _enter(out: Path, device: str, cpus: float) -> None:
-    """Checks a task makes before its cell: the shared store and the device are there."""
+def _enter(out: Path, device: str, cpus: float, modules=()) -> None:
+    """Checks a task makes before its cell: the shared store and the device are there; then the suite's
+    plugin modules are imported, so their recipes, attacks and evaluations exist in this worker too."""
     import torch
+
+    from bench import plugins
 
     if not (out / MARKER).exists():
         raise RuntimeError(f"results folder {out} is not visible on node {socket.gethostname()}: "
@@ -87,26 +90,28 @@ def _enter(out: Path, device: str, cpus: float) -> None:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"node {socket.gethostname()} has no CUDA device visible to this task")
     torch.set_num_threads(max(1, int(cpus)))
+    plugins.load(modules)
 
 
-def _train_task(cell: TrainCell, out: Path, device: str, root: str | None, cpus: float) -> dict:
-    _enter(out, device, cpus)
+def _train_task(cell: TrainCell, out: Path, device: str, root: str | None, cpus: float, modules=()) -> dict:
+    _enter(out, device, cpus, modules)
     start = time.perf_counter()
     meta = run_train_cell(cell, out, device, root, progress=False)
     return {"id": cell.id, "node": socket.gethostname(), "seconds": time.perf_counter() - start,
             "train_seconds": meta["train_seconds"], "final_train_accuracy": meta["final_train_accuracy"]}
 
 
-def _eval_task(cell: EvalCell, out: Path, device: str, root: str | None, cpus: float, _trained=None) -> dict:
+def _eval_task(cell: EvalCell, out: Path, device: str, root: str | None, cpus: float, _trained=None,
+               modules=()) -> dict:
     # _trained: the train task's result; passing it makes Ray run this task only after that one
-    _enter(out, device, cpus)
+    _enter(out, device, cpus, modules)
     start = time.perf_counter()
     run_eval_cell(cell, out, device, root)
     return {"id": cell.id, "node": socket.gethostname(), "seconds": time.perf_counter() - start}
 
 
 def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: str, root: str | None,
-            res: Resources, address: str | None = None, log=print) -> dict:
+            res: Resources, address: str | None = None, log=print, plugins: tuple = ()) -> dict:
     """Run every cell not yet done as Ray tasks. Returns counts like the local executor's, plus
     ``failed``; raises a UserError naming the failed cells after all the others finished."""
     import ray
@@ -128,14 +133,14 @@ def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: s
         if store.model_done(out, cell.id):
             counts["train_skipped"] += 1
             continue
-        ref = train_fn.remote(cell, out, device, root, res.cpus)
+        ref = train_fn.remote(cell, out, device, root, res.cpus, plugins)
         train_refs[cell.id] = ref
         pending[ref] = ("train", cell)
     for cell in evals:
         if store.eval_done(out, cell.id):
             counts["eval_skipped"] += 1
             continue
-        ref = eval_fn.remote(cell, out, device, root, res.cpus, train_refs.get(cell.train.id))
+        ref = eval_fn.remote(cell, out, device, root, res.cpus, train_refs.get(cell.train.id), plugins)
         pending[ref] = ("eval", cell)
 
     total = {"train": len(train_refs), "eval": len(pending) - len(train_refs)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import fnmatch
+import sys
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from bench.errors import UserError
@@ -18,25 +19,37 @@ def did_you_mean(name: str, choices) -> str:
     return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
 
 
+class RegistryClash(ValueError):
+    """Two modules registered the same name in one registry (the message names both)."""
+
+
 class Registry(Generic[T]):
     """Named entries of one kind (datasets, archs, recipes, attacks, vicinities, ...)."""
 
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._origin: dict[str, str] = {}  # name -> the module that registered it (`bench list` shows it)
 
-    def register(self, name: str | None = None) -> Callable[[T], T]:
+    def register(self, name: str | None = None, origin: str | None = None) -> Callable[[T], T]:
+        origin = origin or sys._getframe(1).f_globals.get("__name__", "?")
+
         def deco(obj: T) -> T:
             key = name or getattr(obj, "name", None) or obj.__name__
             if key in self._items:
-                raise ValueError(f"{self.kind} {key!r} registered twice")
+                raise RegistryClash(f"{self.kind} {key!r} is registered by both {self._origin[key]} and {origin}")
             self._items[key] = obj
+            self._origin[key] = origin
             return obj
 
         return deco
 
     def add(self, name: str, obj: T) -> T:
-        return self.register(name)(obj)
+        return self.register(name, sys._getframe(1).f_globals.get("__name__", "?"))(obj)
+
+    def origin(self, name: str) -> str:
+        """The module that registered ``name``."""
+        return self._origin[name]
 
     def get(self, name: str, where: str | None = None, field: str | None = None) -> T:
         if not isinstance(name, str):

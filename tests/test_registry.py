@@ -19,5 +19,6 @@ def test_registry_get_list_and_did_you_mean():
     with pytest.raises(UserError) as e:
         reg.get("zzz")
     assert "did you mean" not in str(e.value)
-    with pytest.raises(ValueError, match="registered twice"):
-        reg.add("beta", 3)
+    assert reg.origin("alpha") == reg.origin("beta") == __name__  # the registering module
+    with pytest.raises(ValueError, match=rf"widget 'beta' is registered by both {__name__} and elsewhere"):
+        reg.register("beta", origin="elsewhere")(3)

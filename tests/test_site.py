@@ -1,0 +1,118 @@
+"""`bench report DIR [DIR ...]` over several results folders, and the static leaderboard site (--site) in a
+real headless Chromium: sorting and search work, every link resolves, labels with HTML stay text."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+import torch
+
+import bench
+from bench.data import DATASETS
+from bench.nets import build
+from bench.report import load_rows
+from bench.report.merge import load_many
+from test_html_chromium import FLAGS, chromium  # noqa: F401  (the fixture)
+
+EVIL = "evil<img src=x onerror=document.body.setAttribute('data-x',1)>"
+PGD = "attack: PGD\nparams: {steps: 3}"
+
+
+def _net(seed: int):
+    torch.manual_seed(seed)
+    return build("small_cnn", DATASETS.get("digits"), width=8)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Two submissions: A (two nets, clean + PGD + AutoAttack), B (one net with HTML in its label, clean +
+    PGD + FGSM); each a results folder written by bench.evaluate."""
+    root = tmp_path_factory.mktemp("site")
+    for seed, label in ((0, "net-a"), (1, "net-b")):
+        bench.evaluate(_net(seed), evaluations=["clean", PGD, "autoattack: standard"], n_test=40, out=root / "A",
+                       label=label, device="cpu")
+    bench.evaluate(_net(2), evaluations=["clean", PGD, "attack: FGSM"], n_test=40, out=root / "B", label=EVIL,
+                   device="cpu")
+    return root
+
+
+def test_merged_report_over_two_folders(folders, cli):
+    a, b = load_rows(folders / "A"), load_rows(folders / "B")
+    rows, run = load_many([folders / "A", folders / "B"])
+    assert len(rows) == len(a) + len(b) and set(rows["recipe"]) == {"net-a", "net-b", EVIL}
+    assert run["sources"][EVIL] == [str(folders / "B")] and run["order"]["recipes"] == ["net-a", "net-b", EVIL]
+    code, text, err = cli("report", folders / "A", folders / "B")
+    assert code == 0, err
+    board = text.split("## Leaderboard")[1].split("##")[0]
+    assert all(label in board for label in ("net-a", "net-b", EVIL))
+    # an identical copy is read once
+    shutil.copytree(folders / "A", folders / "A-copy", dirs_exist_ok=True)
+    rows2, _ = load_many([folders / "A", folders / "A-copy", folders / "B"])
+    assert len(rows2) == len(rows)
+
+
+def test_conflicting_settings_are_refused(folders, tmp_path, cli):
+    bench.evaluate(_net(0), evaluations=["attack: PGD\nparams: {steps: 4}"], n_test=40, out=tmp_path / "C",
+                   label="net-a", device="cpu")
+    code, out, err = cli("report", folders / "A", tmp_path / "C")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert f"{folders / 'A'} and {tmp_path / 'C'} both hold digits / net-a / seed 0 / attack:PGD" in err
+    assert '"steps":3' in err and '"steps":4' in err
+    newer = tmp_path / "A-newer"
+    shutil.copytree(folders / "A", newer)
+    info = json.loads((newer / "run.json").read_text())
+    info["versions"]["bench"] = "9.9"
+    (newer / "run.json").write_text(json.dumps(info))
+    code, _, err = cli("report", folders / "A", newer)
+    assert code == 2 and "with different settings (bench 0.1.0 vs 9.9)" in err
+
+
+def _dom(chromium, tmp_path, url: str) -> str:
+    out = subprocess.run([chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=60)
+    return out.stdout
+
+
+def _body_rows(dom: str) -> list[str]:
+    body = dom.split("<tbody>")[1].split("</tbody>")[0]
+    return re.findall(r"<tr data-name=\"([^\"]*)\"( hidden=\"\")?", body)
+
+
+def test_site_in_chromium(folders, tmp_path, cli, chromium):  # noqa: F811
+    site = tmp_path / "site"
+    code, text, err = cli("report", folders / "A", folders / "B", "--site", site)
+    assert code == 0, err
+    pages = {p.name: p.read_text() for p in site.glob("*.html")}
+    index = pages["index.html"]
+    boards = re.findall(r'href="(board-[0-9a-f]+\.html)">digits, Linf, ε = 0.1<', index)
+    assert len(boards) == 1 and len(pages) == 1 + 1 + 3  # index, one board, three entries
+    # every link resolves inside the site; nothing points outside it
+    for name, page in pages.items():
+        for target in re.findall(r'(?:href|src)="([^"]*)"', page):
+            assert (site / target.split("#")[0]).is_file(), (name, target)
+        assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+        assert "url(" not in page and "@import" not in page and "default-src 'none'" in page
+    board = site / boards[0]
+    # ranked by robust accuracy (worst case over PGD, AutoAttack or FGSM), highest first
+    dom = _dom(chromium, tmp_path, board.as_uri())
+    values = [float(v) for v in re.findall(r'<td data-value="([0-9.]+)">[0-9.]+ <span class="ci">\[[^\]]*\] n=', dom)]
+    assert len(values) == 3 and values == sorted(values, reverse=True)
+    assert "data-x" not in dom.split("<body", 1)[1].split(">", 1)[0] and "evil&lt;img" in dom
+    assert dom.count('class="ok"') + dom.count('class="flag"') == 2  # AutoAttack ran on A's two nets
+    # sorting by the model column, ascending, then descending (the header's click sets the same state)
+    names = sorted(["net-a", "net-b", EVIL.replace("<", "&lt;").replace(">", "&gt;")])
+    dom = _dom(chromium, tmp_path, board.as_uri() + "#sort=1:asc")
+    assert [n for n, _ in _body_rows(dom)] == names and 'aria-sort="ascending"' in dom
+    dom = _dom(chromium, tmp_path, board.as_uri() + "#sort=1:desc")
+    assert [n for n, _ in _body_rows(dom)] == names[::-1]
+    # the search box hides what does not match
+    dom = _dom(chromium, tmp_path, board.as_uri() + "#q=NET-")
+    assert {n: bool(h) for n, h in _body_rows(dom)} == {"net-a": False, "net-b": False, names[0]: True}
+    # an entry page: every evaluation with its interval, notes (AutoAttack's checks), settings, files, plots
+    entry = re.search(r'href="(entry-[0-9a-f]+\.html)">net-a<', dom).group(1)
+    page = _dom(chromium, tmp_path, (site / entry).as_uri())
+    for want in ("attack:AutoAttack", "attack:PGD", "clean", "\"checks\": [", "sha256", "<svg", "A/samples/"):
+        assert want in page, want
