@@ -194,9 +194,11 @@ def cmd_check(args) -> int:
 
 
 def _gc(out: Path) -> None:
+    from bench import locks
     from bench.results import cell_files, stale_models
 
-    files = cell_files(out, stale=True) + stale_models(out)
+    free = [p for p in sorted((out / ".locks").glob("*.lock")) if not locks.locked(out, p.stem)]
+    files = cell_files(out, stale=True) + stale_models(out) + free  # free locks: left by killed runs
     for path in files:
         path.unlink()
     print(f"{out}: removed {len(files)} files no cell of the current suite names" if files

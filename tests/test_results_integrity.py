@@ -63,8 +63,9 @@ def test_report_and_check_read_only_the_current_suites_cells(tiny_suite, cli, tm
     assert code == 0 and err.count("stale: ") == 2
     code, stdout, err = cli("report", out, "--format", "md")
     assert code == 0 and "stale" in err
+    locks.lock_path(out, "0123456789abcdef").write_text("1 host\n")  # left by a killed run
     code, stdout, _ = cli("gc", out)
-    assert code == 0 and "removed 4 files" in stdout  # 2 parquet + the old model's .pt and .json
+    assert code == 0 and "removed 5 files" in stdout  # 2 parquet, the old model's .pt and .json, the lock
     assert results.cell_files(out, stale=True) == [] and len(list((out / "models").glob("*"))) == 2
     pd.testing.assert_frame_equal(rows(out), current)
 
