@@ -85,5 +85,15 @@ def _write_run(folder: Path, suite, cell, evals, device: str) -> None:
     order = run["order"]
     for key, values in (("datasets", [cell.dataset]), ("recipes", [cell.recipe]), ("evaluations", [e.name for e in evals])):
         order[key] = list(dict.fromkeys([*order.get(key, []), *values]))
+    # the folder's current cells (bench.results): this call's replace an earlier call's for the same model
+    # label, dataset and evaluation, so a re-evaluated model is not read twice
+    mine = {(cell.recipe, cell.dataset, e.name) for e in evals}
+    run["eval_cells"] = [c for c in run.get("eval_cells", [])
+                         if (c.get("recipe"), c.get("dataset"), c.get("evaluation")) not in mine]
+    run["eval_cells"] += [{"id": e.id, "train_cell": cell.id, "recipe": cell.recipe, "dataset": cell.dataset,
+                           "evaluation": e.name, "kind": e.kind, "params": e.params, "versions": e.versions}
+                          for e in evals]
+    run["train_cells"] = [c for c in run.get("train_cells", []) if c["id"] != cell.id] + [
+        {"id": cell.id, "dataset": cell.dataset, "recipe": cell.recipe, "seed": cell.seed, "versions": cell.versions}]
     run.update({"device": device, "versions": store.versions(), "git_commit": store.git_commit()})
     store.write_json(path, run)

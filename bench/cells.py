@@ -98,7 +98,7 @@ def compute(cell: TrainCell | EvalCell, out: Path, device: str, root: str | None
             log=print) -> bool:
     """Compute a train or eval cell under its lock, unless its files read back whole (a damaged one is
     reported and recomputed). True when this call computed it."""
-    train = isinstance(cell, TrainCell)
+    train = not isinstance(cell, EvalCell)  # a TrainCell or an external model's cell
     with locks.cell_lock(out, cell.id):
         if (store.model_done if train else store.eval_done)(out, cell.id):
             return False

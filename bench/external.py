@@ -25,6 +25,9 @@ from bench.registry import did_you_mean
 from bench.yamlio import Field, Node, Seq, parse
 
 SOURCES = ("arch", "module", "torchscript", "robustbench")
+# Bumped when loading or wrapping an external model changes its numbers (hashed into the cell id, as a
+# recipe's version is).
+VERSION = 1
 ENTRY = {
     "as": Field("str", required=True),
     "datasets": Field("list", None),
@@ -207,12 +210,14 @@ class ExternalCell:
         s = self.settings
         return s["arch"] if s["source"] == "arch" else f"{s['source']}:{Path(str(s[s['source']])).name}"
 
+    versions = {"external": VERSION}
+
     @property
     def id(self) -> str:
         from bench import store
 
         return store.cell_id({"dataset": self.dataset, "external": self.settings,
-                              "sha256": json.loads(self.hashes_json)})
+                              "sha256": json.loads(self.hashes_json), "versions": self.versions})
 
     def describe(self) -> dict:
         """What models/<id>.json records about the source."""
@@ -240,6 +245,7 @@ class ModelCell:
     seed: int = 0
     n_train = None
     method = "external"
+    versions = {"external": VERSION}
 
     def describe(self) -> dict:
         return {"external": {"source": "python", "class": self.arch}, "sha256": {"state_dict": self.id}}
@@ -291,7 +297,8 @@ def register(cell: ExternalCell, out: Path, device: str, root: str | None = None
     net = load(cell, device, root)
     meta = {"id": tid, "dataset": cell.dataset, "recipe": cell.recipe, "method": cell.method, "seed": cell.seed,
             **cell.describe(), "load_seconds": time.perf_counter() - start, "train_seconds": 0.0, "final_train_accuracy": float("nan"),
-            "device": device, "versions": store.versions()}
+            "device": device, "versions": store.versions(), "code_versions": cell.versions,
+            "git_commit": store.git_commit()}
     store.save_model(out, tid, {k: v.detach().cpu() for k, v in net.state_dict().items()}, meta)
     return meta
 

@@ -17,7 +17,7 @@ from bench.registry import RegistryClash
 
 GROUP = "bench.plugins"
 # bench's registries, imported before any plugin so clashes are reported against bench's own modules
-BUILTIN = ("bench.nets", "bench.recipes", "bench.attacks", "bench.evals", "bench.vicinity", "bench.certify.rule",
+BUILTIN = ("bench.nets", "bench.recipes", "bench.attacks", "bench.evals", "bench.vicinity", "bench.certify.rules",
            "bench.report.layouts")
 _entry_points_loaded = False
 

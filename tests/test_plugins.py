@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from bench import plugins
 from bench.data import DATASETS, subset
 from bench.nets import build
-from bench.report import load_rows
+from bench.results import read_rows as load_rows
 
 CARD = """\
 method: toy-ls

@@ -20,10 +20,13 @@ KEY = ["dataset", "recipe", "seed", "evaluation"]
 
 
 def cell_files(folder: Path) -> dict[str, tuple[Path, dict]]:
-    """Eval cell id -> (its parquet file, its metadata: params, n_test, sample_seed, seconds, notes). Rows are
+    """Eval cell id -> (its parquet file, its metadata: params, n_test, sample_seed, seconds, notes), for the
+    cells of the folder's current suite (bench.results; stale files are not read). Rows are
     read as a pandas DataFrame, which bench.report's layouts and plots take as they take a folder's rows."""
+    from bench.report.data import cell_files as current
+
     out = {}
-    for f in sorted((folder / "samples").glob("*.parquet")):
+    for f in current(folder):
         meta = json.loads((pq.read_schema(f).metadata or {}).get(b"bench", b"{}"))
         out[meta.get("cell", f.stem)] = (f, meta)
     return out
