@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bench._modes import eval_mode
 from bench.recipes import RECIPES, Recipe, eps_field
 from bench.recipes.adt_exp import entropy_per_example, sample_tanh_gaussian
 from bench.yamlio import Field
@@ -60,14 +61,11 @@ class Generator(nn.Module):
 
 def generator_inputs(model, x, y, eps: float) -> torch.Tensor:
     """[x, grad, grad_fgsm]: the CE gradients (batch mean) at x and at x + eps sign(grad), model in eval."""
-    was_training = model.training
-    model.eval()
-    with torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         x0 = x.detach().requires_grad_(True)
         grad, = torch.autograd.grad(F.cross_entropy(model(x0), y), x0)
         x1 = (x + eps * grad.sign()).clamp(0, 1).requires_grad_(True)
         grad_fgsm, = torch.autograd.grad(F.cross_entropy(model(x1), y), x1)
-    model.train(was_training)
     return torch.cat([x, grad, grad_fgsm], 1).detach()
 
 

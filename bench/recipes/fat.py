@@ -16,14 +16,19 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench._modes import inner_search
+from bench.recipes import RECIPES, Recipe
+from bench.recipes.pgd import pgd_params
 from bench.yamlio import Field
 
 
 def early_stopped_pgd(model, x, y, eps: float, alpha: float, steps: int, tau: int, omega: float) -> torch.Tensor:
     """FAT's early-stopped PGD, batched: an input stops once misclassified with no tau budget left."""
-    was_training = model.training
-    model.eval()
+    with inner_search(model, x):
+        return _early_stopped(model, x, y, eps, alpha, steps, tau, omega)
+
+
+def _early_stopped(model, x, y, eps, alpha, steps, tau, omega):
     adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
     budget = torch.full((len(x),), tau, device=x.device)
     running = torch.ones(len(x), dtype=torch.bool, device=x.device)
@@ -40,7 +45,6 @@ def early_stopped_pgd(model, x, y, eps: float, alpha: float, steps: int, tau: in
         step = adv.detach() + alpha * grad.sign() + omega * torch.randn_like(x)
         step = torch.min(torch.max(step, x - eps), x + eps).clamp(0, 1)
         adv = torch.where(running.view(-1, 1, 1, 1), step, adv.detach())
-    model.train(was_training)
     return adv.detach()
 
 
@@ -55,9 +59,7 @@ class FAT(Recipe):
     name = "fat"
     paper = "Zhang et al. 2020, Attacks Which Do Not Kill Training Make Adversarial Learning Stronger (ICML)"
     params = {
-        "eps": eps_field(),
-        "alpha": Field("float", None, lo=0.0, hi=1.0),
-        "steps": Field("int", 10, lo=1),
+        **pgd_params(),
         "tau": Field("int", 0, lo=0),
         "dynamic": Field("bool", True),
         "omega": Field("float", 0.001, lo=0.0),

@@ -11,9 +11,9 @@ and the mart_loss default of the authors' code), eps the dataset's Linf budget, 
 """
 import torch
 
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes import RECIPES, Recipe
 from bench.recipes.losses import mart_bce, mart_kl
-from bench.recipes.pgd import pgd_linf
+from bench.recipes.pgd import pgd_linf, pgd_params
 from bench.yamlio import Field
 
 
@@ -25,12 +25,7 @@ def mart_objective(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tens
 class MART(Recipe):
     name = "mart"
     paper = "Wang et al. 2020, Improving Adversarial Robustness Requires Revisiting Misclassified Examples (ICLR)"
-    params = {
-        "eps": eps_field(),
-        "alpha": Field("float", None, lo=0.0, hi=1.0),
-        "steps": Field("int", 10, lo=0),
-        "beta": Field("float", 6.0, lo=0.0),
-    }
+    params = {**pgd_params(), "beta": Field("float", 6.0, lo=0.0)}
 
     def loss(self, model, x, y, state):
         a = self.args

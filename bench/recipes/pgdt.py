@@ -8,20 +8,15 @@ alpha 2/255, 7 steps (10 in the TRADES/MART/MAIL code bases, and here); MNIST ep
 """
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe, eps_field
-from bench.recipes.pgd import pgd_linf
-from bench.yamlio import Field
+from bench.recipes import RECIPES, Recipe
+from bench.recipes.pgd import pgd_linf, pgd_params
 
 
 @RECIPES.register("pgdt")
 class PGDT(Recipe):
     name = "pgdt"
     paper = "Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks (ICLR)"
-    params = {
-        "eps": eps_field(),
-        "alpha": Field("float", None, lo=0.0, hi=1.0),
-        "steps": Field("int", 10, lo=1),
-    }
+    params = pgd_params()
 
     def loss(self, model, x, y, state):
         a = self.args

@@ -8,18 +8,14 @@ beta 6 (CIFAR-10; 1/lambda in the paper), eps 0.031, alpha 0.007, 10 steps; MNIS
 alpha 0.01, 40 steps (per dataset in models/trades.yaml). eps defaults to the dataset's Linf budget and
 alpha to eps/4.
 """
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes import RECIPES, Recipe
 from bench.recipes.losses import trades_adversary, trades_objective
+from bench.recipes.pgd import pgd_params
 from bench.yamlio import Field
 
 
 def trades_params(beta: float) -> dict:
-    return {
-        "eps": eps_field(),
-        "alpha": Field("float", None, lo=0.0, hi=1.0),
-        "steps": Field("int", 10, lo=0),
-        "beta": Field("float", beta, lo=0.0),
-    }
+    return {**pgd_params(), "beta": Field("float", beta, lo=0.0)}
 
 
 @RECIPES.register("trades")
