@@ -46,11 +46,16 @@ class PRL(VicinityRecipe):
         "t_lr": Field("float", 1.0, lo=0.0),
     }
 
-    def loss(self, model, x, y, state):
+    def thresholds(self, model, x, y) -> torch.Tensor:
+        """t per input after t_steps CVaR_SGD steps from t_init, each on M fresh samples (float32)."""
         a = self.args
         t = torch.full((len(x),), a["t_init"], device=x.device, dtype=x.dtype)
-        with torch.no_grad(), float32(x.device.type):  # the t search in float32, as every inner search
+        with torch.no_grad(), float32(x.device.type):
             for _ in range(a["t_steps"]):
                 t = t_step(self.vicinity_losses(model, x, y)[0], t, a["beta"], a["t_lr"])
+        return t
+
+    def loss(self, model, x, y, state):
+        t = self.thresholds(model, x, y)
         losses, logits = self.vicinity_losses(model, x, y)
-        return cvar(losses, t, a["beta"]), logits[:, 0]
+        return cvar(losses, t, self.args["beta"]), logits[:, 0]
