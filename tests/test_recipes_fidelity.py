@@ -223,6 +223,8 @@ def epochs_at(name, dataset, factor):
 def test_milestones_fire_at_the_references_one_based_epochs():
     """TRADES' `epoch >= 75` over epochs 1..76: two epochs at 0.01 (bench gave one); MART, ADT, FAT too."""
     assert epochs_at("trades", "cifar10", 0.1) == 2
+    for name in ("trades", "mart", "awp-trades"):  # TRADES' MNIST elif chain: one drop, at its epoch 55
+        assert epochs_at(name, "mnist", 1.0) == 54 and epochs_at(name, "mnist", 0.1) == 46
     assert epochs_at("mart", "cifar10", 1.0) == 74 and epochs_at("mart", "cifar10", 0.001) == 21
     for name in ("adt-exp", "adt-expam", "adt-impam"):
         assert epochs_at(name, "cifar10", 0.1) == 2
