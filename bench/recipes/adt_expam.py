@@ -10,7 +10,8 @@ the CE, the generator ascends it (the gradient is reversed at x + delta) and asc
 Generator (authors' code, 'resnet_3blocks'): 3x3 conv to ngf + BN + ReLU; residual blocks ngf -> 2 ngf,
 2 ngf -> 2 ngf, 2 ngf -> ngf (two 3x3 conv + BN, 1x1 conv + BN shortcut when widths differ, ReLU after
 the sum); 3x3 conv to the output; weights N(0, 0.02), BN weights N(1, 0.02). ngf 256 (10.3M parameters
-on CIFAR); Adam lr 2e-4, betas (0.5, 0.999); lambda 0.01.
+on CIFAR); Adam lr 2e-4, betas (0.5, 0.999); lambda 0.01. Reference file: dongyp13/Adversarial-Distributional-
+Training adt_expam.py (models/generator.py).
 """
 from __future__ import annotations
 

@@ -9,7 +9,9 @@ tau: with ``dynamic`` (the authors' default) tau is 0 for the first 50/120 of th
 90/120, then 2 (their 120-epoch schedule scaled to the run's length); otherwise the fixed ``tau``.
 Defaults (authors' code): eps 0.031 (here the dataset's Linf budget), alpha 0.007 (here eps/4), 10
 steps, omega 0.001; CIFAR-10 SGD 0.1 momentum 0.9 wd 2e-4, 120 epochs, lr x0.1 at 60 and 90
-(models/fat.yaml). The search runs with the model in eval mode, as the authors' code.
+(models/fat.yaml). Reference files: FAT.py (adjust_tau(epoch + 1), adjust_learning_rate(epoch + 1):
+1-based epochs) and earlystop.py. The search runs with the model in eval mode, as the authors' code,
+and in float32.
 """
 from __future__ import annotations
 

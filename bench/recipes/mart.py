@@ -7,7 +7,8 @@ with the boosted CE  BCE = CE(f(x'), y) - log(1 - max_{k != y} p_k(x')), the KL 
 the clean input is classified (1 - its true-class probability). Defaults: beta 6 (the paper's value
 and the mart_loss default of the authors' code), eps the dataset's Linf budget, alpha eps/4 (paper:
 2/255 at 8/255), 10 steps. The authors' ResNet-18 script uses beta 5, SGD lr 0.01, wd 3.5e-3,
-120 epochs, lr x0.1 at 75, 90, 100: set per dataset in models/mart.yaml.
+120 epochs, lr x0.1 at its 1-based epochs 75, 90, 100: set per dataset in models/mart.yaml. Reference
+files: YisenWang/MART mart.py (mart_loss) and train_resnet.py; the search runs in float32.
 """
 import torch
 
