@@ -1,6 +1,6 @@
-"""Property tests of the recipe families of part A: TRADES/MART (KL terms), VMT (mean + lambda * std),
-PRL (CVaR), AT-PR (candidates inside the ball), FAT (early stop), AWP (layer-wise perturbation size),
-the vicinity arguments and the batched vicinity losses."""
+"""The inner searches and sample losses of the adversarial and vicinity recipes: TRADES/MART (KL terms),
+VMT (mean + lambda * std), PRL (CVaR), AT-PR (candidates, refinement), FAT (early stop), AWP (layer-wise
+perturbation size), the vicinity arguments and the batched vicinity losses."""
 from __future__ import annotations
 
 import math
