@@ -9,8 +9,11 @@ stream; by default the global RNG is used. ``draw(name, rows, radius, source)`` 
 any source of randomness with ``rand(shape, like)`` and ``randn(shape, like)``: ``TorchSource`` (torch's
 RNG) or bench.keyed's ``KeyedSource`` (each row's values a function of its key alone; certification).
 
-- linf: per pixel U(max(x-r,0), min(x+r,1)), as AT-PR and PRL sample (r = eps). This is the uniform
-  distribution on the Linf ball intersected with the pixel box [0,1].
+- linf: per pixel U(max(x-r,0), min(x+r,1)), as AT-PR's PR evaluation samples (r = eps). This is the
+  uniform distribution on the Linf ball intersected with the pixel box [0,1].
+- linf-clip: per pixel x + U(-r, r), then clipped to [0,1], as advbench's CVaR_SGD (PRL: sample_deltas
+  then img_clamp) and the certified-PR paper's code (VMT: sample_uniform_linf_with_clamp). A pixel at 0
+  stays at 0 with probability 1/2, and the mean shift of a 0-pixel is r/4 (linf: r/2).
 - l2: uniform in the L2 ball of radius r (direction uniform on the sphere, norm r*U^(1/d)), then clipped
   to [0,1] (clipping moves samples that leave the box onto its faces, so near the box the law is not
   exactly uniform; every sample stays within distance r of x).
@@ -71,6 +74,10 @@ def _linf(x: torch.Tensor, r: float, src) -> torch.Tensor:
     return lo + (hi - lo) * src.rand(x.shape, x)
 
 
+def _linf_clip(x: torch.Tensor, r: float, src) -> torch.Tensor:
+    return (x + (2 * src.rand(x.shape, x) - 1) * r).clamp(0, 1)
+
+
 def _l2(x: torch.Tensor, r: float, src) -> torch.Tensor:
     d = x[0].numel()
     direction = src.randn(x.shape, x).flatten(1)
@@ -123,6 +130,7 @@ def _affine(x, r, src):
 
 for _v in (
     Vicinity("linf", _linf, "eps (pixels, Linf)", lambda info: info.eps["linf"], "linf"),
+    Vicinity("linf-clip", _linf_clip, "eps (pixels, Linf; added, then clipped)", lambda info: info.eps["linf"], "linf"),
     Vicinity("l2", _l2, "eps (pixels, L2)", lambda info: info.eps["l2"], "l2"),
     Vicinity("gaussian", _gaussian, "sigma (pixels)", lambda info: 0.1),
     Vicinity("rotation", _rotation, "degrees", lambda info: 35.0),

@@ -10,7 +10,7 @@ from bench.keyed import KeyedSource, row_keys
 from bench.vicinity import VICINITIES, check_radius, draw, sample
 
 X = torch.rand(3, 1, 8, 8)
-RADIUS = {"linf": 0.1, "l2": 0.5, "gaussian": 0.1, "rotation": 35.0, "translation": 0.3, "scale": 0.3,
+RADIUS = {"linf": 0.1, "linf-clip": 0.1, "l2": 0.5, "gaussian": 0.1, "rotation": 35.0, "translation": 0.3, "scale": 0.3,
           "affine": 1.0}
 
 

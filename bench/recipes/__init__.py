@@ -10,7 +10,9 @@ Mixed precision: on CUDA the engine turns on float16 autocast with a GradScaler 
 with ``self.backward(loss, optimizer)``. A recipe that overrides ``step`` trains in float32 unless its
 class declares ``amp = True`` and its step uses the same two helpers; one whose loss needs float32
 precision sets ``amp = False``. On CPU both helpers are plain
-float32. Attack evaluation never runs under autocast.
+float32. The inner searches of the recipes (PGD, TRADES' KL search, AT-PR, FAT, GAIRAT, ADT-EXP, PRL's
+thresholds) turn autocast off (bench._modes.inner_search): adversarial examples come from float32 input
+gradients and only the outer update is autocast. Attack evaluation never runs under autocast.
 """
 from __future__ import annotations
 

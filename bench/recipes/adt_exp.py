@@ -4,7 +4,11 @@
 For each training input, the perturbation delta = eps * tanh(u), u ~ N(mu, diag(sigma^2)), sigma =
 softplus(rho), has its own (mu, rho), found by maximising J = E[CE(f(x + delta), y)] + lambda H(delta)
 with the reparameterisation u = mu + sigma n, n ~ N(0, I): Adam (lr 0.3, betas (0, 0)) on (mu, rho) from
-zeros, ``steps`` 7 updates each accumulating ``samples`` 5 Monte-Carlo gradients, model in eval mode. The
+zeros, ``steps`` 7 updates after ``samples`` 5 Monte-Carlo gradients each, model in eval mode, float32.
+As in the reference (adt_exp.py, adt_loss), the gradients of (mu, rho) are never zeroed: they add up over
+all samples of all steps, so with betas (0, 0) step k moves by lr * g_k / |g_k| (about lr * sign) of the
+sum g_k of every gradient so far. The objective is the batch-mean CE plus lambda times the entropy
+averaged over the batch and pixels (the reference's reductions). The
 entropy is estimated per pixel by -log p(delta) = n^2/2 + log sigma + log(2 pi)/2 + log(eps (1 - tanh(u)^2))
 (the change of variables through eps tanh), averaged over pixels (the authors' code drops the constants).
 The model is then trained on CE(f(x + delta), y) for one delta drawn from the found distribution.
@@ -17,6 +21,7 @@ import math
 import torch
 from torch.nn import functional as F
 
+from bench._modes import inner_search
 from bench.recipes import RECIPES, Recipe, eps_field
 from bench.yamlio import Field
 
@@ -54,23 +59,19 @@ class ADTExp(Recipe):
     def distribution(self, model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, sigma) per pixel, maximising the expected loss plus lambda times the entropy."""
         a = self.args
-        was_training = model.training
-        model.eval()
         mu = torch.zeros_like(x, requires_grad=True)
         rho = torch.zeros_like(x, requires_grad=True)
         opt = torch.optim.Adam([mu, rho], lr=a["lr"], betas=(0.0, 0.0))
-        with torch.enable_grad():
-            for _ in range(a["steps"]):
-                mu.grad, rho.grad = torch.zeros_like(x), torch.zeros_like(x)
-                for _ in range(a["samples"]):  # the gradients of the samples add up, as in the authors' code
+        with inner_search(model, x), torch.enable_grad():
+            for _ in range(a["steps"]):  # never zeroed: each step sees the sum of all gradients so far
+                for _ in range(a["samples"]):
                     delta, neg_logp = sample_tanh_gaussian(mu, F.softplus(rho), a["eps"])
                     logits = model((x + delta).clamp(0, 1))
-                    objective = F.cross_entropy(logits, y, reduction="sum") + a["lam"] * entropy_per_example(neg_logp).sum()
+                    objective = F.cross_entropy(logits, y) + a["lam"] * entropy_per_example(neg_logp).mean()
                     g_mu, g_rho = torch.autograd.grad(-objective, [mu, rho])
-                    mu.grad += g_mu
-                    rho.grad += g_rho
+                    mu.grad = g_mu if mu.grad is None else mu.grad + g_mu
+                    rho.grad = g_rho if rho.grad is None else rho.grad + g_rho
                 opt.step()
-        model.train(was_training)
         return mu.detach(), F.softplus(rho).detach()
 
     def loss(self, model, x, y, state):

@@ -10,7 +10,8 @@ the CE, the generator ascends it (the gradient is reversed at x + delta) and asc
 Generator (authors' code, 'resnet_3blocks'): 3x3 conv to ngf + BN + ReLU; residual blocks ngf -> 2 ngf,
 2 ngf -> 2 ngf, 2 ngf -> ngf (two 3x3 conv + BN, 1x1 conv + BN shortcut when widths differ, ReLU after
 the sum); 3x3 conv to the output; weights N(0, 0.02), BN weights N(1, 0.02). ngf 256 (10.3M parameters
-on CIFAR); Adam lr 2e-4, betas (0.5, 0.999); lambda 0.01.
+on CIFAR); Adam lr 2e-4, betas (0.5, 0.999); lambda 0.01. Reference file: dongyp13/Adversarial-Distributional-
+Training adt_expam.py (models/generator.py).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bench._modes import eval_mode
 from bench.recipes import RECIPES, Recipe, eps_field
 from bench.recipes.adt_exp import entropy_per_example, sample_tanh_gaussian
 from bench.yamlio import Field
@@ -60,14 +62,11 @@ class Generator(nn.Module):
 
 def generator_inputs(model, x, y, eps: float) -> torch.Tensor:
     """[x, grad, grad_fgsm]: the CE gradients (batch mean) at x and at x + eps sign(grad), model in eval."""
-    was_training = model.training
-    model.eval()
-    with torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         x0 = x.detach().requires_grad_(True)
         grad, = torch.autograd.grad(F.cross_entropy(model(x0), y), x0)
         x1 = (x + eps * grad.sign()).clamp(0, 1).requires_grad_(True)
         grad_fgsm, = torch.autograd.grad(F.cross_entropy(model(x1), y), x1)
-    model.train(was_training)
     return torch.cat([x, grad, grad_fgsm], 1).detach()
 
 

@@ -10,7 +10,7 @@ lambda * relu(-E[mean_k log q_psi(z_k | delta)] - threshold), which the generato
 (the encoder fits q, the generator keeps z recoverable from delta: diverse perturbations) while the
 generator ascends CE(f(x + delta), y) and the model descends it, in one backward.
 
-Defaults (authors' code): z_dim 64, lambda 1, threshold 0.9, ngf 256, generator and encoder Adam 2e-4
+Defaults (authors' code, adt_impam.py): z_dim 64, lambda 1, threshold 0.9, ngf 256, generator and encoder Adam 2e-4
 (generator betas (0.5, 0.999)). Encoder: conv 32, 64 (stride 2), 128, 256 (stride 2) with BN and
 LeakyReLU, average pooling, linear to 2 z_dim; the reference's kernel sizes assume 32x32 inputs, ours
 (3x3 and 4x4 stride 2, padded, then global average pooling) fit any input size.

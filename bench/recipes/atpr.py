@@ -12,23 +12,20 @@ adversarial region, is chosen (ties: the first). Outer loss: CE on the chosen ex
 Defaults (reference code): 10 candidates, eps_spread 0.02, alpha_spread 0.003, steps_extra 7
 (PRBenchmark's attack_algorithms.py; an earlier AT-PR version used 10), refine_share 0.1, refine_cap 40;
 CIFAR-10 eps 8/255, alpha 2/255, 10 steps, SGD 0.1 momentum 0.9 wd 5e-4, batch 256, 100 epochs, lr x0.1
-at 75 and 90 (models/atpr.yaml). All candidates run as one batch of candidates x B inputs with per-row
-eps, alpha and step counts, and the refinement is batched the same way: no per-candidate Python loop, and
-each PGD or refinement step computes only the rows that still move.
-The search runs with the model in eval mode (as bench's other adversaries).
+at 75 and 90 (models/atpr.yaml). Reference file: PRBenchmark's attack_algorithms.py (PR, pick_best_ae).
+As there, the candidates' PGD and then their refinements run one candidate after the other over the whole
+batch with the model in its current mode: train mode during training (BatchNorm uses each candidate's
+batch statistics and updates its running statistics). The search runs in float32 under mixed precision.
 """
 from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench._modes import inner_search
+from bench.recipes import RECIPES, Recipe
+from bench.recipes.pgd import pgd_linf, pgd_params
 from bench.yamlio import Field
-
-
-def _rows(values: torch.Tensor, b: int) -> torch.Tensor:
-    """Per-candidate values (C,) -> per-row values (C*b, 1, 1, 1), candidate-major."""
-    return values.repeat_interleave(b).view(-1, 1, 1, 1)
 
 
 def _ce_grad(model, x: torch.Tensor, y: torch.Tensor):
@@ -40,57 +37,48 @@ def _ce_grad(model, x: torch.Tensor, y: torch.Tensor):
 
 
 def candidate_pgd(model, x, y, eps: torch.Tensor, alpha: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-    """PGD for C candidates at once: eps, alpha, steps of shape (C,). Returns (C*B, ...) candidate-major.
-    Step s runs only on the rows of candidates with more than s steps."""
-    b, c = len(x), len(eps)
-    xr, yr = x.repeat(c, 1, 1, 1), y.repeat(c)
-    e, a = _rows(eps, b), _rows(alpha, b)
-    n = steps.repeat_interleave(b)
-    adv = (xr + (2 * torch.rand_like(xr) - 1) * e).clamp(0, 1)
-    for s in range(int(steps.max())):
-        i = (n > s).nonzero().squeeze(1)
-        _, grad = _ce_grad(model, adv[i], yr[i])
-        adv[i] = torch.min(torch.max(adv[i] + a[i] * grad.sign(), xr[i] - e[i]), xr[i] + e[i]).clamp(0, 1)
-    return adv.detach()
+    """PGD (uniform start) for C candidates with eps, alpha, steps of shape (C,), one candidate after the
+    other over the whole batch, in the model's current mode (the reference's pgd_loss calls: in train mode
+    BatchNorm sees each candidate's batch on its own). Returns (C*B, ...) candidate-major."""
+    return torch.cat([pgd_linf(model, x, y, float(e), float(a), int(k), eval_mode=False)
+                      for e, a, k in zip(eps, alpha, steps)])
 
 
 def refine_distance(model, adv: torch.Tensor, y: torch.Tensor, c: int, lr: float, share: float, cap: int):
-    """Move each candidate's still-misclassified samples back by sign-gradient descent on CE while more
-    than ``share`` of that candidate's batch is misclassified (at most ``cap`` steps); returns the Linf
-    distance (C, B) from each adversarial example to its refined point. A sample that does not move keeps
-    its prediction, so each step classifies only the samples it moves."""
+    """pick_best_ae's refinement, candidate by candidate over the whole batch: while more than ``share``
+    of the batch is misclassified (at most ``cap`` steps), move the misclassified samples by sign-gradient
+    descent on CE; returns the Linf distance (C, B) from each adversarial example to its refined point."""
     b = len(y)
-    yr = y.repeat(c)
-    cur = adv.clone()
-    logits, grad = _ce_grad(model, cur, yr)
-    wrong = logits.argmax(1) != yr  # (C*B,), for the current points
-    for _ in range(cap):
-        going = wrong.view(c, b).float().mean(dim=1) > share
-        i = (wrong.view(c, b) & going[:, None]).flatten().nonzero().squeeze(1)
-        if not len(i):
-            break
-        cur[i] = (cur[i] - lr * grad[i].sign()).clamp(0, 1)
-        logits, grad[i] = _ce_grad(model, cur[i], yr[i])
-        wrong[i] = logits.argmax(1) != yr[i]
-    return (adv - cur).flatten(1).abs().amax(dim=1).view(c, b)
+    out = []
+    for k in range(c):
+        start = adv[k * b:(k + 1) * b]
+        cur = start.clone()
+        logits, grad = _ce_grad(model, cur, y)
+        for _ in range(cap):
+            wrong = logits.argmax(1) != y
+            if wrong.float().mean() <= share:
+                break
+            cur[wrong] = (cur[wrong] - lr * grad[wrong].sign()).clamp(0, 1)
+            logits, grad = _ce_grad(model, cur, y)
+        out.append((start - cur).flatten(1).abs().amax(dim=1))
+    return torch.stack(out)
 
 
 def atpr_adversary(model, x, y, eps: float, alpha: float, steps: int, candidates: int = 10,
                    eps_spread: float = 0.02, alpha_spread: float = 0.003, steps_extra: int = 7,
                    refine_share: float = 0.1, refine_cap: int = 40) -> torch.Tensor:
-    """AT-PR's inner maximisation: the candidate adversarial example in the widest adversarial region."""
-    was_training = model.training
-    model.eval()
-    dev, k = x.device, candidates - 1
+    """AT-PR's inner maximisation: the candidate adversarial example in the widest adversarial region.
+    Runs in the model's current mode (train mode during training, as the reference) and in float32."""
+    k = candidates - 1
     eps_c = torch.cat([torch.tensor([eps]), torch.empty(k).uniform_(max(eps - eps_spread, 0.0), eps)])
     alpha_c = torch.cat([torch.tensor([alpha]),
                          torch.empty(k).uniform_(max(alpha - alpha_spread, 0.0), alpha + alpha_spread)])
     steps_c = torch.cat([torch.tensor([steps]), torch.randint(max(steps - 2, 0), steps + steps_extra + 1, (k,))])
-    adv = candidate_pgd(model, x, y, eps_c.to(dev, x.dtype), alpha_c.to(dev, x.dtype), steps_c.to(dev))
-    dist = refine_distance(model, adv, y, candidates, alpha, refine_share, refine_cap)
+    with inner_search(model, x, eval=False):
+        adv = candidate_pgd(model, x, y, eps_c, alpha_c, steps_c)
+        dist = refine_distance(model, adv, y, candidates, alpha, refine_share, refine_cap)
     best = dist.argmax(dim=0)  # first candidate among equals, as the reference's strict '>' update
-    model.train(was_training)
-    return adv.view(candidates, len(x), *x.shape[1:])[best, torch.arange(len(x), device=dev)]
+    return adv.view(candidates, len(x), *x.shape[1:])[best, torch.arange(len(x), device=x.device)]
 
 
 @RECIPES.register("atpr")
@@ -98,9 +86,7 @@ class ATPR(Recipe):
     name = "atpr"
     paper = "Zhang et al. 2025, Adversarial Training for Probabilistic Robustness (ICCV)"
     params = {
-        "eps": eps_field(),
-        "alpha": Field("float", None, lo=0.0, hi=1.0),
-        "steps": Field("int", 10, lo=1),
+        **pgd_params(),
         "candidates": Field("int", 10, lo=1),
         "eps_spread": Field("float", 0.02, lo=0.0),
         "alpha_spread": Field("float", 0.003, lo=0.0),

@@ -1,8 +1,9 @@
 """awp-at, awp-trades: adversarial weight perturbation (Wu, Xia & Wang 2020, 'Adversarial Weight
 Perturbation Helps Robust Generalization', NeurIPS) on PGD adversarial training and on TRADES.
 
-Each step: (1) the input adversary at the current weights w (PGD on CE for awp-at, TRADES' KL search
-for awp-trades); (2) one gradient *ascent* direction g of the method's loss with respect to the weights
+Each step: (1) the input adversary at the current weights w (PGD on CE for awp-at, with the model in
+train mode as the at-awp code; TRADES' KL search in eval mode for awp-trades, as trades-awp's
+perturb_input), in float32; (2) one gradient *ascent* direction g of the method's loss with respect to the weights
 (awp-at: CE(f(x'), y); awp-trades: CE(f(x), y) + beta * KL), taken layer by layer for the weight
 matrices and kernels (parameters named 'weight' with more than one dimension) and scaled to the layer's
 norm: v = gamma * ||w_l|| * g_l / ||g_l||; (3) the training loss at w + v, backward, optimizer step;
@@ -10,16 +11,18 @@ norm: v = gamma * ||w_l|| * g_l / ||g_l||; (3) the training loss at w + v, backw
 a proxy copy of the net for the same reason). The first ``warmup`` epochs train without the weight
 perturbation. Defaults follow the authors' code: awp-at gamma 0.01, warmup 0 (at-awp, PreAct ResNet-18,
 eps 8/255, alpha 2/255, 10 steps, SGD 0.1 wd 5e-4, 200 epochs, lr x0.1 at 100 and 150); awp-trades
-gamma 5e-3, warmup 10, beta 6 (trades-awp, WRN-34-10, same schedule). The paper's text uses gamma 5e-3.
+gamma 5e-3, warmup 9, beta 6 (trades_AWP/train_trades_cifar.py: 1-based epochs, AWP once
+``epoch >= awp_warmup`` = 10, so 9 epochs without; WRN-34-10, lr x0.1 at its 1-based epochs 100 and 150).
+The paper's text uses gamma 5e-3.
 """
 from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes import RECIPES, Recipe
 from bench.recipes.losses import trades_adversary, trades_objective
-from bench.recipes.pgd import pgd_linf
+from bench.recipes.pgd import pgd_linf, pgd_params
 from bench.recipes.trades import trades_params
 from bench.yamlio import Field
 
@@ -73,17 +76,11 @@ class _AWP(Recipe):
 class AWPAT(_AWP):
     name = "awp-at"
     paper = "Wu et al. 2020, Adversarial Weight Perturbation Helps Robust Generalization (NeurIPS), on PGD-AT"
-    params = {
-        "eps": eps_field(),
-        "alpha": Field("float", None, lo=0.0, hi=1.0),
-        "steps": Field("int", 10, lo=1),
-        "gamma": Field("float", 0.01, lo=0.0),
-        "warmup": Field("int", 0, lo=0),
-    }
+    params = {**pgd_params(), "gamma": Field("float", 0.01, lo=0.0), "warmup": Field("int", 0, lo=0)}
 
     def adversary(self, model, x, y):
         a = self.args
-        return pgd_linf(model, x, y, a["eps"], a["alpha"], a["steps"])
+        return pgd_linf(model, x, y, a["eps"], a["alpha"], a["steps"], eval_mode=False)  # train mode, as at-awp
 
     def objective(self, model, x, adv, y):
         logits = model(adv)
@@ -94,7 +91,7 @@ class AWPAT(_AWP):
 class AWPTRADES(_AWP):
     name = "awp-trades"
     paper = "Wu et al. 2020, Adversarial Weight Perturbation Helps Robust Generalization (NeurIPS), on TRADES"
-    params = {**trades_params(beta=6.0), "gamma": Field("float", 0.005, lo=0.0), "warmup": Field("int", 10, lo=0)}
+    params = {**trades_params(beta=6.0), "gamma": Field("float", 0.005, lo=0.0), "warmup": Field("int", 9, lo=0)}
 
     def adversary(self, model, x, y):
         a = self.args

@@ -9,21 +9,28 @@ tau: with ``dynamic`` (the authors' default) tau is 0 for the first 50/120 of th
 90/120, then 2 (their 120-epoch schedule scaled to the run's length); otherwise the fixed ``tau``.
 Defaults (authors' code): eps 0.031 (here the dataset's Linf budget), alpha 0.007 (here eps/4), 10
 steps, omega 0.001; CIFAR-10 SGD 0.1 momentum 0.9 wd 2e-4, 120 epochs, lr x0.1 at 60 and 90
-(models/fat.yaml). The search runs with the model in eval mode, as the authors' code.
+(models/fat.yaml). Reference files: FAT.py (adjust_tau(epoch + 1), adjust_learning_rate(epoch + 1):
+1-based epochs) and earlystop.py. The search runs with the model in eval mode, as the authors' code,
+and in float32.
 """
 from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench._modes import inner_search
+from bench.recipes import RECIPES, Recipe
+from bench.recipes.pgd import pgd_params
 from bench.yamlio import Field
 
 
 def early_stopped_pgd(model, x, y, eps: float, alpha: float, steps: int, tau: int, omega: float) -> torch.Tensor:
     """FAT's early-stopped PGD, batched: an input stops once misclassified with no tau budget left."""
-    was_training = model.training
-    model.eval()
+    with inner_search(model, x):
+        return _early_stopped(model, x, y, eps, alpha, steps, tau, omega)
+
+
+def _early_stopped(model, x, y, eps, alpha, steps, tau, omega):
     adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
     budget = torch.full((len(x),), tau, device=x.device)
     running = torch.ones(len(x), dtype=torch.bool, device=x.device)
@@ -40,7 +47,6 @@ def early_stopped_pgd(model, x, y, eps: float, alpha: float, steps: int, tau: in
         step = adv.detach() + alpha * grad.sign() + omega * torch.randn_like(x)
         step = torch.min(torch.max(step, x - eps), x + eps).clamp(0, 1)
         adv = torch.where(running.view(-1, 1, 1, 1), step, adv.detach())
-    model.train(was_training)
     return adv.detach()
 
 
@@ -55,9 +61,7 @@ class FAT(Recipe):
     name = "fat"
     paper = "Zhang et al. 2020, Attacks Which Do Not Kill Training Make Adversarial Learning Stronger (ICML)"
     params = {
-        "eps": eps_field(),
-        "alpha": Field("float", None, lo=0.0, hi=1.0),
-        "steps": Field("int", 10, lo=1),
+        **pgd_params(),
         "tau": Field("int", 0, lo=0),
         "dynamic": Field("bool", True),
         "omega": Field("float", 0.001, lo=0.0),

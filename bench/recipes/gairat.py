@@ -4,17 +4,22 @@ Instance-reweighted Adversarial Training', ICLR).
 The geometry value kappa_i is the number of the K PGD steps at which x'_i is still classified correctly
 (the least PGD steps to cross the decision boundary, K when it never does). Weights (the 'Tanh' weight
 assignment): w_i = (1 + tanh(lambda + 5 (1 - 2 kappa_i / K))) / 2, normalised to mean 1 over the batch;
-loss mean_i w_i CE(f(x'_i), y_i). Before ``begin`` (a fraction of training) the loss is plain AT.
+loss mean_i w_i CE(f(x'_i), y_i). Before epoch ``begin_epoch`` (1-based, as the code's
+``(epoch + 1) >= begin_epoch``) the loss is plain AT.
 
-Defaults (authors' code): K 10 steps of 2/255 (0.007) within eps 8/255 from a uniform random start,
-lambda -1 (fixed schedule), reweighting from epoch 60 of 120 (``begin`` 0.5).
+Reference file: GAIRAT.py (train, GAIR.py, attack_generator.GA_PGD). Defaults (authors' code): K 10 steps
+of 2/255 (0.007) within eps 8/255 from a uniform random start, lambda -1 (fixed schedule), reweighting
+from epoch 60 (begin_epoch 60: 59 epochs of plain AT, whatever the run's length). The search runs in eval
+mode and float32.
 """
 from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench._modes import inner_search
+from bench.recipes import RECIPES, Recipe
+from bench.recipes.pgd import pgd_params
 from bench.yamlio import Field
 
 
@@ -28,8 +33,11 @@ def gair_weights(kappa: torch.Tensor, steps: int, lam: float) -> torch.Tensor:
 def geometry_pgd(model, x, y, eps: float, alpha: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Madry PGD (uniform start) that also counts, per example, the steps at which it is still
     classified correctly (kappa). Model in eval mode during the search."""
-    was_training = model.training
-    model.eval()
+    with inner_search(model, x):
+        return _geometry_pgd(model, x, y, eps, alpha, steps)
+
+
+def _geometry_pgd(model, x, y, eps, alpha, steps):
     kappa = torch.zeros(len(y), device=x.device)
     adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1).detach()
     for _ in range(steps):
@@ -40,7 +48,6 @@ def geometry_pgd(model, x, y, eps: float, alpha: float, steps: int) -> tuple[tor
         kappa += (logits.argmax(1) == y).float()
         adv = adv.detach() + alpha * grad.sign()
         adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1).detach()
-    model.train(was_training)
     return adv, kappa
 
 
@@ -49,11 +56,9 @@ class GAIRAT(Recipe):
     name = "gairat"
     paper = "Zhang et al. 2021, Geometry-aware Instance-reweighted Adversarial Training (ICLR)"
     params = {
-        "eps": eps_field(),
-        "alpha": Field("float", None, lo=0.0, hi=1.0),
-        "steps": Field("int", 10, lo=2),
+        **pgd_params(least_steps=2),  # K >= 2: the weight divides by K // 2
         "lam": Field("float", -1.0),
-        "begin": Field("float", 0.5, lo=0.0, hi=1.0),
+        "begin_epoch": Field("int", 60, lo=1),
     }
 
     def loss(self, model, x, y, state):
@@ -61,6 +66,6 @@ class GAIRAT(Recipe):
         adv, kappa = geometry_pgd(model, x, y, a["eps"], a["alpha"], a["steps"])
         logits = model(adv)
         ce = F.cross_entropy(logits, y, reduction="none")
-        if state.progress < a["begin"]:
+        if state.epoch + 1 < a["begin_epoch"]:
             return ce.mean(), logits
         return (gair_weights(kappa, a["steps"], a["lam"]) * ce).mean(), logits

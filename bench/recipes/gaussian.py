@@ -3,7 +3,8 @@
 paper).
 
 Loss: CE(f(x + delta), y) with delta ~ N(0, sigma^2 I) per pixel, drawn afresh every step. As in Cohen et
-al. the noise is added in [0,1] pixel space (before the net's normalisation layer) and not clipped.
+al. (locuslab/smoothing, code/train.py) the noise is added in [0,1] pixel space (before the net's
+normalisation layer) and not clipped.
 Default sigma 0.25 (Cohen et al. train sigma in {0.12, 0.25, 0.5, 1.0}; 0.25 is their main CIFAR-10
 model). Cohen et al.'s CIFAR-10 settings (ResNet-110, SGD lr 0.1 momentum 0.9 wd 1e-4, batch 256,
 90 epochs, lr x0.1 every 30) are in models/gaussian.yaml.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from bench._modes import inner_search
 from bench.recipes import Recipe
 from bench.recipes.pgd import pgd_linf
 from bench.vicinity import VICINITIES, sample
@@ -23,15 +24,12 @@ def kl_clean_adv(logits_adv: torch.Tensor, probs_clean: torch.Tensor, reduction:
 
 def trades_adversary(model, x: torch.Tensor, eps: float, alpha: float, steps: int) -> torch.Tensor:
     """TRADES' inner maximisation (Zhang et al. 2019): sign-gradient ascent on KL(f(x) || f(x')) in the
-    Linf ball, from x + 0.001 * N(0, 1), with the model in eval mode and the clean output held fixed."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    Linf ball, from x + 0.001 * N(0, 1), with the model in eval mode and the clean output held fixed
+    (trades.py, trades_loss); float32 (bench._modes.inner_search)."""
+    with inner_search(model, x), torch.no_grad():
         probs = F.softmax(model(x), dim=1)
-    adv = pgd_linf(model, x, probs, eps, alpha, steps,
-                   loss_fn=lambda logits, p: kl_clean_adv(logits, p, "sum"), random_start="normal")
-    model.train(was_training)
-    return adv
+    return pgd_linf(model, x, probs, eps, alpha, steps,
+                    loss_fn=lambda logits, p: kl_clean_adv(logits, p, "sum"), random_start="normal")
 
 
 def top_other(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -69,11 +67,11 @@ def trades_objective(model, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor,
     return loss, logits
 
 
-def vicinity_params(samples: int, least: int = 1) -> dict[str, Field]:
+def vicinity_params(samples: int, least: int = 1, vicinity: str = "linf") -> dict[str, Field]:
     """The arguments of a recipe that trains on samples of a vicinity (bench.vicinity): the vicinity's
-    name, its radius and the number of samples per input (at least ``least``)."""
+    name (default ``vicinity``), its radius and the number of samples per input (at least ``least``)."""
     return {
-        "vicinity": Field("str", "linf", choices=tuple(VICINITIES)),
+        "vicinity": Field("str", vicinity, choices=tuple(VICINITIES)),
         "eps": Field("float", None, lo=0.0),  # radius; None: the vicinity's default for the dataset
         "samples": Field("int", samples, lo=least),
     }

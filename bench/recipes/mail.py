@@ -2,10 +2,10 @@
 'Probabilistic Margins for Instance Reweighting in Adversarial Training', NeurIPS).
 
 Each adversarial example gets the weight w_i = sigmoid(-slope * (PM_i - bias)) of its probabilistic
-margin on the adversarial input, PM = p_y(x') - max_{j != y} p_j(x') (Eqs. 5, 8), normalised to
-omega_i = M w_i / sum_j w_j over the batch of M (Sec. 3.2; with ``normalise: false``, the authors' code's
-fixed omega_i = 3 w_i). During the burn-in (the first ``burn_in`` fraction of training) omega = 1, which
-makes each method its base: AT, TRADES, MART.
+margin on the adversarial input, PM = p_y(x') - max_{j != y} p_j(x') (Eqs. 5, 8), and omega_i = 3 w_i as
+in the authors' code (mail_loss.py, weight_assign; the default); with ``normalise: true`` the paper's
+omega_i = M w_i / sum_j w_j over the batch of M (Sec. 3.2). During the burn-in (the first ``burn_in``
+fraction of training) omega = 1, which makes each method its base: AT, TRADES, MART.
 
 - mail-at (Eq. 9): mean_i omega_i CE(f(x'_i), y_i); x' by PGD on CE. slope 10, bias -0.5.
 - mail-trades (Eq. 10): CE(f(x), y) + beta mean_i omega_i KL(p(x_i) || p(x'_i)); x' by PGD on the KL
@@ -13,23 +13,24 @@ makes each method its base: AT, TRADES, MART.
 - mail-mart (Appendix C): mean_i omega_i BCE(f(x'_i), y_i) + beta mean_i KL(p(x_i) || p(x'_i)) (1 - p_y(x_i)),
   the MART loss with reweighted adversarial term; x' by PGD on CE. slope 2, bias 0, beta 6.
 
-PGD: eps 8/255, step 2/255 (0.007 in the code), 10 steps, from x + 0.001 N(0, I) as in the authors' code.
-Burn-in: the paper reweights from the first learning-rate drop, epoch 75 (of a 100-epoch run with drops at
-75 and 90): ``burn_in`` 0.75 is that fraction; the cards set it per dataset to the first lr drop.
+PGD: eps 8/255, step 2/255 (0.007 in the code), 10 steps, from x + 0.001 N(0, I), eval mode, as in the
+authors' code; float32. Reference files: mail_loss.py and train.py. The code trains 120 epochs (0-based
+epochs, lr x0.1 at ``epoch >= 75``, x0.01 at 90, x0.001 at 100) and reweights from the 0-based epoch 75
+(the 1-based epoch 76), after a burn-in of 75 epochs of the base method: ``burn_in`` 0.625 = 75 / 120.
 """
 from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes import RECIPES, Recipe
 from bench.recipes.losses import kl_rows, mart_bce, mart_kl, probabilistic_margin, trades_adversary
-from bench.recipes.pgd import pgd_linf
+from bench.recipes.pgd import pgd_linf, pgd_params
 from bench.yamlio import Field
 
 
-def mail_weights(pm: torch.Tensor, slope: float, bias: float, normalise: bool = True) -> torch.Tensor:
-    """omega = sigmoid(-slope (PM - bias)), scaled to mean 1 over the batch (or by the code's 3)."""
+def mail_weights(pm: torch.Tensor, slope: float, bias: float, normalise: bool = False) -> torch.Tensor:
+    """omega = 3 sigmoid(-slope (PM - bias)) (the code), or scaled to mean 1 over the batch (normalise)."""
     w = torch.sigmoid(-slope * (pm - bias)).detach()
     return w * len(w) / w.sum() if normalise else 3 * w
 
@@ -44,13 +45,11 @@ class MAIL(Recipe):
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
         cls.params = {
-            "eps": eps_field(),
-            "alpha": Field("float", None, lo=0.0, hi=1.0),
-            "steps": Field("int", 10, lo=1),
+            **pgd_params(),
             "slope": Field("float", cls.slope, lo=0.0),
             "bias": Field("float", cls.bias),
-            "burn_in": Field("float", 0.75, lo=0.0, hi=1.0),
-            "normalise": Field("bool", True),
+            "burn_in": Field("float", 0.625, lo=0.0, hi=1.0),
+            "normalise": Field("bool", False),
             **({"beta": Field("float", cls.beta, lo=0.0)} if cls.beta else {}),
         }
 

@@ -7,13 +7,14 @@ with the boosted CE  BCE = CE(f(x'), y) - log(1 - max_{k != y} p_k(x')), the KL 
 the clean input is classified (1 - its true-class probability). Defaults: beta 6 (the paper's value
 and the mart_loss default of the authors' code), eps the dataset's Linf budget, alpha eps/4 (paper:
 2/255 at 8/255), 10 steps. The authors' ResNet-18 script uses beta 5, SGD lr 0.01, wd 3.5e-3,
-120 epochs, lr x0.1 at 75, 90, 100: set per dataset in models/mart.yaml.
+120 epochs, lr x0.1 at its 1-based epochs 75, 90, 100: set per dataset in models/mart.yaml. Reference
+files: YisenWang/MART mart.py (mart_loss) and train_resnet.py; the search runs in float32.
 """
 import torch
 
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes import RECIPES, Recipe
 from bench.recipes.losses import mart_bce, mart_kl
-from bench.recipes.pgd import pgd_linf
+from bench.recipes.pgd import pgd_linf, pgd_params
 from bench.yamlio import Field
 
 
@@ -25,12 +26,7 @@ def mart_objective(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tens
 class MART(Recipe):
     name = "mart"
     paper = "Wang et al. 2020, Improving Adversarial Robustness Requires Revisiting Misclassified Examples (ICLR)"
-    params = {
-        "eps": eps_field(),
-        "alpha": Field("float", None, lo=0.0, hi=1.0),
-        "steps": Field("int", 10, lo=0),
-        "beta": Field("float", 6.0, lo=0.0),
-    }
+    params = {**pgd_params(), "beta": Field("float", 6.0, lo=0.0)}
 
     def loss(self, model, x, y, state):
         a = self.args

@@ -4,7 +4,8 @@ authors' advbench code.
 
 The loss is the conditional value at risk at level beta of the per-sample loss over the vicinity,
 in the Rockafellar-Uryasev form  CVaR_beta = min_t  t + E_t'[(CE(f(t'), y) - t)_+] / beta,
-t' ~ U(B(x)) (per pixel U(-eps, eps), clipped to [0,1]). Per input, t starts at t_init and takes
+t' = x + U(-eps, eps) per pixel, clipped to [0,1] (the linf-clip vicinity: advbench's sample_deltas then
+img_clamp; ``vicinity: linf`` samples the clipped box instead). Per input, t starts at t_init and takes
 t_steps gradient steps of size t_lr on the batch-mean objective (gradient (1 - P[l > t] / beta) / B,
 P estimated from M fresh samples each step, no gradient to the net); then M fresh samples give the
 loss  mean_b [ t_b + mean_j (l_bj - t_b)_+ / beta ]  that trains the net. With beta <= 1 it is at
@@ -15,6 +16,7 @@ every input go through the net in one batched forward pass (bench.vicinity.sampl
 import torch
 from torch.nn import functional as F
 
+from bench._modes import float32
 from bench.recipes import RECIPES
 from bench.recipes.losses import VicinityRecipe, vicinity_params
 from bench.yamlio import Field
@@ -25,25 +27,35 @@ def cvar(losses: torch.Tensor, t: torch.Tensor, beta: float) -> torch.Tensor:
     return (t + F.relu(losses - t[:, None]).mean(dim=1) / beta).mean()
 
 
+def t_step(losses: torch.Tensor, t: torch.Tensor, beta: float, lr: float) -> torch.Tensor:
+    """One CVaR_SGD step on the thresholds: t - lr * (1 - P[l > t] / beta) / B, the gradient of the batch
+    mean of ``cvar`` in t. Its fixed points are the beta-upper quantiles of each row's losses."""
+    above = (losses > t[:, None]).float().mean(dim=1)
+    return t - lr * (1 - above / beta) / len(t)
+
+
 @RECIPES.register("prl")
 class PRL(VicinityRecipe):
     name = "prl"
     paper = "Robey et al. 2022, Probabilistically Robust Learning: Balancing Average- and Worst-case Performance (ICML)"
     params = {
-        **vicinity_params(samples=20),
+        **vicinity_params(samples=20, vicinity="linf-clip"),
         "beta": Field("float", 0.5, lo=0.0, hi=1.0, open_lo=True),
         "t_steps": Field("int", 5, lo=0),
         "t_init": Field("float", 1.0),
         "t_lr": Field("float", 1.0, lo=0.0),
     }
 
-    def loss(self, model, x, y, state):
+    def thresholds(self, model, x, y) -> torch.Tensor:
+        """t per input after t_steps CVaR_SGD steps from t_init, each on M fresh samples (float32)."""
         a = self.args
         t = torch.full((len(x),), a["t_init"], device=x.device, dtype=x.dtype)
-        with torch.no_grad():
+        with torch.no_grad(), float32(x.device.type):
             for _ in range(a["t_steps"]):
-                losses, _ = self.vicinity_losses(model, x, y)
-                above = (losses > t[:, None]).float().mean(dim=1)
-                t = t - a["t_lr"] * (1 - above / a["beta"]) / len(x)
+                t = t_step(self.vicinity_losses(model, x, y)[0], t, a["beta"], a["t_lr"])
+        return t
+
+    def loss(self, model, x, y, state):
+        t = self.thresholds(model, x, y)
         losses, logits = self.vicinity_losses(model, x, y)
-        return cvar(losses, t, a["beta"]), logits[:, 0]
+        return cvar(losses, t, self.args["beta"]), logits[:, 0]

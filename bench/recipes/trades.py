@@ -6,20 +6,17 @@ where x' maximises that KL in the Linf ball: ``steps`` signed-gradient steps of 
 x + 0.001 * N(0, 1), model in eval mode (bench.recipes.losses.trades_adversary). Paper defaults:
 beta 6 (CIFAR-10; 1/lambda in the paper), eps 0.031, alpha 0.007, 10 steps; MNIST beta 1, eps 0.3,
 alpha 0.01, 40 steps (per dataset in models/trades.yaml). eps defaults to the dataset's Linf budget and
-alpha to eps/4.
+alpha to eps/4. Reference files: yaodongyu/TRADES trades.py (trades_loss) and train_trades_*.py (1-based
+epochs: the cards' lr milestones are the code's minus one); the search runs in float32.
 """
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes import RECIPES, Recipe
 from bench.recipes.losses import trades_adversary, trades_objective
+from bench.recipes.pgd import pgd_params
 from bench.yamlio import Field
 
 
 def trades_params(beta: float) -> dict:
-    return {
-        "eps": eps_field(),
-        "alpha": Field("float", None, lo=0.0, hi=1.0),
-        "steps": Field("int", 10, lo=0),
-        "beta": Field("float", beta, lo=0.0),
-    }
+    return {**pgd_params(), "beta": Field("float", beta, lo=0.0)}
 
 
 @RECIPES.register("trades")

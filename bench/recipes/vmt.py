@@ -1,7 +1,8 @@
 """vmt: variance-minimising training, the training method of the certified-PR paper ('Towards
 Certified Probabilistic Robustness with High Accuracy', Algorithm 1).
 
-For each input x, draw n samples t_j ~ U(B(x)) of the vicinity, compute the per-sample losses
+For each input x, draw n samples t_j of the vicinity (default linf-clip: x + U(-eps, eps) per pixel, then
+clipped to [0,1], as the authors' sampling.py, sample_uniform_linf_with_clamp; reference loss: steps.py), compute the per-sample losses
 u_j = CE(f(t_j), y), and minimise the batch mean of  mu + lambda * sigma,  mu and sigma the mean and the
 standard deviation of the u_j. sigma is the unbiased sample standard deviation (the authors' code uses
 torch.std; Algorithm 1 line 12 prints a different normalisation), so the loss equals
@@ -27,7 +28,7 @@ def vmt_objective(losses: torch.Tensor, lam: float) -> torch.Tensor:
 class VMT(VicinityRecipe):
     name = "vmt"
     paper = "certified-PR paper: Towards Certified Probabilistic Robustness with High Accuracy (variance-minimising training)"
-    params = {**vicinity_params(samples=50, least=2), "lam": Field("float", 1.0, lo=0.0)}
+    params = {**vicinity_params(samples=50, least=2, vicinity="linf-clip"), "lam": Field("float", 1.0, lo=0.0)}
 
     def loss(self, model, x, y, state):
         losses, logits = self.vicinity_losses(model, x, y)

@@ -1,6 +1,6 @@
-"""Property tests of the recipe families of part A: TRADES/MART (KL terms), VMT (mean + lambda * std),
-PRL (CVaR), AT-PR (candidates inside the ball), FAT (early stop), AWP (layer-wise perturbation size),
-the vicinity arguments and the batched vicinity losses."""
+"""The inner searches and sample losses of the adversarial and vicinity recipes: TRADES/MART (KL terms),
+VMT (mean + lambda * std), PRL (CVaR), AT-PR (candidates, refinement), FAT (early stop), AWP (layer-wise
+perturbation size), the vicinity arguments and the batched vicinity losses."""
 from __future__ import annotations
 
 import math
@@ -82,7 +82,7 @@ def test_vmt_recipe_loss_matches_a_per_sample_loop(data):
     torch.manual_seed(7)
     loss, logits = recipe.loss(model, x, y, StepState(0, 0, ctx))
     torch.manual_seed(7)
-    t = sample("linf", x, 6, INFO.eps["linf"])
+    t = sample("linf-clip", x, 6, INFO.eps["linf"])
     rows = []
     for b in range(len(x)):  # the reference: per input, per sample
         u = torch.stack([F.cross_entropy(model(t[b * 6 + j: b * 6 + j + 1]), y[b:b + 1]) for j in range(6)])
@@ -121,8 +121,8 @@ def test_prl_recipe_loss_is_at_least_its_mean_sample_loss(data):
     loss, _ = recipe.loss(model, x, y, StepState(0, 0, ctx))
     torch.manual_seed(3)
     for _ in range(recipe.args["t_steps"]):
-        sample("linf", x, 8, 0.1)  # the t-steps' draws
-    mean = vicinity_losses(model, x, y, "linf", 8, 0.1)[0].mean()
+        sample("linf-clip", x, 8, 0.1)  # the t-steps' draws
+    mean = vicinity_losses(model, x, y, "linf-clip", 8, 0.1)[0].mean()
     assert loss.item() >= mean.item() - 1e-6
 
 
@@ -229,7 +229,7 @@ def test_awp_removes_its_perturbation_after_the_step(data):
 def test_defaults_resolve_per_dataset_and_vicinity():
     assert RECIPES.get("fgsm-at").resolve({}, INFO)["alpha"] == pytest.approx(1.25 * INFO.eps["linf"])
     assert RECIPES.get("trades").resolve({}, INFO)["beta"] == 6.0
-    assert RECIPES.get("vmt").resolve({}, INFO) == {"vicinity": "linf", "eps": 0.1, "samples": 50, "lam": 1.0}
+    assert RECIPES.get("vmt").resolve({}, INFO) == {"vicinity": "linf-clip", "eps": 0.1, "samples": 50, "lam": 1.0}
     assert RECIPES.get("da").resolve({"vicinity": "rotation"}, INFO)["eps"] == 35.0
     prl = RECIPES.get("prl").resolve({}, INFO)
     assert (prl["samples"], prl["beta"], prl["t_steps"], prl["t_init"], prl["t_lr"]) == (20, 0.5, 5, 1.0, 1.0)
