@@ -4,7 +4,8 @@ A suite names an evaluation by its kind as the key, with the kind's main value (
 ``pr: linf``), optional ``as:`` (the display name) and the kind's own keys. ``resolve`` validates them
 (one line naming file:line and the field on a mistake) and returns the evaluation's name and its fully
 resolved parameters, which go into the cell id. ``run`` returns the per-sample rows as columns: at
-least ``evaluation, index, label, pred, correct``; see README "Per-sample rows".
+least ``evaluation, index, label, pred, correct``, with the name columns from ``bench.names.block``; see
+README "Per-sample rows". What the report computes from a kind's rows is declared in bench/metrics.py.
 """
 from __future__ import annotations
 

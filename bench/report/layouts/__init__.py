@@ -119,7 +119,7 @@ def metric_column(rows: Rows, ds: str, recipes: list[str], evaluation: str | Non
         cells[r] = _cell(a.aggregate, float(a.value), float(a.sd), int(a.seeds), fmt, int(round(a.k)), int(a.n), ci)
     mark_best(list(cells.values()), higher=_higher(rows, evaluation, metric))
     best = next((r for r, c in cells.items() if c.best), None)
-    if best is not None and evaluation is not None and declared_aggregate(rows, evaluation, metric) == "rate":
+    if best is not None and evaluation is not None and _aggregate(rows, evaluation, metric) == "rate":
         counts = _discordant(rows, tuple(recipes), metric)
         for r, cell in cells.items():
             if cell.value is not None and not cell.best:
@@ -133,7 +133,7 @@ def _kind_of(rows: Rows, evaluation: str) -> str | None:
     return kinds.iloc[0] if len(kinds) else None
 
 
-def declared_aggregate(rows: Rows, evaluation: str, metric: str) -> str:
+def _aggregate(rows: Rows, evaluation: str, metric: str) -> str:
     return declared.find(_kind_of(rows, evaluation), metric).aggregate
 
 
