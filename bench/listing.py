@@ -53,7 +53,7 @@ def _table(what: str, pattern: str):
         return RECIPES, rows, ["recipe", "args (defaults)", "paper"]
     if what == "attacks":
         from bench.attacks import ATTACKS
-        from bench.attacks.threat import describe
+        from bench.attacks._threat import describe
 
         rows = [(n, a.norm or "none", describe(a), ", ".join(f"{k}={v!r}" for k, v in a.defaults.items()), a.source)
                 for n, a in ATTACKS.list(pattern)]

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from bench.attacks import ATTACKS
-from bench.attacks.run import norms
+from bench.attacks._run import norms
 from bench.certify import smoothing
 from bench.errors import UserError
 from bench.vicinity import VICINITIES, radii, sample

@@ -9,7 +9,7 @@ import torch
 import torchattacks
 
 from bench.attacks import ATTACKS
-from bench.attacks.threat import threat_params
+from bench.attacks._threat import threat_params
 from bench.data import DATASETS, DatasetInfo
 from bench.errors import UserError
 from bench.evals import EVALS, EvalContext

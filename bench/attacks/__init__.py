@@ -2,40 +2,11 @@
 
 Every attack class that torchattacks ships is registered under torchattacks' own name, plus the named
 variants the papers' tables use (PGD-20, PGD-100, CWinf; bench.attacks.variants). The threat-model table
-(bench.attacks.threat) turns a dataset's budget into each attack's parameters; a suite may override any
-of them. ``run_attack`` (bench.attacks.run) attacks only the clean-correct samples and measures, per
+(bench.attacks._threat) turns a dataset's budget into each attack's parameters; a suite may override any
+of them. ``run_attack`` (bench.attacks._run) attacks only the clean-correct samples and measures, per
 sample, the adversarial prediction and the perturbation's Linf, L2 and L0 norms.
 """
-from __future__ import annotations
-
-import inspect
-from dataclasses import dataclass, field
-from typing import Callable
-
-from bench.registry import Registry
-
-
-@dataclass(frozen=True)
-class AttackInfo:
-    name: str
-    make: Callable = field(repr=False, compare=False)  # make(model, **params) -> callable(x, y) -> x_adv
-    norm: str | None  # 'linf' | 'l2' | None (no norm bound: CW, OnePixel, Pixle, GN, ...)
-    defaults: dict  # the underlying implementation's own defaults
-    source: str = "torchattacks 3.5.1"
-    doc: str = ""
-    budget: str | None = None  # the parameter holding the norm budget ('eps', or PIFGSM's 'max_epsilon')
-    version: int = 1  # bumped when a change alters this attack's results (eval cell ids hash it)
-
-
-ATTACKS: Registry[AttackInfo] = Registry("attack")
-
-
-def signature_defaults(cls) -> dict:
-    skip = {"self", "model"}
-    return {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
-            if k not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-
-
-from bench.discover import import_all  # noqa: E402
+from bench.attacks._base import AttackInfo, ATTACKS, signature_defaults  # noqa: F401 (public)
+from bench.discover import import_all
 
 import_all(__name__, __path__)  # every module registers itself

@@ -17,7 +17,7 @@ import torch
 import torchattacks
 from torch import nn
 
-from bench.attacks import ATTACKS, AttackInfo, signature_defaults
+from bench.attacks._base import ATTACKS, AttackInfo, signature_defaults
 from bench.errors import UserError
 from bench.registry import first_doc_line
 

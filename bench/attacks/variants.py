@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torchattacks
 
-from bench.attacks import ATTACKS, AttackInfo, signature_defaults
+from bench.attacks._base import ATTACKS, AttackInfo, signature_defaults
 
 
 class CWinf(torchattacks.attack.Attack):

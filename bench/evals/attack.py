@@ -1,5 +1,5 @@
 """attack: robust accuracy under one registered attack (bench.attacks; ``bench list attacks``), with the
-threat-model table's parameters (bench.attacks.threat), any of which ``params`` overrides. ``eps: 0.2`` sets the budget
+threat-model table's parameters (bench.attacks._threat), any of which ``params`` overrides. ``eps: 0.2`` sets the budget
 (alpha rescaled with it); ``eps: [0.05, 0.1, 0.2]`` sweeps it in one evaluation, one evaluation name per
 value (``attack:PGD@0.1``), for robust-accuracy-vs-eps curves.
 
@@ -16,11 +16,11 @@ import numpy as np
 
 from bench import names
 from bench.attacks import ATTACKS
-from bench.attacks.run import in_budget, run_attack
-from bench.attacks.threat import (INT_PARAMS, LOWEST, REAL_PARAMS, check_classes, check_iterations, dlr_classes,
+from bench.attacks._run import in_budget, run_attack
+from bench.attacks._threat import (INT_PARAMS, LOWEST, REAL_PARAMS, check_classes, check_iterations, dlr_classes,
                                   norm_of, threat_params)
 from bench.errors import UserError
-from bench.evals import EVALS, Evaluation, concat
+from bench.evals._base import EVALS, Evaluation, concat
 from bench.predict import attack_through, parse_predictor
 from bench.registry import did_you_mean
 from bench.yamlio import Field, Node, convert, parse, to_float
@@ -42,7 +42,7 @@ BUDGET_KEYS = ("eps", "alpha", "max_epsilon")
 
 def coerce(attack: str, params: dict, defaults: dict, where: str | None, linf: bool) -> dict:
     """Check suite overrides against an attack's parameters: known names; integers for the integer
-    parameters, within their bounds (bench.attacks.threat.INT_PARAMS); finite numbers (fractions like
+    parameters, within their bounds (bench.attacks._threat.INT_PARAMS); finite numbers (fractions like
     8/255 accepted) where the default is a number; strings where it is a string; budgets >= 0 and, for
     Linf attacks, <= 1."""
     out = {}

@@ -32,7 +32,7 @@ import numpy as np
 from bench import names
 from bench.certify.engine import certify_many
 from bench.certify.rules import CERTIFIERS, make_rule
-from bench.evals import EVALS, Evaluation
+from bench.evals._base import EVALS, Evaluation
 from bench.vicinity import VICINITIES, radii
 from bench.yamlio import Field, parse
 

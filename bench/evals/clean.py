@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench import names
 from bench import predict as modes
-from bench.evals import EVALS, Evaluation
+from bench.evals._base import EVALS, Evaluation
 from bench.yamlio import Field, parse
 
 

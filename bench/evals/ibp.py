@@ -13,7 +13,7 @@ import torch
 
 from bench import names
 from bench.certify.ibp import margin_bounds, verified
-from bench.evals import EVALS, Evaluation, concat
+from bench.evals._base import EVALS, Evaluation, concat
 from bench.yamlio import Field, parse
 
 

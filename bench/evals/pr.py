@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from bench import names
-from bench.attacks.run import predict
+from bench.attacks._run import predict
 from bench.pr_estimate import agree_counts, pr_metrics
-from bench.evals import EVALS, Evaluation, concat
+from bench.evals._base import EVALS, Evaluation, concat
 from bench.vicinity import VICINITIES, radii
 from bench.yamlio import Field, parse
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from bench import names
 from bench.certify.smoothing import certify
-from bench.evals import EVALS, Evaluation, concat
+from bench.evals._base import EVALS, Evaluation, concat
 from bench.yamlio import Field, parse
 
 

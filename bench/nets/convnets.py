@@ -1,7 +1,7 @@
 """Plain convolutional nets: small_cnn (digits), basic_convnet (TRADES/MART MNIST), cnn7 (Shi et al.)."""
 from torch import nn
 
-from bench.nets import ARCHS
+from bench.nets._base import ARCHS
 
 
 @ARCHS.register("small_cnn")

@@ -3,7 +3,7 @@ depth and width), resnet110 (He et al. 2016's CIFAR ResNet-110, the randomized-s
 from torch import nn
 from torch.nn import functional as F
 
-from bench.nets import ARCHS
+from bench.nets._base import ARCHS
 
 
 class BasicBlock(nn.Module):

@@ -20,7 +20,7 @@ PGD of 0 or -5 steps would report clean accuracy as robust accuracy); every numb
 """
 from __future__ import annotations
 
-from bench.attacks import AttackInfo
+from bench.attacks._base import AttackInfo
 from bench.errors import UserError
 
 

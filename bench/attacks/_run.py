@@ -12,7 +12,7 @@ import random
 import numpy as np
 import torch
 
-from bench.attacks import ATTACKS
+from bench.attacks._base import ATTACKS
 
 TOL = {"linf": 1e-5, "l2": 1e-4, "l1": 1e-3}  # float slack of a projection onto the ball
 

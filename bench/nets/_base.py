@@ -1,0 +1,38 @@
+"""The nets registry and base classes: a leaf module that imports none of the registered modules
+(bench.nets re-exports it and discovers them)."""
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import nn
+
+from bench.registry import Registry
+
+ARCHS: Registry = Registry("architecture")
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std per channel, as a layer, so attacks and certifiers see [0,1] pixels."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def arch_params(arch: str) -> dict:
+    """The keyword arguments an architecture takes beyond the dataset, with their defaults."""
+    fn = ARCHS.get(arch)
+    sig = inspect.signature(fn)
+    skip = {"in_ch", "size", "classes"}
+    return {k: p.default for k, p in sig.parameters.items() if k not in skip}
+
+
+def build(arch: str, info, **args) -> nn.Module:
+    """The net ``arch`` for dataset ``info``, with its normalisation layer in front."""
+    body = ARCHS.get(arch)(in_ch=info.shape[0], size=info.shape[1], classes=info.num_classes, **args)
+    return nn.Sequential(Normalize(info.mean, info.std), body)
