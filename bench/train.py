@@ -109,8 +109,7 @@ def train(model, recipe_name: str, args: dict, train_split: Split, settings: dic
     amp = uses_amp(recipe, device)
     recipe.scaler = torch.amp.GradScaler(device.type) if amp else None
     recipe.setup(model)
-    params = list(model.parameters()) + list(recipe.extra_parameters())
-    optimizer = make_optimizer(params, settings["optimizer"])
+    optimizer = make_optimizer(list(model.parameters()), settings["optimizer"])
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     augment = settings.get("augment") or info.augment
     batches = Batches(train_split, bs, device)

@@ -14,7 +14,7 @@ from bench.recipes.adt_expam import Generator
 from bench.recipes.adt_impam import neg_log_q
 from bench.recipes.gairat import gair_weights, geometry_pgd
 from bench.recipes.mail import mail_weights
-from bench.recipes.losses import mart_bce, probabilistic_margin, top_other
+from bench.recipes._losses import mart_bce, probabilistic_margin, top_other
 
 NAMES = ["ibp", "mail-at", "mail-trades", "mail-mart", "gairat", "adt-exp", "adt-expam", "adt-impam"]
 INFO = DATASETS.get("digits")
@@ -36,7 +36,7 @@ def test_recipe_takes_a_step(name):
     assert args["eps"] == pytest.approx(0.1)
     recipe = cls(args, ctx)
     recipe.setup(net)
-    opt = torch.optim.SGD(list(net.parameters()) + recipe.extra_parameters(), lr=0.05)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
     before = [p.detach().clone() for p in net.parameters()]
     x, y = tiny_batch()
     # late in training: past every burn-in (the ibp warm-up regulariser is tested below)

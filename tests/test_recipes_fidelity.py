@@ -16,8 +16,8 @@ from bench.recipes.adt_exp import sample_tanh_gaussian
 from bench.recipes.atpr import atpr_adversary, candidate_pgd
 from bench.recipes.fat import early_stopped_pgd
 from bench.recipes.gairat import geometry_pgd
-from bench.recipes.losses import trades_adversary
-from bench.recipes.pgd import pgd_linf
+from bench.recipes._losses import trades_adversary
+from bench.recipes._pgd import pgd_linf
 from bench.train import lr_factor
 from bench.vicinity import draw, sample
 
@@ -248,7 +248,7 @@ def test_awp_trades_perturbs_weights_from_the_one_based_epoch_10():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     torch.manual_seed(0)
     adv = trades_adversary(model, x, 0.1, 0.025, 1)
-    from bench.recipes.losses import trades_objective
+    from bench.recipes._losses import trades_objective
 
     loss, _ = trades_objective(model, x, adv, y, 6.0)
     opt.zero_grad()

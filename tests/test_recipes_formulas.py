@@ -16,7 +16,7 @@ from torch import nn
 
 from bench.data import DATASETS
 from bench.recipes import RECIPES, StepState, TrainContext
-from bench.recipes.losses import trades_objective
+from bench.recipes._losses import trades_objective
 from bench.recipes.mart import mart_objective
 from bench.recipes.prl import cvar, t_step
 

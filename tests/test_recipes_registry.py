@@ -31,7 +31,7 @@ def test_recipe_takes_a_step(name, batch):
     ctx = TrainContext(info=info, epochs=1, steps_per_epoch=1, device=torch.device("cpu"))
     recipe = cls(cls.resolve({}, info), ctx)
     recipe.setup(model)
-    optimizer = torch.optim.SGD(list(model.parameters()) + list(recipe.extra_parameters()), lr=0.05)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     before = [p.detach().clone() for p in model.parameters()]
     x, y = batch
     loss, logits = recipe.step(model, optimizer, x, y, StepState(epoch=0, step=0, ctx=ctx))

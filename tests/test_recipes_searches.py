@@ -15,7 +15,7 @@ from bench.nets import build
 from bench.recipes import RECIPES, StepState, TrainContext
 from bench.recipes.atpr import atpr_adversary, candidate_pgd, refine_distance
 from bench.recipes.fat import dynamic_tau, early_stopped_pgd
-from bench.recipes.losses import trades_adversary, trades_objective, vicinity_losses
+from bench.recipes._losses import trades_adversary, trades_objective, vicinity_losses
 from bench.recipes.mart import mart_objective
 from bench.recipes.prl import cvar
 from bench.recipes.vmt import vmt_objective

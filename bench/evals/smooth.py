@@ -23,6 +23,7 @@ from bench.yamlio import Field, parse
 @EVALS.register("smooth")
 class Smooth(Evaluation):
     kind = "smooth"
+    version = 2  # sigma in its own column (the eps column held it)
     params = {
         "sigma": Field("floats", 0.25, lo=0.0, open_lo=True),
         "n0": Field("int", 100, lo=1),

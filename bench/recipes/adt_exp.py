@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from bench._modes import inner_search
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes._base import RECIPES, Recipe, eps_field
 from bench.yamlio import Field
 
 
@@ -46,6 +46,8 @@ def entropy_per_example(neg_logp: torch.Tensor) -> torch.Tensor:
 
 @RECIPES.register("adt-exp")
 class ADTExp(Recipe):
+
+    version = 2  # issue 15: (mu, sigma) gradients accumulate over the inner steps, as adt_exp.py
     name = "adt-exp"
     paper = "Dong et al. 2020, Adversarial Distributional Training for Robust Deep Learning (NeurIPS), ADT_EXP"
     params = {

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bench._modes import eval_mode
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes._base import RECIPES, Recipe, eps_field
 from bench.recipes.adt_exp import entropy_per_example, sample_tanh_gaussian
 from bench.yamlio import Field
 

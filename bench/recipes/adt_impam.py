@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, eps_field
+from bench.recipes._base import RECIPES, eps_field
 from bench.recipes.adt_expam import AmortisedADT, Generator, generator_inputs, reverse_grad
 from bench.yamlio import Field
 

@@ -13,13 +13,15 @@ CIFAR-10 too), eps the dataset's Linf budget, alpha eps/4, 10 steps (paper MNIST
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.pgd import pgd_linf, pgd_params
+from bench.recipes._base import RECIPES, Recipe
+from bench.recipes._pgd import pgd_linf, pgd_params
 from bench.yamlio import Field
 
 
 @RECIPES.register("alp")
 class ALP(Recipe):
+
+    version = 2  # issue 15: one concatenated forward, as the TF reference
     name = "alp"
     paper = "Kannan et al. 2018, Adversarial Logit Pairing (arXiv:1803.06373)"
     params = {**pgd_params(), "lam": Field("float", 0.5, lo=0.0)}

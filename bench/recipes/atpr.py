@@ -23,8 +23,8 @@ import torch
 from torch.nn import functional as F
 
 from bench._modes import inner_search
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.pgd import pgd_linf, pgd_params
+from bench.recipes._base import RECIPES, Recipe
+from bench.recipes._pgd import pgd_linf, pgd_params
 from bench.yamlio import Field
 
 
@@ -83,6 +83,8 @@ def atpr_adversary(model, x, y, eps: float, alpha: float, steps: int, candidates
 
 @RECIPES.register("atpr")
 class ATPR(Recipe):
+
+    version = 2  # issue 15: inner search in the model's training mode, as PRBenchmark
     name = "atpr"
     paper = "Zhang et al. 2025, Adversarial Training for Probabilistic Robustness (ICCV)"
     params = {

@@ -20,9 +20,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.losses import trades_adversary, trades_objective
-from bench.recipes.pgd import pgd_linf, pgd_params
+from bench.recipes._base import RECIPES, Recipe
+from bench.recipes._losses import trades_adversary, trades_objective
+from bench.recipes._pgd import pgd_linf, pgd_params
 from bench.recipes.trades import trades_params
 from bench.yamlio import Field
 
@@ -74,6 +74,8 @@ class _AWP(Recipe):
 
 @RECIPES.register("awp-at")
 class AWPAT(_AWP):
+
+    version = 2  # issue 15: PGD in train mode, as AWP's code
     name = "awp-at"
     paper = "Wu et al. 2020, Adversarial Weight Perturbation Helps Robust Generalization (NeurIPS), on PGD-AT"
     params = {**pgd_params(), "gamma": Field("float", 0.01, lo=0.0), "warmup": Field("int", 0, lo=0)}

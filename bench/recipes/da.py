@@ -8,8 +8,8 @@ bench.vicinity name works, e.g. rotation). It is VMT with lambda = 0 (the paper,
 sample per input (plain augmentation); the certified-PR paper's training settings per dataset are in
 models/da.yaml. The samples come from one batched call of bench.vicinity.sample.
 """
-from bench.recipes import RECIPES
-from bench.recipes.losses import VicinityRecipe, vicinity_params
+from bench.recipes._base import RECIPES
+from bench.recipes._losses import VicinityRecipe, vicinity_params
 
 
 @RECIPES.register("da")

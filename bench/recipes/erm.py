@@ -1,7 +1,7 @@
 """erm: empirical risk minimisation, plain cross-entropy on clean inputs (the baseline of every paper)."""
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe
+from bench.recipes._base import RECIPES, Recipe
 
 
 @RECIPES.register("erm")

@@ -19,8 +19,8 @@ import torch
 from torch.nn import functional as F
 
 from bench._modes import inner_search
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.pgd import pgd_params
+from bench.recipes._base import RECIPES, Recipe
+from bench.recipes._pgd import pgd_params
 from bench.yamlio import Field
 
 

@@ -11,8 +11,8 @@ models/fgsm-at.yaml uses a cosine decay from that peak over the same number of e
 """
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe, eps_field
-from bench.recipes.pgd import pgd_linf
+from bench.recipes._base import RECIPES, Recipe, eps_field
+from bench.recipes._pgd import pgd_linf
 from bench.yamlio import Field, parse
 
 

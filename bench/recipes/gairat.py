@@ -18,8 +18,8 @@ import torch
 from torch.nn import functional as F
 
 from bench._modes import inner_search
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.pgd import pgd_params
+from bench.recipes._base import RECIPES, Recipe
+from bench.recipes._pgd import pgd_params
 from bench.yamlio import Field
 
 
@@ -53,6 +53,8 @@ def _geometry_pgd(model, x, y, eps, alpha, steps):
 
 @RECIPES.register("gairat")
 class GAIRAT(Recipe):
+
+    version = 2  # issue 15: reweighting from 1-based epoch begin_epoch, as GAIRAT.py
     name = "gairat"
     paper = "Zhang et al. 2021, Geometry-aware Instance-reweighted Adversarial Training (ICLR)"
     params = {

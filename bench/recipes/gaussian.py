@@ -12,7 +12,7 @@ model). Cohen et al.'s CIFAR-10 settings (ResNet-110, SGD lr 0.1 momentum 0.9 wd
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe
+from bench.recipes._base import RECIPES, Recipe
 from bench.yamlio import Field
 
 

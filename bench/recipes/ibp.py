@@ -39,7 +39,7 @@ from torch.nn import functional as F
 
 from bench.certify.ibp import Trace, margin_bounds, output_layer, worst_case_logits
 from bench.nets.resnets import BasicBlock
-from bench.recipes import RECIPES, Recipe, eps_field
+from bench.recipes._base import RECIPES, Recipe, eps_field
 from bench.yamlio import Field
 
 

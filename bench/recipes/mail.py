@@ -23,9 +23,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.losses import kl_rows, mart_bce, mart_kl, probabilistic_margin, trades_adversary
-from bench.recipes.pgd import pgd_linf, pgd_params
+from bench.recipes._base import RECIPES, Recipe
+from bench.recipes._losses import kl_rows, mart_bce, mart_kl, probabilistic_margin, trades_adversary
+from bench.recipes._pgd import pgd_linf, pgd_params
 from bench.yamlio import Field
 
 
@@ -37,6 +37,8 @@ def mail_weights(pm: torch.Tensor, slope: float, bias: float, normalise: bool = 
 
 class MAIL(Recipe):
     """Common part: arguments, the PGD call, burn-in and weights; ``objective`` is the base method."""
+
+    version = 2  # issue 15: weights 3*w and 1-based burn-in, as MAIL's code
 
     paper = ("Wang et al. 2021, Probabilistic Margins for Instance Reweighting in Adversarial Training "
              "(NeurIPS)")

@@ -12,9 +12,9 @@ files: YisenWang/MART mart.py (mart_loss) and train_resnet.py; the search runs i
 """
 import torch
 
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.losses import mart_bce, mart_kl
-from bench.recipes.pgd import pgd_linf, pgd_params
+from bench.recipes._base import RECIPES, Recipe
+from bench.recipes._losses import mart_bce, mart_kl
+from bench.recipes._pgd import pgd_linf, pgd_params
 from bench.yamlio import Field
 
 

@@ -5,12 +5,12 @@ Loss: cross-entropy on PGD adversarial examples, x' = argmax_{||x'-x||inf <= eps
 ``steps`` steps of size ``alpha`` from a uniform random start. Paper defaults: CIFAR-10 eps 8/255,
 alpha 2/255, 7 steps (10 in the TRADES/MART/MAIL code bases, and here); MNIST eps 0.3, alpha 0.01,
 40 steps (set per dataset in models/pgdt.yaml). eps defaults to the dataset's Linf budget, alpha to eps/4.
-The PGD (bench.recipes.pgd.pgd_linf) follows the TRADES/MART code bases' training loop: eval mode, float32.
+The PGD (bench.recipes._pgd.pgd_linf) follows the TRADES/MART code bases' training loop: eval mode, float32.
 """
 from torch.nn import functional as F
 
-from bench.recipes import RECIPES, Recipe
-from bench.recipes.pgd import pgd_linf, pgd_params
+from bench.recipes._base import RECIPES, Recipe
+from bench.recipes._pgd import pgd_linf, pgd_params
 
 
 @RECIPES.register("pgdt")

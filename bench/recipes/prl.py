@@ -17,8 +17,8 @@ import torch
 from torch.nn import functional as F
 
 from bench._modes import float32
-from bench.recipes import RECIPES
-from bench.recipes.losses import VicinityRecipe, vicinity_params
+from bench.recipes._base import RECIPES
+from bench.recipes._losses import VicinityRecipe, vicinity_params
 from bench.yamlio import Field
 
 
@@ -36,6 +36,8 @@ def t_step(losses: torch.Tensor, t: torch.Tensor, beta: float, lr: float) -> tor
 
 @RECIPES.register("prl")
 class PRL(VicinityRecipe):
+
+    version = 2  # issue 15: add-then-clip noise (linf-clip), as CVaR_SGD
     name = "prl"
     paper = "Robey et al. 2022, Probabilistically Robust Learning: Balancing Average- and Worst-case Performance (ICML)"
     params = {

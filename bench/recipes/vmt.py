@@ -14,8 +14,8 @@ wd 3.5e-3, lr x0.1 at epochs 55, 75, 90 (models/vmt.yaml).
 """
 import torch
 
-from bench.recipes import RECIPES
-from bench.recipes.losses import VicinityRecipe, vicinity_params
+from bench.recipes._base import RECIPES
+from bench.recipes._losses import VicinityRecipe, vicinity_params
 from bench.yamlio import Field
 
 
@@ -26,6 +26,8 @@ def vmt_objective(losses: torch.Tensor, lam: float) -> torch.Tensor:
 
 @RECIPES.register("vmt")
 class VMT(VicinityRecipe):
+
+    version = 2  # issue 15: add-then-clip noise (linf-clip)
     name = "vmt"
     paper = "certified-PR paper: Towards Certified Probabilistic Robustness with High Accuracy (variance-minimising training)"
     params = {**vicinity_params(samples=50, least=2, vicinity="linf-clip"), "lam": Field("float", 1.0, lo=0.0)}

@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from bench._modes import inner_search
-from bench.recipes import eps_field
+from bench.recipes._base import eps_field
 from bench.yamlio import Field
 
 

@@ -11,8 +11,8 @@ import torch
 from torch.nn import functional as F
 
 from bench._modes import inner_search
-from bench.recipes import Recipe
-from bench.recipes.pgd import pgd_linf
+from bench.recipes._base import Recipe
+from bench.recipes._pgd import pgd_linf
 from bench.vicinity import VICINITIES, sample
 from bench.yamlio import Field, parse
 
