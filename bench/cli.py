@@ -75,18 +75,31 @@ def cmd_run(args) -> int:
     }
     run_info["executor"] = "ray" if executor else "local"
     start = time.perf_counter()
-    if executor:
-        from bench.ray_executor import run_ray
+    with progress_board(args, out):
+        if executor:
+            from bench.ray_executor import run_ray
 
-        counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address)
-    else:
-        counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
+            counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address)
+        else:
+            counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
     run_info["seconds"] = time.perf_counter() - start
     run_info["counts"] = counts
     store.write_json(out / "run.json", run_info)
     print(f"done in {run_info['seconds']:.1f}s: trained {counts['trained']} (skipped {counts['train_skipped']}), "
           f"evaluated {counts['evaluated']} (skipped {counts['eval_skipped']}) -> {out}")
     return 0
+
+
+def progress_board(args, out: Path):
+    """Progress lines on stderr when it is not a terminal (and not --quiet); --log FILE (relative: inside
+    the results folder) gets them, and every warning, too. See bench.progress."""
+    from bench import progress
+
+    log = None
+    if args.log:
+        log = Path(args.log) if Path(args.log).is_absolute() else out / args.log
+        log.parent.mkdir(parents=True, exist_ok=True)
+    return progress.board(lines=not args.quiet and not sys.stderr.isatty(), log_file=log)
 
 
 def cmd_report(args) -> int:
@@ -167,7 +180,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--gpus-per-task", type=float, help="GPUs each Ray task asks for (fractions share a GPU)")
     r.add_argument("--cpus-per-task", type=float, help="CPUs each Ray task asks for (default 1)")
     r.add_argument("--dry-run", action="store_true", help="show the cells and what is left to run; write nothing")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--quiet", action="store_true", help="no progress bars or progress lines on stderr")
+    r.add_argument("--log", metavar="FILE", help="also write the progress lines and every warning to FILE "
+                   "(a relative path is inside the results folder)")
     r.set_defaults(fn=cmd_run)
     rep = sub.add_parser("report", help="render tables from a results folder")
     rep.add_argument("results")

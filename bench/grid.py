@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench import store
+from bench import progress as lines, store
 from bench.cells import EvalCell, TrainCell, run_eval_cell, run_train_cell
 from bench.config import Suite, canonical, resolve_training
 
@@ -43,6 +43,7 @@ def plan(suite: Suite) -> tuple[list[TrainCell], list[EvalCell]]:
 def run_local(trains, evals, out: Path, device: str, root: str | None, progress: bool, log=print) -> dict:
     """Run every cell not yet done, in order. Returns counts of cells run and skipped."""
     counts = {"trained": 0, "train_skipped": 0, "evaluated": 0, "eval_skipped": 0}
+    lines.begin(trains, evals, lambda c: store.model_done(out, c.id), lambda c: store.samples_path(out, c.id).exists())
     for i, cell in enumerate(trains, 1):
         if store.model_done(out, cell.id):
             counts["train_skipped"] += 1
@@ -50,6 +51,8 @@ def run_local(trains, evals, out: Path, device: str, root: str | None, progress:
         start = time.perf_counter()
         meta = run_train_cell(cell, out, device, root, progress)
         counts["trained"] += 1
+        lines.cell_done("train", lines.train_label(cell), i, len(trains), time.perf_counter() - start,
+                           f"train acc {meta['final_train_accuracy']:.3f}")
         log(f"[train {i}/{len(trains)}] {cell.dataset} {cell.recipe} seed {cell.seed}: "
             f"{meta['train_seconds']:.1f}s, train acc {meta['final_train_accuracy']:.3f} ({time.perf_counter() - start:.1f}s)")
     for i, cell in enumerate(evals, 1):
@@ -57,8 +60,10 @@ def run_local(trains, evals, out: Path, device: str, root: str | None, progress:
             counts["eval_skipped"] += 1
             continue
         start = time.perf_counter()
-        run_eval_cell(cell, out, device, root)
+        with lines.evaluating(lines.eval_label(cell)):
+            run_eval_cell(cell, out, device, root)
         counts["evaluated"] += 1
+        lines.cell_done("eval", lines.eval_label(cell), i, len(evals), time.perf_counter() - start)
         log(f"[eval {i}/{len(evals)}] {cell.train.dataset} {cell.train.recipe} seed {cell.train.seed} "
             f"{cell.name}: {time.perf_counter() - start:.1f}s")
     return counts
