@@ -51,6 +51,12 @@ def cmd_run(args) -> int:
     out = Path(args.out or Path("results") / suite.name)
     executor = _executor(args, suite)
     device = executor[0] if executor else _device(args.device)
+    if args.estimate:
+        from bench.estimate_time import estimate_run
+
+        print(estimate_run(trains, evals, out, device, args.data_root))
+        if not args.dry_run:
+            return 0
     if args.dry_run:
         todo_t = sum(not store.model_done(out, c.id) for c in trains)
         todo_e = sum(not store.samples_path(out, c.id).exists() for c in evals)
@@ -180,6 +186,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--gpus-per-task", type=float, help="GPUs each Ray task asks for (fractions share a GPU)")
     r.add_argument("--cpus-per-task", type=float, help="CPUs each Ray task asks for (default 1)")
     r.add_argument("--dry-run", action="store_true", help="show the cells and what is left to run; write nothing")
+    r.add_argument("--estimate", action="store_true", help="time a few training steps and evaluation inputs of "
+                   "each distinct setting on the device and print the estimated hours per cell; write nothing")
     r.add_argument("--quiet", action="store_true", help="no progress bars or progress lines on stderr")
     r.add_argument("--log", metavar="FILE", help="also write the progress lines and every warning to FILE "
                    "(a relative path is inside the results folder)")
