@@ -92,14 +92,8 @@ def test_board_writes_lines_and_warnings_to_the_log_file(tmp_path):
 
 @pytest.mark.slow  # a subprocess: imports torch and trains (about 30 s on a loaded 2-core machine)
 def test_bench_run_to_a_file_prints_epoch_lines(tiny_suite, tmp_path):
-    suite = tiny_suite("""\
-        name: tiny
-        datasets:
-          digits: {n_test: 40}
-        recipes:
-          - {card: erm, epochs: 2}
-        evaluations: [clean]
-        """)
+    suite = tiny_suite("name: tiny\ndatasets: {digits: {n_test: 40}}\nrecipes: [{card: erm, epochs: 2}]\n"
+                       "evaluations: [clean]\n")
     out = tmp_path / "res"
     err = tmp_path / "stderr.txt"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
