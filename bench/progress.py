@@ -15,8 +15,8 @@ seconds counting the inputs that went through the model, plus AutoAttack's own p
 ``bench run --log FILE`` writes the same lines, and every Python warning, to FILE as well (also with
 --quiet, which silences stderr).
 
-The run's ETA adds the current cell's ETA, the training cells not yet started (their epochs at the
-seconds per epoch measured so far) and the evaluation cells not yet run (at the mean seconds of those
+The run's ETA adds the current cell's ETA (at its own seconds per epoch), the other training cells'
+epochs at the mean seconds per epoch measured so far (so a cheap recipe trained first makes it low) and the evaluation cells not yet run (at the mean seconds of those
 finished; "+ N evals" while none has finished).
 
 The board is module state (``active()``), set by ``bench run`` for the length of the run, so the training
@@ -60,6 +60,7 @@ class Board:
         self.epoch_seconds: list[float] = []
         self.eval_seconds: list[float] = []
         self.cell_start: dict[str, float] = {}
+        self.current: tuple[str | None, float] = (None, 0.0)  # the training cell running, its ETA in seconds
 
     # -- output ------------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -83,11 +84,13 @@ class Board:
         self.say(f"run: {len(self.epochs_left)} train cells and {self.evals_left} eval cells to run")
 
     def run_eta(self) -> str:
+        """The current cell's ETA, plus the other training cells' epochs at the mean seconds per epoch so far,
+        plus the eval cells left at the mean seconds of those finished."""
         per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds) if self.epoch_seconds else None
-        left = sum(self.epochs_left.values())
+        left = sum(n for label, n in self.epochs_left.items() if label != self.current[0])
         if left and per_epoch is None:
             return "?"
-        seconds = (per_epoch or 0.0) * left
+        seconds = (per_epoch or 0.0) * left + self.current[1]
         if self.evals_left and not self.eval_seconds:
             return f"{duration(seconds)} + {self.evals_left} evals"
         if self.eval_seconds:
@@ -101,6 +104,7 @@ class Board:
         self.epoch_seconds.append(seconds)
         self.epochs_left[label] = epochs - epoch
         cell_eta = elapsed / epoch * (epochs - epoch)
+        self.current = (label, cell_eta)
         self.say(f"epoch {epoch}/{epochs} {label}: loss {loss:.4f} acc {acc:.4f} {seconds:.1f}s | "
                  f"cell ETA {duration(cell_eta)} | run ETA {self.run_eta()}")
 
@@ -108,6 +112,7 @@ class Board:
         if kind == "train":
             self.epochs_left.pop(label, None)
             self.cell_start.pop(label, None)
+            self.current = (None, 0.0)
         else:
             self.evals_left = max(0, self.evals_left - 1)
             self.eval_seconds.append(seconds)

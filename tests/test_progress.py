@@ -50,9 +50,14 @@ def test_epoch_lines_and_eta_arithmetic():
     board.cell_done("train", "d/a/s0", 1, 3, 61.0, "train acc 0.600")
     # b's 2 epochs x 20 s = 40 s, evals still untimed
     assert stream.getvalue().splitlines()[-1].endswith("done train 1/3 d/a/s0 in 61.0s (train acc 0.600) | run ETA 40s + 2 evals")
+    board.epoch("d/b/s0", 1, 2, 0.9, 0.1, elapsed=200.0)
+    # b runs at its own 200 s an epoch: its ETA (200 s), not the mean epoch (65 s), is the run's training part
+    assert stream.getvalue().splitlines()[-1].endswith("200.0s | cell ETA 3m20s | run ETA 3m20s + 2 evals")
+    board.epoch("d/b/s0", 2, 2, 0.8, 0.2, elapsed=400.0)
+    board.cell_done("train", "d/b/s0", 2, 3, 401.0)
     board.cell_done("eval", "d/b/s0 clean", 1, 3, 5.0)
-    # 40 s of training + 1 eval left x 5 s
-    assert stream.getvalue().splitlines()[-1].endswith("done eval 1/3 d/b/s0 clean in 5.0s | run ETA 45s")
+    # no training left; 1 eval left x 5 s
+    assert stream.getvalue().splitlines()[-1].endswith("done eval 1/3 d/b/s0 clean in 5.0s | run ETA 5s")
 
 
 def test_evaluating_counts_outermost_forwards_and_forwards_autoattack_log():
