@@ -1,11 +1,12 @@
 # make demo: set up .venv, run the quickstart suite, write the report.
 # make test: set up .venv, run the tests.
+# make data: install Debian's dataset-fashion-mnist (the real-data CI grid's images) when missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast clean
+.PHONY: demo test test-fast data clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,17 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The IDX files land in /usr/share/datasets/fashion-mnist, where bench's fashion-mnist loader looks.
+data:
+	@if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then \
+		echo "make data: dataset-fashion-mnist is installed (/usr/share/datasets/fashion-mnist)"; \
+	else \
+		echo "make data: installing Debian's dataset-fashion-mnist (Fashion-MNIST IDX files -> /usr/share/datasets/fashion-mnist)"; \
+		apt-get install -y -q dataset-fashion-mnist || { \
+			echo "make data: package not in the apt lists; running apt-get update first"; \
+			apt-get update -q && apt-get install -y -q dataset-fashion-mnist; }; \
+	fi
 
 clean:
 	rm -rf $(VENV) results/quickstart build *.egg-info

@@ -86,6 +86,12 @@ def cmd_run(args) -> int:
     out = _out_dir(args, suite)
     executor = _executor(args, suite)
     device = executor[0] if executor else _device(args.device)
+    if args.estimate:
+        from bench.estimate_time import estimate_run
+
+        print(estimate_run(trains, evals, out, device, args.data_root))
+        if not args.dry_run:
+            return 0
     if args.dry_run:
         todo_t = sum(not store.model_done(out, c.id) for c in trains)
         todo_e = sum(not store.eval_done(out, c.id) for c in evals)
@@ -101,12 +107,14 @@ def cmd_run(args) -> int:
     run_info["executor"] = "ray" if executor else "local"
     _write_run(out, run_info)  # first: reports know the current cells, done or not
     start = time.perf_counter()
-    if executor:
-        from bench.ray_executor import run_ray
+    with progress_board(args, out):
+        if executor:
+            from bench.ray_executor import run_ray
 
-        counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address, plugins=suite.plugins)
-    else:
-        counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
+            counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address,
+                             plugins=suite.plugins)
+        else:
+            counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
     run_info["seconds"] = time.perf_counter() - start
     run_info["counts"] = counts
     _write_run(out, run_info)
@@ -133,6 +141,18 @@ def _cells_note(results: str, stale: bool) -> None:
     elif old:
         print(f"note: ignoring {len(old)} stale cell files no cell of this suite names "
               "(--stale lists them, `bench gc` removes them)", file=sys.stderr)
+
+
+def progress_board(args, out: Path):
+    """Progress lines on stderr when it is not a terminal (and not --quiet); --log FILE (relative: inside
+    the results folder) gets them, and every warning, too. See bench.progress."""
+    from bench import progress
+
+    log = None
+    if args.log:
+        log = Path(args.log) if Path(args.log).is_absolute() else out / args.log
+        log.parent.mkdir(parents=True, exist_ok=True)
+    return progress.board(lines=not args.quiet and not sys.stderr.isatty(), log_file=log)
 
 
 def cmd_report(args) -> int:
@@ -242,7 +262,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--gpus-per-task", type=float, help="GPUs each Ray task asks for (fractions share a GPU)")
     r.add_argument("--cpus-per-task", type=float, help="CPUs each Ray task asks for (default 1)")
     r.add_argument("--dry-run", action="store_true", help="show the cells and what is left to run; write nothing")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--estimate", action="store_true", help="time a few training steps and evaluation inputs of "
+                   "each distinct setting on the device and print the estimated hours per cell; write nothing")
+    r.add_argument("--quiet", action="store_true", help="no progress bars or progress lines on stderr")
+    r.add_argument("--log", metavar="FILE", help="also write the progress lines and every warning to FILE "
+                   "(a relative path is inside the results folder)")
     r.add_argument("--prune", action="store_true", help="afterwards remove files no cell of the suite names (bench gc)")
     r.set_defaults(fn=cmd_run)
     rep = sub.add_parser("report", help="render tables from a results folder")

@@ -2,8 +2,8 @@
 
 - digits: scikit-learn's 8x8 handwritten digits (embedded, nothing downloaded); a fixed seeded split
   of 1297 train / 500 test images. Pixel values 0..16 are scaled to [0,1].
-- fashion-mnist: from the data root (torchvision layout), else /usr/share/datasets/fashion-mnist
-  (Debian package dataset-fashion-mnist).
+- fashion-mnist: from the data root (torchvision layout), else /usr/share/datasets/fashion-mnist, where
+  Debian's package dataset-fashion-mnist puts {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz (`make data`).
 - mnist, svhn, cifar10, cifar100: read from the data root in the files' own formats (IDX, the CIFAR
   python pickles, SVHN's .mat), the layout torchvision downloads; ``download: true`` fetches them with
   torchvision first.
@@ -236,7 +236,7 @@ def _load_fashion(root=None, download=False) -> tuple[Split, Split]:
         return _load_fashion(root, download=False)
     raise _missing(
         "fashion-mnist", base,
-        "install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), "
+        "run `make data` (installs Debian's dataset-fashion-mnist into /usr/share/datasets/fashion-mnist), "
         "or put the IDX files in DATA_ROOT/FashionMNIST/raw",
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench import locks, store
+from bench import locks, progress as lines, store
 from bench.cells import EvalCell, TrainCell, compute
 from bench.config import Suite, canonical, resolve_training
 
@@ -49,6 +49,9 @@ def run_local(trains, evals, out: Path, device: str, root: str | None, progress:
     counts = {"trained": 0, "train_skipped": 0, "evaluated": 0, "eval_skipped": 0}
     for tmp in store.clean_tmp(out):
         log(f"removed {tmp}, left by a killed run")
+    # the progress board's ETA counts the cells whose files exist as done (compute checks them whole)
+    lines.begin(trains, evals, lambda c: store.model_files(out, c.id)[1].exists(),
+                lambda c: store.samples_path(out, c.id).exists())
     for i, cell in _in_turn(trains, out):
         start = time.perf_counter()
         if not compute(cell, out, device, root, progress, log):
@@ -56,14 +59,20 @@ def run_local(trains, evals, out: Path, device: str, root: str | None, progress:
             continue
         counts["trained"] += 1
         meta = store.model_meta(out, cell.id)
+        what = ("loaded" if cell.method == "external"
+                else f"train acc {meta['final_train_accuracy']:.3f}")
+        lines.cell_done("train", lines.train_label(cell), i, len(trains), time.perf_counter() - start, what)
         log(f"[train {i}/{len(trains)}] {cell.dataset} {cell.recipe} seed {cell.seed}: "
-            f"{meta['train_seconds']:.1f}s, train acc {meta['final_train_accuracy']:.3f} ({time.perf_counter() - start:.1f}s)")
+            f"{meta['train_seconds']:.1f}s, {what} ({time.perf_counter() - start:.1f}s)")
     for i, cell in _in_turn(evals, out):
         start = time.perf_counter()
-        if not compute(cell, out, device, root, log=log):
+        with lines.evaluating(lines.eval_label(cell)):
+            computed = compute(cell, out, device, root, log=log)
+        if not computed:
             counts["eval_skipped"] += 1
             continue
         counts["evaluated"] += 1
+        lines.cell_done("eval", lines.eval_label(cell), i, len(evals), time.perf_counter() - start)
         log(f"[eval {i}/{len(evals)}] {cell.train.dataset} {cell.train.recipe} seed {cell.train.seed} "
             f"{cell.name}: {time.perf_counter() - start:.1f}s")
     return counts

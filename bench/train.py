@@ -1,4 +1,4 @@
-"""The training engine: optimizer, schedule, batches, progress bar, checkpoint metadata.
+"""The training engine: optimizer, schedule, batches, progress bar (and bench.progress lines), checkpoint metadata.
 
 Optimizers: sgd (momentum, weight_decay, nesterov), adam (betas, weight_decay), adadelta (rho).
 Schedules: none, multistep (milestones in epochs, gamma), cosine (to 0 over all steps). Both the
@@ -18,6 +18,7 @@ import time
 import torch
 from tqdm import tqdm
 
+from bench import progress as lines
 from bench.data import Split, augment_batch
 from bench.recipes import RECIPES, Recipe, StepState, TrainContext
 
@@ -142,6 +143,8 @@ def train(model, recipe_name: str, args: dict, train_split: Split, settings: dic
                 bar.update(step - synced)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{total_loss / seen:.3f}", acc=f"{total_correct / seen:.3f}")
                 synced = step
+        lines.epoch(label or recipe_name, epoch + 1, epochs, total_loss / max(1, seen), total_correct / max(1, seen),
+                       time.perf_counter() - start)
     bar.close()
     model.eval()
     return {

@@ -1,0 +1,82 @@
+"""`bench run --estimate` (bench.estimate_time): the arithmetic with fixed timings, and a real run on CPU."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench.config import load_suite
+from bench.estimate_time import estimate, render
+
+SUITE = """\
+    name: est
+    datasets:
+      digits: {n_test: 40}
+      fashion-mnist: {n_test: 20000, n_train: 1000}
+    recipes: [erm, pgdt]
+    seeds: [0, 1]
+    evaluations:
+      - clean
+      - attack: PGD
+        params: {steps: 3}
+    """
+
+
+def test_estimate_arithmetic_with_fixed_timings(tiny_suite, tmp_path):
+    card = (tmp_path / "models" / "erm.yaml").read_text()
+    fashion = "  fashion-mnist: {arch: small_cnn, epochs: 3, batch_size: 300, optimizer: {name: adam, lr: 1.0e-3}}\n"
+    for name in ("erm", "pgdt"):
+        path = tmp_path / "models" / f"{name}.yaml"
+        path.write_text(path.read_text() + fashion)
+    assert card  # the tiny cards: digits 1 epoch at batch 128
+    from bench.grid import plan
+
+    trains, evals = plan(load_suite(tiny_suite(SUITE)))
+    calls = {"train": [], "eval": []}
+
+    def train_step(method, cfg, info, device, steps_per_epoch):
+        calls["train"].append((info.name, method, steps_per_epoch))
+        return {"erm": 0.5, "pgdt": 2.0}[method] * (10 if info.name == "fashion-mnist" else 1)
+
+    def eval_input(cell, info, device):
+        calls["eval"].append((info.name, cell.name))
+        return 0.01 if cell.kind == "clean" else 0.3
+
+    rows = estimate(trains, evals, "cpu", train_step=train_step, eval_input=eval_input,
+                    done=lambda kind, c: kind == "train" and c.dataset == "digits" and c.recipe == "erm" and c.seed == 1)
+    # each distinct setting is timed once: seeds share it
+    assert sorted(calls["train"]) == [("digits", "erm", 11), ("digits", "pgdt", 11),
+                                      ("fashion-mnist", "erm", 4), ("fashion-mnist", "pgdt", 4)]
+    assert len(calls["eval"]) == 4  # {digits, fashion} x {clean, PGD}; recipes and seeds share the arch
+    by = {r["label"]: r for r in rows}
+    assert "digits erm seed 1" not in by and len(rows) == 7 + 16  # 7 train cells to run, 16 eval cells
+    # digits: 1297 images / batch 128 = 11 steps an epoch, 1 epoch
+    assert by["digits erm seed 0"]["units"] == 11 and by["digits erm seed 0"]["hours"] == pytest.approx(11 * 0.5 / 3600)
+    assert by["digits pgdt seed 1"]["hours"] == pytest.approx(11 * 2.0 / 3600)
+    # fashion: n_train 1000 / batch 300 = 4 steps an epoch, 3 epochs, 20 s a pgdt step
+    assert by["fashion-mnist pgdt seed 0"]["units"] == 12
+    assert by["fashion-mnist pgdt seed 0"]["hours"] == pytest.approx(12 * 20.0 / 3600)
+    # evaluation: n_test 40 on digits; fashion's 20000 is capped at its 10000 test images
+    assert by["digits erm seed 0 attack:PGD"]["hours"] == pytest.approx(40 * 0.3 / 3600)
+    assert by["fashion-mnist pgdt seed 1 clean"]["units"] == 10000
+    assert by["fashion-mnist pgdt seed 1 clean"]["hours"] == pytest.approx(10000 * 0.01 / 3600)
+    train = 11 * 0.5 + 2 * 11 * 2.0 + 2 * 12 * 5.0 + 2 * 12 * 20.0
+    ev = 4 * (40 * 0.01 + 40 * 0.3) + 4 * (10000 * 0.01 + 10000 * 0.3)
+    text = render(rows, "cpu")
+    assert f"total: {(train + ev) / 3600:.2f} h ({train / 3600:.2f} h training, {ev / 3600:.2f} h evaluation)" in text
+    assert re.search(r"train digits erm seed 0 +11 steps +x 0\.5 s = 0\.002 h", text)
+
+
+def test_bench_run_estimate_times_real_steps(tiny_suite, cli, tmp_path):
+    out = tmp_path / "res"
+    code, stdout, err = cli("run", tiny_suite(), "--out", out, "--device", "cpu", "--estimate")
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert lines[0].startswith("estimate on cpu:") and lines[-1].startswith("total: ")
+    cells = [line for line in lines if re.match(r"\s+(train|eval) ", line)]
+    assert len(cells) == 2 + 4
+    hours = [float(m) for m in re.findall(r"= ([0-9.]+) h", "\n".join(cells))]
+    seconds = [float(m) for m in re.findall(r"x ([0-9.e-]+) s =", "\n".join(cells))]
+    assert all(s > 0 for s in seconds)
+    assert float(re.search(r"total: ([0-9.]+) h", lines[-1]).group(1)) == pytest.approx(sum(hours), abs=0.006)
+    assert not out.exists()  # writes nothing
