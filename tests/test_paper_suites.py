@@ -16,7 +16,7 @@ from bench.config import load_suite
 from bench.data import DATASETS
 from bench.evals.certify import point_name
 from bench.grid import plan
-from bench.report.paper import load_papers, matches
+from bench.report.published import load_papers, matches
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPERS = sorted((ROOT / "suites" / "papers").glob("*.yaml"))
