@@ -70,7 +70,7 @@ def time_train_step(method: str, cfg: dict, info, device: torch.device, steps_pe
     recipe = RECIPES.get(method)(cfg["args"], ctx)
     recipe.scaler = torch.amp.GradScaler(device.type) if uses_amp(recipe, device) else None
     recipe.setup(model)
-    optimizer = make_optimizer(list(model.parameters()) + list(recipe.extra_parameters()), cfg["optimizer"])
+    optimizer = make_optimizer(list(model.parameters()), cfg["optimizer"])
     bs = cfg["batch_size"]
     last = max(0, cfg["epochs"] - 1)
     x_all = torch.rand((bs, *info.shape), generator=gen)
@@ -94,7 +94,12 @@ def time_eval_input(cell, info, device: torch.device) -> float:
     from bench.evals import EVALS, EvalContext
 
     torch.manual_seed(0)
-    model = _model(cell.train.config, info, device).eval()
+    if cell.train.method == "external":  # the model itself (its files are at hand), not an untrained one
+        from bench.external import load
+
+        model = load(cell.train, str(device))
+    else:
+        model = _model(cell.train.config, info, device).eval()
     n = min(EVAL_INPUTS, cell.n_test)
     x = torch.rand((n, *info.shape), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -120,7 +125,7 @@ def estimate(trains, evals, device: str, root: str | None = None, done=lambda ki
     per_input: dict[str, float] = {}
     out = []
     for c in trains:
-        if done("train", c):
+        if done("train", c) or c.method == "external":  # an external model is loaded, not trained
             continue
         info = DATASETS.get(c.dataset)
         cfg = c.config
@@ -137,7 +142,8 @@ def estimate(trains, evals, device: str, root: str | None = None, done=lambda ki
             continue
         info = DATASETS.get(c.train.dataset)
         cfg = c.train.config
-        key = canonical([c.train.dataset, cfg["arch"], cfg["arch_args"], c.kind, c.name, c.params, c.batch_size])
+        model = c.train.id if c.train.method == "external" else [cfg["arch"], cfg["arch_args"]]
+        key = canonical([c.train.dataset, model, c.kind, c.name, c.params, c.batch_size])
         if key not in per_input:
             per_input[key] = eval_input(c, info, dev)
         units = min(c.n_test, split_sizes(c.train.dataset, root)[1])

@@ -79,7 +79,8 @@ class Board:
     # -- plan and ETA ------------------------------------------------------------------------------------
     def begin(self, trains, evals, train_done, eval_done) -> None:
         """The cells still to run (``train_done(cell)`` / ``eval_done(cell)`` say which are finished)."""
-        self.epochs_left = {train_label(c): int(c.config["epochs"]) for c in trains if not train_done(c)}
+        # an external model's cell loads a model: no epochs
+        self.epochs_left = {train_label(c): int(c.config.get("epochs", 0)) for c in trains if not train_done(c)}
         self.evals_left = sum(not eval_done(c) for c in evals)
         self.say(f"run: {len(self.epochs_left)} train cells and {self.evals_left} eval cells to run")
 

@@ -80,3 +80,24 @@ def test_bench_run_estimate_times_real_steps(tiny_suite, cli, tmp_path):
     assert all(s > 0 for s in seconds)
     assert float(re.search(r"total: ([0-9.]+) h", lines[-1]).group(1)) == pytest.approx(sum(hours), abs=0.006)
     assert not out.exists()  # writes nothing
+
+
+def test_estimate_times_an_external_model_itself(tmp_path, cli):
+    """An external model is loaded, not trained (no train line); its evaluations are timed on the model."""
+    import torch
+
+    from bench.data import DATASETS
+    from bench.nets import build
+
+    torch.manual_seed(0)
+    torch.save(build("small_cnn", DATASETS.get("digits"), width=8).state_dict(), tmp_path / "net.pt")
+    suite = tmp_path / "ext.yaml"
+    suite.write_text("name: ext\ndatasets: {digits: {n_test: 40}}\n"
+                     "models:\n  - {as: mine, arch: small_cnn, arch_args: {width: 8}, checkpoint: net.pt}\n"
+                     "evaluations: [clean, {attack: PGD, params: {steps: 3}}]\n")
+    code, stdout, err = cli("run", suite, "--out", tmp_path / "res", "--device", "cpu", "--estimate")
+    assert code == 0, err
+    cells = [line.split() for line in stdout.splitlines() if re.match(r"\s+(train|eval) ", line)]
+    assert [c[:5] for c in cells] == [["eval", "digits", "mine", "seed", "0"]] * 2
+    assert [c[5] for c in cells] == ["clean", "attack:PGD"] and all(c[6] == "40" for c in cells)
+    assert not (tmp_path / "res").exists()
