@@ -88,8 +88,23 @@ def _torchscript(s: dict, paths: dict, info, where: str) -> nn.Module:
                         where, "models.torchscript") from None
 
 
+def _autoattack_name() -> None:
+    """robustbench 1.1.1 declares PyPI's pyautoattack (the official AutoAttack code, packaged) as its
+    AutoAttack but imports it under the GitHub package's name, ``autoattack``: with only pyautoattack
+    installed, that name is pyautoattack."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("autoattack") is None and importlib.util.find_spec("pyautoattack") is not None:
+        import pyautoattack
+        import pyautoattack.state
+
+        sys.modules["autoattack"], sys.modules["autoattack.state"] = pyautoattack, pyautoattack.state
+
+
 def _zoo(label: str, where: str):
     try:
+        _autoattack_name()
         from robustbench.model_zoo import model_dicts
         from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
         from robustbench.utils import rm_substr_from_state_dict

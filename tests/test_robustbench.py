@@ -12,9 +12,11 @@ import pytest
 import torch
 
 import bench
-from bench.report import load_rows
+from bench.external_load import _autoattack_name
+from bench.results import read_rows as load_rows
 
 try:
+    _autoattack_name()  # as bench does before it imports robustbench
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
 except Exception as e:  # ImportError, or robustbench's own imports failing (pkg_resources, autoattack)
