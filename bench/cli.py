@@ -295,8 +295,10 @@ def parser() -> argparse.ArgumentParser:
     gc = sub.add_parser("gc", help="remove files of cells the folder's current suite does not name (run.json)")
     gc.add_argument("results")
     gc.set_defaults(fn=cmd_gc)
-    ls = sub.add_parser("list", help="list registered datasets, archs, recipes, attacks, evaluations, tables")
-    ls.add_argument("what", choices=("datasets", "archs", "recipes", "attacks", "evaluations", "tables"))
+    ls = sub.add_parser("list", help="list registered datasets, archs, recipes, attacks, evaluations, vicinities, "
+                        "certifiers, tables")
+    ls.add_argument("what", choices=("datasets", "archs", "recipes", "attacks", "evaluations", "vicinities",
+                                     "certifiers", "tables"))
     ls.add_argument("pattern", nargs="?", default="*")
     ls.add_argument("--plugin", action="append", default=[], help="also import this plugin module (repeatable)")
     ls.set_defaults(fn=cmd_list)

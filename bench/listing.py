@@ -63,6 +63,16 @@ def _table(what: str, pattern: str):
 
         rows = [(n, ", ".join(c.params), first_doc_line(inspect.getmodule(c))) for n, c in EVALS.list(pattern)]
         return EVALS, rows, ["kind", "keys", "description"]
+    if what == "vicinities":
+        from bench.vicinity import VICINITIES
+
+        rows = [(n, v.unit, v.lp or "", "" if v.below is None else f"< {v.below:.4g}") for n, v in VICINITIES.list(pattern)]
+        return VICINITIES, rows, ["vicinity", "radius", "ball", "radius limit"]
+    if what == "certifiers":
+        from bench.certify.rules import CERTIFIERS
+
+        return CERTIFIERS, [(n, first_doc_line(inspect.getmodule(f))) for n, f in CERTIFIERS.list(pattern)], \
+            ["certifier", "description"]
     from bench.report.layouts import LAYOUTS
 
     return LAYOUTS, [(n, first_doc_line(f)) for n, f in LAYOUTS.list(pattern)], ["table", "description"]
