@@ -77,9 +77,9 @@ def test_every_attack_runs_through_the_evaluation(tiny, name):
     assert (out["linf"] <= 1 + 1e-6).all() and (out["l0"] <= 64).all()
     if ATTACKS.get(name).norm is not None:
         assert out["in_budget"].all(), (out["linf"], out["l2"], out["eps"])
-        assert np.isfinite(out["eps"]).all()
-    else:  # unbounded: no eps, in_budget against the dataset's Linf budget
-        assert np.isnan(out["eps"]).all()
+        assert np.isfinite(out["eps"]).all() and set(out["norm"]) == {ATTACKS.get(name).norm}
+    else:  # unbounded: no eps nor norm, in_budget against the dataset's Linf budget
+        assert np.isnan(out["eps"]).all() and set(out["norm"]) == {None}
         assert (out["in_budget"] == (out["linf"] <= DIGITS.eps["linf"] + 1e-5)).all()
 
 

@@ -28,7 +28,7 @@ from bench.schema import COLUMNS, ROW_SCHEMA
 
 KEY = ["dataset", "recipe", "evaluation"]
 PARTS = ["kind", "base", "predictor", "adaptive", "sweep", "component"]
-PARAMS = ["eps", "kappa", "alpha", "sigma"]
+PARAMS = ["eps", "norm", "kappa", "alpha", "sigma"]
 ONE = ord("1")
 
 

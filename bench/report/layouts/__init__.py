@@ -232,14 +232,21 @@ def part(rows: Rows, evaluation: str, column: str, ds: str | None = None):
     return v.iloc[0] if len(v) else None
 
 
-def first_present(rows: Rows, run: dict, ds: str, candidates: list[str]) -> str | None:
-    """The first of ``candidates`` (evaluation names) on dataset ``ds``: exact names, then by family (e.g.
-    'attack:PGD[vote]' for 'attack:PGD'), never a sweep point."""
-    present = evaluations_of(rows, run, ds)
+def linf_bounded(b) -> bool:
+    """Whether an evaluation's first block may fill a Linf column: an attack whose eps bounds the Linf norm
+    (rows written before the ``norm`` column count when their eps is set); never an unbounded attack (CW,
+    eps null) or one of another norm."""
+    return b.kind == "attack" and not pd.isna(b.eps) and (pd.isna(b.norm) or b.norm == "linf")
+
+
+def first_present(rows: Rows, run: dict, ds: str, candidates: list[str], where=None) -> str | None:
+    """The first of ``candidates`` (evaluation names) on dataset ``ds`` that passes ``where(block)``: exact
+    names, then by family (e.g. 'attack:PGD[vote]' for 'attack:PGD'), never a sweep point."""
+    present = evaluations_of(rows, run, ds, where)
     for c in candidates:
         if c in present:
             return c
-    whole = evaluations_of(rows, run, ds, lambda b: not b.sweep)
+    whole = evaluations_of(rows, run, ds, lambda b: not b.sweep and (where is None or where(b)))
     info = {b.evaluation: b for b in _firsts(rows, ds).itertuples(index=False)}
     for c in candidates:
         for p in whole:

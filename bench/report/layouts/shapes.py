@@ -9,7 +9,10 @@
 - PRL's ProbAcc(q) (Robey et al. 2022), as bench's PR table: mean PR and the share of inputs with PR > 1 - q.
 
 Attack columns are found by evaluation name (a suite's ``as:`` name or the attack's): the candidates are
-listed below; a column whose evaluation is absent is left out, and a shape with too few columns is None.
+listed below. Every attack column of these tables is a Linf one, filled only by an evaluation bounded in
+Linf (``linf_bounded``: never torchattacks' unbounded L2 ``CW``, nor an L2 attack under a Linf label); a
+column whose evaluation is absent is left out, the caption naming the evaluation it needs, and a shape with
+too few columns is None.
 """
 from __future__ import annotations
 
@@ -18,20 +21,36 @@ from bench.names import block_name
 from bench.report import Table
 from bench.report.data import Rows
 from bench.report.layouts import (by_columns, datasets_of, evaluations_of, first_present, group, layout,
-                                  metric_column, part, per_evaluation, recipes_of)
+                                  linf_bounded, metric_column, part, per_evaluation, recipes_of)
 from bench.report.layouts.attacks import AUTOATTACK, any_attack
 
 PGD = ["attack:PGD", "attack:PGD-20", "attack:PGD-10", "attack:PGD-100"]
-CWINF = ["attack:CWinf", "attack:CW-inf", "attack:CW"]
+CWINF = ["attack:CWinf", "attack:CW-inf"]
+
+
+def linf_found(rows: Rows, run: dict, ds: str, spec, missing: dict) -> list[tuple[str, str]]:
+    """(label, evaluation) of the spec's Linf columns present on ``ds``; the absent ones go to ``missing``
+    (label -> candidates) for the caption."""
+    found = [(label, cands, first_present(rows, run, ds, cands, linf_bounded)) for label, cands in spec]
+    missing.update({label: cands for label, cands, ev in found if not ev})
+    return [(label, ev) for label, _, ev in found if ev]
+
+
+def needs(missing: dict) -> str:
+    """The caption's line on left-out columns: which evaluation each needs."""
+    if not missing:
+        return ""
+    return " Left out (no Linf-bounded evaluation at the dataset's budget): " + "; ".join(
+        f"{label} needs {' or '.join(cands)}" for label, cands in missing.items()) + "."
 
 
 def _attack_columns(rows: Rows, run: dict, spec, clean: str, worst: str | None, min_attacks: int):
-    """Clean + the named attacks (+ per-sample worst case) per dataset, or [] with too few attacks."""
+    """Clean + the named attacks (+ per-sample worst case) per dataset, or [] with too few attacks; and
+    the caption's line on the columns left out."""
     datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
-    columns = []
+    columns, missing = [], {}
     for ds in datasets:
-        found = [(label, first_present(rows, run, ds, cands)) for label, cands in spec]
-        found = [(label, ev) for label, ev in found if ev]
+        found = linf_found(rows, run, ds, spec, missing)
         if len(found) < min_attacks:
             continue
         g = group(ds, datasets)
@@ -39,52 +58,51 @@ def _attack_columns(rows: Rows, run: dict, spec, clean: str, worst: str | None, 
         columns += [((g, label), metric_column(rows, ds, recipes, ev)) for label, ev in found]
         if worst:
             columns.append(((g, worst), any_attack(rows, ds, recipes, [ev for _, ev in found])))
-    return columns, recipes
+    return columns, recipes, needs(missing)
 
 
 ADT_SPEC = [("FGSM", ["attack:FGSM"]), ("PGD-20", ["attack:PGD-20"]), ("PGD-100", ["attack:PGD-100"]),
             ("MIM", ["attack:MIM", "attack:MIFGSM"]), ("C&W", CWINF)]
 MAIL_SPEC = [("PGD", ["attack:PGD-100"]), ("APGD", ["attack:APGD", "attack:APGD-CE"]), ("CW", CWINF),
              ("AA", AUTOATTACK)]
+ATPR_SPEC = [("PGD", PGD), ("CW∞", CWINF), ("AA", AUTOATTACK)]
 
 
 @layout("adt")
 def adt(rows: Rows, run: dict) -> Table | None:
     """ADT (Dong et al. 2020) table: A_nat | FGSM | PGD-20 | PGD-100 | MIM | C&W | A_rob (worst case)."""
-    columns, recipes = _attack_columns(rows, run, ADT_SPEC, "A_nat", "A_rob (worst case)", 2)
+    columns, recipes, left = _attack_columns(rows, run, ADT_SPEC, "A_nat", "A_rob (worst case)", 2)
     return by_columns("adt", "ADT-style table: white-box robustness", "Model", recipes, columns,
-                      "Accuracy (%); A_rob: a sample counts only if it survives every attack shown.")
+                      "Accuracy (%); A_rob: a sample counts only if it survives every attack shown." + left)
 
 
 @layout("mail")
 def mail(rows: Rows, run: dict) -> Table | None:
     """MAIL (Wang et al. 2021) Tables 2/3: NAT | PGD-100 | APGD | CW | AA, mean ± std over seeds."""
-    columns, recipes = _attack_columns(rows, run, MAIL_SPEC, "NAT", None, 2)
+    columns, recipes, left = _attack_columns(rows, run, MAIL_SPEC, "NAT", None, 2)
     return by_columns("mail", "MAIL-style table: accuracy under attacks", "Method", recipes, columns,
-                      "Accuracy (%), mean ± std over seeds.")
+                      "Accuracy (%), mean ± std over seeds." + left)
 
 
 @layout("atpr")
 def atpr(rows: Rows, run: dict) -> Table | None:
     """AT-PR (Zhang et al. 2025): clean | PGD | CW-inf | AA | mean PR at each vicinity radius."""
     datasets, recipes = datasets_of(rows, run), recipes_of(rows, run)
-    columns = []
+    columns, missing = [], {}
     for ds in datasets:
         prs = evaluations_of(rows, run, ds, lambda b: b.kind == "pr")
         if not prs:
             continue
         g = group(ds, datasets)
         columns.append(((g, "Clean"), metric_column(rows, ds, recipes, "clean")))
-        for label, cands in [("PGD", PGD), ("CW∞", CWINF), ("AA", AUTOATTACK)]:
-            ev = first_present(rows, run, ds, cands)
-            if ev:
-                columns.append(((g, label), metric_column(rows, ds, recipes, ev)))
+        for label, ev in linf_found(rows, run, ds, ATPR_SPEC, missing):
+            columns.append(((g, label), metric_column(rows, ds, recipes, ev)))
         for ev in prs:
             label = "PR " + block_name(part(rows, ev, "base"), part(rows, ev, "eps"))
             columns.append(((g, label), metric_column(rows, ds, recipes, ev, "mean_pr")))
     return by_columns("atpr", "AT-PR-style table: worst-case and probabilistic robustness", "Method", recipes, columns,
                       "Accuracy (%) under attacks; PR: mean share of non-adversarial points in the vicinity, over "
-                      "clean-correct inputs (%).")
+                      "clean-correct inputs (%)." + needs(missing))
 
 
 @layout("pr")
