@@ -156,7 +156,7 @@ class Rows:
         per declared metric i its sum ``s{i}``, count ``n{i}``, sum of squares ``q{i}`` (= the sum for a rate,
         whose values are 0 or 1) and, for rates, the bitstring ``o{i}`` of samples where it holds."""
         bits = f"bitstring_agg(index, {self.lo}, {self.hi})"
-        firsts = ", ".join(f"any_value({c}) AS {c}" for c in PARTS + PARAMS + ["cell", "train_cell"])
+        firsts = ", ".join(f"any_value({c}) AS {c}" for c in PARTS + PARAMS + ["cell", "train_cell", "params"])
         out = []
         for kind, rels in self.by_kind.items():
             metrics = declared.of(kind)
@@ -178,8 +178,8 @@ class Rows:
     @cached_property
     def blocks(self) -> pd.DataFrame:
         """One line per (dataset, recipe, evaluation, seed) in the rows' order: name parts, parameters, the
-        cell and train cell, and the number of samples."""
-        cols = ["dataset", "recipe", "evaluation", "seed", *PARTS, *PARAMS, "cell", "train_cell", "samples",
+        cell and train cell, the evaluation's resolved parameters (JSON) and the number of samples."""
+        cols = ["dataset", "recipe", "evaluation", "seed", *PARTS, *PARAMS, "cell", "train_cell", "params", "samples",
                 "first_src", "first_pos"]
         frames = [df[cols] for _, df in self._pass]
         if not frames:
