@@ -12,7 +12,8 @@ Every row also carries the parts as columns, so reports select on columns, never
 ``base`` (the configured name without its ``kind:`` prefix), ``predictor`` (bench.predict mode), ``adaptive``
 (an EOT attack through that predictor), ``sweep`` (the budget/radius is part of the name: one point of a
 sweep), ``component`` (an AutoAttack component), ``kappa``/``alpha`` (certification test), ``eps`` (budget or
-radius) and ``sigma`` (smoothing noise).
+radius), ``norm`` (the norm an attack's eps bounds: linf, l2, l1; null when unbounded) and ``sigma``
+(smoothing noise).
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ import math
 import numpy as np
 
 DEFAULT_KAPPA = DEFAULT_ALPHA = 0.01  # the certification paper's kappa and alpha (names omit them)
-PART_COLUMNS = ("kind", "base", "predictor", "adaptive", "sweep", "component", "kappa", "alpha", "eps", "sigma")
+PART_COLUMNS = ("kind", "base", "predictor", "adaptive", "sweep", "component", "kappa", "alpha", "eps", "norm",
+                "sigma")
 
 
 def base_of(name: str) -> str:
@@ -45,7 +47,7 @@ def block_name(name: str, value: float | None = None, predictor: str | None = No
 def block(n: int, kind: str, name: str, value: float | None = None, predictor: str | None = None,
           adaptive: bool = False, kappa: float | None = None, alpha: float | None = None,
           component: str | None = None, eps: float | None = None, sigma: float | None = None,
-          evaluation: str | None = None) -> dict:
+          evaluation: str | None = None, norm: str | None = None) -> dict:
     """The name columns of ``n`` rows of one block: ``evaluation`` (block_name, unless given: clean's
     configured name carries its predictor tag already) and its parts."""
     def full(v, dtype=object):
@@ -56,7 +58,7 @@ def block(n: int, kind: str, name: str, value: float | None = None, predictor: s
     return {"evaluation": full(evaluation),
             "kind": full(kind), "base": full(base_of(name)), "predictor": full(predictor),
             "adaptive": full(adaptive, bool), "sweep": full(value is not None, bool), "component": full(component),
-            "kappa": num(kappa), "alpha": num(alpha), "eps": num(eps), "sigma": num(sigma)}
+            "kappa": num(kappa), "alpha": num(alpha), "eps": num(eps), "norm": full(norm), "sigma": num(sigma)}
 
 
 def family(evaluation: str, kind: str, base: str, component: str | None = None) -> str:

@@ -16,6 +16,7 @@ ROW_SCHEMA = pa.schema([
     # attacks
     ("adv_pred", pa.int64()), ("linf", pa.float64()), ("l2", pa.float64()), ("l0", pa.float64()),
     ("in_budget", pa.bool_()), ("eps", pa.float64()), ("component", pa.string()),
+    ("norm", pa.string()),  # the norm eps bounds (linf, l2, l1); null for unbounded attacks
     # probabilistic robustness
     ("n", pa.int64()), ("agree", pa.int64()), ("pr", pa.float64()),
     # certification

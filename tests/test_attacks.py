@@ -24,7 +24,8 @@ FAST = {
     "SparseFool": {"steps": 1}, "DeepFool": {"steps": 3}, "CW": {"steps": 5},
     "EADEN": {"max_iterations": 10, "binary_search_steps": 1}, "EADL1": {"max_iterations": 10, "binary_search_steps": 1},
     "Square": {"n_queries": 20}, "OnePixel": {"steps": 2, "popsize": 2}, "Pixle": {"restarts": 2, "max_iterations": 2},
-    "SPSA": {"nb_sample": 8}, "PGD-100": {"steps": 5}, "PGDRS": {"noise_batch_size": 2},
+    "SPSA": {"nb_sample": 8}, "PGD-100": {"steps": 5}, "MAIL-PGD-100": {"steps": 5},
+    "ADT-PGD-100": {"steps": 5}, "PGDRS": {"noise_batch_size": 2},
     "PGDRSL2": {"noise_batch_size": 2}, "FAB": {"steps": 3},
 }
 
@@ -77,10 +78,29 @@ def test_every_attack_runs_through_the_evaluation(tiny, name):
     assert (out["linf"] <= 1 + 1e-6).all() and (out["l0"] <= 64).all()
     if ATTACKS.get(name).norm is not None:
         assert out["in_budget"].all(), (out["linf"], out["l2"], out["eps"])
-        assert np.isfinite(out["eps"]).all()
-    else:  # unbounded: no eps, in_budget against the dataset's Linf budget
-        assert np.isnan(out["eps"]).all()
+        assert np.isfinite(out["eps"]).all() and set(out["norm"]) == {ATTACKS.get(name).norm}
+    else:  # unbounded: no eps nor norm, in_budget against the dataset's Linf budget
+        assert np.isnan(out["eps"]).all() and set(out["norm"]) == {None}
         assert (out["in_budget"] == (out["linf"] <= DIGITS.eps["linf"] + 1e-5)).all()
+
+
+PAPER_SETTINGS = {  # (steps, step size at eps 8/255): REFERENCE-FACTS.md, the papers' evaluation code
+    "MAIL-PGD-20": (20, 0.003), "MAIL-PGD-100": (100, 0.003), "MAIL-CWinf": (20, 0.003),
+    "ADT-PGD-20": (20, 2 / 255), "ADT-PGD-100": (100, 2 / 255), "ADT-CWinf": (20, 2 / 255), "ADT-MIM": (20, 2 / 255),
+    "CWinf": (30, 2 / 255),  # FAT/GAIRAT: 30 x eps/4
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_SETTINGS))
+def test_paper_settings_pin_steps_and_step_size(name):
+    steps, alpha = PAPER_SETTINGS[name]
+    cifar = DATASETS.get("cifar10")
+    p = threat_params(ATTACKS.get(name), cifar)
+    assert (p["steps"], p["alpha"], p["eps"]) == (steps, pytest.approx(alpha, abs=1e-12), pytest.approx(8 / 255))
+    assert threat_params(ATTACKS.get(name), DIGITS)["alpha"] == pytest.approx(alpha * 0.1 / (8 / 255))  # rescaled
+    made = ATTACKS.get(name).make(torch.nn.Linear(4, 2), **p)
+    assert (made.steps, made.alpha, made.eps) == (steps, pytest.approx(alpha), pytest.approx(8 / 255))
+    assert ATTACKS.get(name).norm == "linf"
 
 
 def test_threat_table_follows_the_dataset_and_torchattacks_ratios():

@@ -87,7 +87,7 @@ def test_individual_rows_per_component(tiny):
     worst, ce, dlr = (out["correct"][i * 8:(i + 1) * 8] for i in range(3))
     assert not (worst & ~ce).any()  # the cascade starts with apgd-ce on the same samples and seed
     assert not dlr[6:].any() and not ce[6:].any()  # clean mistakes fail every component
-    assert out["in_budget"].all()
+    assert out["in_budget"].all() and set(out["norm"]) == {"linf"}
 
 
 def test_eps_sweep_blocks(tiny):

@@ -126,13 +126,14 @@ class Attack(Evaluation):
                     params["alpha"] = params["alpha"] * eps / params[key]
                 params[key] = eps
             used = params[key] if key and norm else None
+            bound = norm if used is not None else None
             if spec:  # bench.predict: the non-adaptive and the EOT block
                 for eot, out in attack_through(model, spec, attack.name, params, x, y, ctx.info.num_classes,
                                                ctx.batch_size, ctx.device):
-                    cols = names.block(n, "attack", self.name, eps, spec["name"], eot, eps=used)
+                    cols = names.block(n, "attack", self.name, eps, spec["name"], eot, eps=used, norm=bound)
                     blocks.append(block(cols, out, y.numpy(), norm, used, ctx.info.eps["linf"]))
                 continue
             out = run_attack(model, attack.name, params, x, y, ctx.batch_size, ctx.device, seed=ctx.seed)
-            cols = names.block(n, "attack", self.name, eps, eps=used)
+            cols = names.block(n, "attack", self.name, eps, eps=used, norm=bound)
             blocks.append(block(cols, out, y.numpy(), norm, used, ctx.info.eps["linf"]))
         return concat(blocks)

@@ -120,7 +120,8 @@ class AutoAttackEval(Evaluation):
             value[todo] = {"linf": linf[todo], "l2": l2[todo], "l1": l1}[self.params["norm"]]
         yn = y.numpy()
         swept = eps if self.params["sweep"] else None
-        return {**names.block(n, "attack", self.name, swept, component=component, eps=eps),
+        return {**names.block(n, "attack", self.name, swept, component=component, eps=eps,
+                             norm=self.params["norm"]),
                 "pred": pred, "adv_pred": adv_pred, "correct": (pred == yn) & (adv_pred == yn),
                 "linf": linf, "l2": l2, "l0": l0,
                 "in_budget": within(value, self.params["norm"], eps)}

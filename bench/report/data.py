@@ -8,8 +8,9 @@ seed) per kind of rows (``_pass``) gives
 - ``values``: every declared metric (bench.metrics) of every block: mean over seeds of the per-seed mean,
   the pooled sum, count and sum of squares for the intervals;
 - per block, bitstrings over the test indices: which samples it has, and for each rate metric which ones
-  are true. McNemar's discordant counts against a column's best (``discordant``) and the any-attack AND
-  (``any_attack``) are bit operations on these, with no second pass and no per-sample join.
+  are true. McNemar's discordant counts (with several seeds: a sign test's, on per-input means) against a column's best (``discordant``) and the any-attack AND
+  (``any_attack``) are bit operations on these, with no second pass and no per-sample join;
+- with several seeds, ``inputs``: per-input means over seeds (a second pass), the units of the intervals.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from bench.schema import COLUMNS, ROW_SCHEMA
 
 KEY = ["dataset", "recipe", "evaluation"]
 PARTS = ["kind", "base", "predictor", "adaptive", "sweep", "component"]
-PARAMS = ["eps", "kappa", "alpha", "sigma"]
+PARAMS = ["eps", "norm", "kappa", "alpha", "sigma"]
 ONE = ord("1")
 
 
@@ -149,6 +150,30 @@ class Rows:
             for name in frames:
                 self.con.unregister(name)
 
+    def _sources(self):
+        """(kind, its declared metrics, the SQL of its rows with each metric's per-sample value v{i})."""
+        for kind, rels in self.by_kind.items():
+            metrics = declared.of(kind)
+            values = ", ".join(f"CAST(({m.per_sample}) AS DOUBLE) AS v{i}" for i, m in enumerate(metrics))
+            yield kind, metrics, " UNION ALL ".join(f"SELECT *, {values} FROM {r}" for r in rels)
+
+    @cached_property
+    def inputs(self) -> dict[tuple, tuple[int, float, float]]:
+        """{(dataset, evaluation, metric, recipe): (inputs, sum, sum of squares)} of the per-input means over
+        seeds of every declared metric: the units of the intervals when there are several seeds (the seeds
+        of one input are not independent samples). A second columnar pass, read only with several seeds."""
+        out = {}
+        for _, metrics, source in self._sources():
+            means = ", ".join(f"avg(v{i}) AS m{i}" for i in range(len(metrics)))
+            sums = ", ".join(f"count(m{i}) AS c{i}, sum(m{i}) AS s{i}, sum(m{i} * m{i}) AS q{i}" for i in range(len(metrics)))
+            df = self.query(f"SELECT dataset, recipe, evaluation, {sums} FROM (SELECT dataset, recipe, evaluation, "
+                            f"{means} FROM ({source}) GROUP BY dataset, recipe, evaluation, index) "
+                            f"GROUP BY dataset, recipe, evaluation")
+            for i, m in enumerate(metrics):
+                for r in zip(df["dataset"], df["evaluation"], df["recipe"], df[f"c{i}"], df[f"s{i}"], df[f"q{i}"]):
+                    out[(r[0], r[1], m.name, r[2])] = (int(r[3]), float(r[4] or 0.0), float(r[5] or 0.0))
+        return out
+
     @cached_property
     def _pass(self) -> list[tuple[tuple[declared.Metric, ...], pd.DataFrame]]:
         """One GROUP BY (dataset, recipe, evaluation, seed) per kind of rows (only the kind's metrics are
@@ -156,19 +181,16 @@ class Rows:
         per declared metric i its sum ``s{i}``, count ``n{i}``, sum of squares ``q{i}`` (= the sum for a rate,
         whose values are 0 or 1) and, for rates, the bitstring ``o{i}`` of samples where it holds."""
         bits = f"bitstring_agg(index, {self.lo}, {self.hi})"
-        firsts = ", ".join(f"any_value({c}) AS {c}" for c in PARTS + PARAMS + ["cell", "train_cell"])
+        firsts = ", ".join(f"any_value({c}) AS {c}" for c in PARTS + PARAMS + ["cell", "train_cell", "params"])
         out = []
-        for kind, rels in self.by_kind.items():
-            metrics = declared.of(kind)
-            values, aggs = [], []
+        for kind, metrics, source in self._sources():
+            aggs = []
             for i, m in enumerate(metrics):
-                values.append(f"CAST(({m.per_sample}) AS DOUBLE) AS v{i}")
                 aggs.append(f"sum(v{i}) AS s{i}, count(v{i}) AS n{i}, "
                             + (f"sum(v{i} * v{i}) AS q{i}" if m.aggregate == "mean" else f"sum(v{i}) AS q{i}"))
                 if m.aggregate == "rate":
                     aggs.append(f"coalesce({bits} FILTER (WHERE v{i} <> 0), bitstring('0', {self.hi - self.lo + 1}))"
                                 f"::VARCHAR AS o{i}")
-            source = " UNION ALL ".join(f"SELECT *, {', '.join(values)} FROM {r}" for r in rels)
             out.append((metrics, self.query(
                 f"SELECT dataset, recipe, evaluation, seed, {firsts}, count(*) AS samples, {bits}::VARCHAR AS p, "
                 f"{', '.join(aggs)}, min(src) AS first_src, min(pos) AS first_pos FROM ({source}) "
@@ -178,8 +200,8 @@ class Rows:
     @cached_property
     def blocks(self) -> pd.DataFrame:
         """One line per (dataset, recipe, evaluation, seed) in the rows' order: name parts, parameters, the
-        cell and train cell, and the number of samples."""
-        cols = ["dataset", "recipe", "evaluation", "seed", *PARTS, *PARAMS, "cell", "train_cell", "samples",
+        cell and train cell, the evaluation's resolved parameters (JSON) and the number of samples."""
+        cols = ["dataset", "recipe", "evaluation", "seed", *PARTS, *PARAMS, "cell", "train_cell", "params", "samples",
                 "first_src", "first_pos"]
         frames = [df[cols] for _, df in self._pass]
         if not frames:
@@ -235,22 +257,26 @@ class Rows:
         return out
 
     def discordant(self, metric: str, best: pd.DataFrame) -> pd.DataFrame:
-        """McNemar's counts of each recipe against its column's best for one rate metric: ``best`` has
-        dataset, evaluation, best (a recipe); returns dataset, evaluation, recipe, b (right for the best
-        only), c (right for the recipe only), on the samples both have."""
-        bits = self._bitsets(metric)
+        """Paired counts of each recipe against its column's best for one rate metric, over inputs: ``best``
+        has dataset, evaluation, best (a recipe); returns dataset, evaluation, recipe, b (inputs whose mean
+        over seeds is higher for the best), c (higher for the recipe) and shared (inputs both have). With one
+        seed, b and c are McNemar's discordant counts; with several, a sign test's (seeds are not pairs)."""
+        per: dict[tuple, list[np.ndarray]] = {}
+        for (ds, recipe, ev, _), (p, o) in self._bitsets(metric).items():
+            acc = per.setdefault((ds, recipe, ev), [np.zeros(len(p), np.int64), np.zeros(len(p), np.int64)])
+            acc[0] += p
+            acc[1] += o & p
         ref = dict(zip(zip(best["dataset"], best["evaluation"]), best["best"]))
-        counts: dict[tuple, list[int]] = {}
-        for (ds, recipe, ev, seed), (p, o) in bits.items():
-            if (ds, ev) not in ref or (ds, ref[(ds, ev)], ev, seed) not in bits:
+        out = []
+        for (ds, recipe, ev), (n, k) in per.items():
+            if (ds, ref.get((ds, ev)), ev) not in per:
                 continue
-            rp, ro = bits[(ds, ref[(ds, ev)], ev, seed)]
-            both = p & rp
-            c = counts.setdefault((ds, ev, recipe), [0, 0])
-            c[0] += int((both & ro & ~o).sum())
-            c[1] += int((both & ~ro & o).sum())
-        return pd.DataFrame([(*k, b, c) for k, (b, c) in counts.items()],
-                            columns=["dataset", "evaluation", "recipe", "b", "c"])
+            rn, rk = per[(ds, ref[(ds, ev)], ev)]
+            both = (n > 0) & (rn > 0)
+            top, mine = rk * n, k * rn  # the per-input means rk/rn and k/n, compared without dividing
+            out.append((ds, ev, recipe, int((both & (top > mine)).sum()), int((both & (top < mine)).sum()),
+                        int(both.sum())))
+        return pd.DataFrame(out, columns=["dataset", "evaluation", "recipe", "b", "c", "shared"])
 
     def any_attack(self, dataset: str, evaluations: list[str]) -> dict[str, pd.Series]:
         """Per recipe, the per-sample AND of ``correct`` over those of ``evaluations`` it has, on the samples

@@ -7,6 +7,12 @@ McNemar (1947), exact form: of the samples on which the two methods disagree, b 
 first and c only for the second; under "no difference" b ~ Binomial(b + c, 1/2); the p-value is the
 two-sided binomial tail, min(1, 2 P(X <= min(b, c))) for this symmetric distribution (what
 scipy.stats.binomtest returns, without importing scipy.stats: a test compares the two).
+
+With several seeds the seed x input rows are not independent (one input's seeds share it), so the units are
+the inputs: intervals are normal intervals of the mean of the per-input means over seeds (``sums_interval``
+on their count, sum and sum of squares), and the tie test is the exact sign test over inputs, b and c
+counting the inputs whose per-input mean is higher for one method or the other (``mcnemar_p(b, c)``; with
+one seed the per-input means are the 0/1 outcomes and b, c McNemar's discordant counts).
 """
 from __future__ import annotations
 
@@ -41,6 +47,15 @@ def mean_interval(values, z: float = Z95) -> tuple[float, float]:
         return (m, m)
     half = z * float(v.std(ddof=1)) / math.sqrt(len(v))
     return (m - half, m + half)
+
+
+def sums_interval(n: int, total: float, squares: float, z: float = Z95) -> tuple[float, float]:
+    """The normal interval of a mean from the count, sum and sum of squares of its n values."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    mean = total / n
+    half = z * math.sqrt(max(squares - n * mean * mean, 0.0) / (n - 1)) / math.sqrt(n) if n > 1 else 0.0
+    return (mean - half, mean + half)
 
 
 def mcnemar_p(only_a: int, only_b: int) -> float:

@@ -10,7 +10,6 @@ from one pass) and ``compare`` (the same for per-sample Series a layout combines
 from __future__ import annotations
 
 import functools
-import math
 from collections import namedtuple
 from typing import Callable
 
@@ -23,13 +22,17 @@ from bench.names import family
 from bench.registry import Registry
 from bench.report import Cell, Table, ordered, pct
 from bench.report.data import Rows, as_rows
-from bench.report.stats import Z95, mcnemar, mcnemar_p, mean_interval, wilson
+from bench.report.stats import mcnemar_p, mean_interval, sums_interval, wilson
 
 Aggregate = namedtuple("Aggregate", "value sd seeds k n ss aggregate")  # one cell's numbers (Rows.values)
 LAYOUTS: Registry[Callable[[pd.DataFrame, dict], Table | None]] = Registry("table layout")
 
 ALPHA = 0.05  # the level of the paired test
 TIED_NOTE = "† not significantly different from the best of its comparison (exact McNemar test, p ≥ 0.05)."
+OVER_INPUTS = "over inputs"  # in the note of a cell of several seeds
+SEEDS_NOTE = ("With several seeds, intervals and ties are computed over inputs, not seed × input rows: a normal "
+              "interval of the mean of the per-input means over seeds, and the exact sign test over inputs on "
+              "those means (McNemar's test with one seed); ± is the std over seeds.")
 
 
 def layout(name: str):
@@ -51,13 +54,19 @@ def outcomes(rows: pd.DataFrame, value="correct") -> pd.Series:
     return pd.Series(np.asarray(s), index=pd.MultiIndex.from_arrays([rows["seed"], rows["index"]]))
 
 
-def _cell(kind: str, value: float, per_seed_sd: float, seeds: int, fmt, k=None, n=None, ci=None) -> Cell:
-    """A cell from its aggregates: value ± sd over seeds; a Wilson interval (rate) or ``ci`` (mean)."""
+def _cell(kind: str, value: float, per_seed_sd: float, seeds: int, fmt, k=None, n=None, ci=None,
+          inputs: int | None = None) -> Cell:
+    """A cell from its aggregates: value ± sd over seeds; a Wilson interval (rate) or ``ci`` (mean). With
+    several seeds ``ci`` is the interval over ``inputs`` inputs (bench.report.stats), the std over seeds beside it."""
     text = fmt(value)
     if kind != "value" and seeds > 1:
         text += f" ± {fmt(per_seed_sd).strip()}"
     cell = Cell(value, text)
-    if kind == "rate":
+    if kind != "value" and seeds > 1:
+        cell.ci = (max(ci[0], 0.0), min(ci[1], 1.0)) if kind == "rate" else ci
+        cell.note = (f"95% CI {fmt(cell.ci[0])}–{fmt(cell.ci[1])} ({OVER_INPUTS}: {inputs} inputs, per-input mean "
+                     f"over seeds, normal); std over {seeds} seeds {fmt(per_seed_sd).strip()}")
+    elif kind == "rate":
         cell.ci = wilson(k, n)
         cell.note = f"95% CI {pct(cell.ci[0])}–{pct(cell.ci[1])} (Wilson, {k}/{n})"
     elif kind == "mean":
@@ -66,8 +75,13 @@ def _cell(kind: str, value: float, per_seed_sd: float, seeds: int, fmt, k=None, 
     return cell
 
 
-def _tie(cell: Cell, best: str, p: float) -> None:
-    cell.note += f"; McNemar vs {best}: p = {p:.3g}"
+def _tie(cell: Cell, best: str, counts: tuple[int, int] | None) -> None:
+    """The paired test against the column's best from (b, c); None: the two share no input."""
+    if counts is None:
+        cell.note += f"; vs {best}: not paired (no shared inputs)"
+        return
+    p = mcnemar_p(*counts)
+    cell.note += f"; {'sign test' if OVER_INPUTS in cell.note else 'McNemar'} vs {best}: p = {p:.3g}"
     cell.tied = p >= ALPHA
 
 
@@ -76,28 +90,33 @@ def compare(samples: dict[str, pd.Series | None], kind: str = "rate", higher: bo
     """Cells for methods compared on one column, from per-sample Series indexed by (seed, index).
 
     kind "rate": boolean per-sample outcomes; value = mean over seeds of per-seed accuracy (± std over seeds
-    when there are several), Wilson interval on the pooled samples, McNemar against the best.
-    kind "mean": real per-sample values (e.g. PR); a normal interval of the mean.
+    when there are several), Wilson interval on the samples and McNemar against the best with one seed,
+    over inputs with several (bench.report.stats).
+    kind "mean": real per-sample values (e.g. PR); a normal interval of the mean (over inputs with several seeds).
     kind "value": one number per seed (e.g. seconds); no interval.
     """
     cells: dict[str, Cell] = {}
+    per_input = {}
     for key, s in samples.items():
         if s is None or len(s) == 0:
             cells[key] = Cell(None, "")
             continue
         s = s.dropna() if kind != "rate" else s
         per_seed = s.groupby(level=0).mean() if kind != "value" else s
+        per_input[key] = s.astype(float).groupby(level=-1).mean()
+        several = kind != "value" and len(per_seed) > 1
         k = int(s.astype(bool).sum()) if kind == "rate" else None
-        ci = mean_interval(s.to_numpy()) if kind == "mean" else None
-        cells[key] = _cell(kind, float(per_seed.mean()), float(per_seed.std()), len(per_seed), fmt, k, len(s), ci)
+        ci = mean_interval((per_input[key] if several else s).to_numpy()) if several or kind == "mean" else None
+        cells[key] = _cell(kind, float(per_seed.mean()), float(per_seed.std()), len(per_seed), fmt, k, len(s), ci,
+                           len(per_input[key]))
     mark_best(list(cells.values()), higher)
     if kind == "rate" and test:
         best = [k for k, c in cells.items() if c.best]
         if best:
-            ref = samples[best[0]].astype(bool)
             for key, cell in cells.items():
                 if cell.value is not None and not cell.best:
-                    _tie(cell, best[0], mcnemar(ref, samples[key])[0])
+                    top, mine = per_input[best[0]].align(per_input[key], join="inner")
+                    _tie(cell, best[0], (int((top > mine).sum()), int((top < mine).sum())) if len(top) else None)
     return cells
 
 
@@ -111,20 +130,20 @@ def metric_column(rows: Rows, ds: str, recipes: list[str], evaluation: str | Non
         if a is None or a.n == 0:
             cells[r] = Cell(None, "")
             continue
-        ci = None
-        if a.aggregate == "mean":
-            mean = a.k / a.n
-            half = Z95 * math.sqrt(max(a.ss - a.n * mean * mean, 0.0) / (a.n - 1)) / math.sqrt(a.n) if a.n > 1 else 0.0
-            ci = (mean - half, mean + half)
-        cells[r] = _cell(a.aggregate, float(a.value), float(a.sd), int(a.seeds), fmt, int(round(a.k)), int(a.n), ci)
+        ci, inputs = (sums_interval(a.n, a.k, a.ss) if a.aggregate == "mean" else None), None
+        if a.seeds > 1:
+            inputs, total, squares = rows.inputs[(ds, evaluation, metric, r)]
+            ci = sums_interval(inputs, total, squares)
+        cells[r] = _cell(a.aggregate, float(a.value), float(a.sd), int(a.seeds), fmt, int(round(a.k)), int(a.n), ci,
+                         inputs)
     mark_best(list(cells.values()), higher=_higher(rows, evaluation, metric))
     best = next((r for r, c in cells.items() if c.best), None)
     if best is not None and evaluation is not None and _aggregate(rows, evaluation, metric) == "rate":
         counts = _discordant(rows, tuple(recipes), metric)
         for r, cell in cells.items():
             if cell.value is not None and not cell.best:
-                b, c = counts.get((ds, evaluation, r), (0, 0))
-                _tie(cell, best, mcnemar_p(b, c))
+                b, c, shared = counts.get((ds, evaluation, r), (0, 0, 0))
+                _tie(cell, best, (b, c) if shared else None)
     return cells
 
 
@@ -156,8 +175,8 @@ def _values(rows: Rows) -> dict:
 
 @functools.lru_cache(maxsize=32)
 def _discordant(rows: Rows, recipes: tuple[str, ...], metric: str) -> dict:
-    """McNemar's (b, c) of every recipe against its column's best, for every column of one rate metric,
-    in one pass."""
+    """Paired counts (b, c, shared inputs) of every recipe against its column's best, for every column of one
+    rate metric, in one pass (Rows.discordant)."""
     best = []
     for (ds, ev, m), by_recipe in _values(rows).items():
         present = [(r, by_recipe[r].value) for r in recipes if r in by_recipe and by_recipe[r].n > 0]
@@ -169,7 +188,8 @@ def _discordant(rows: Rows, recipes: tuple[str, ...], metric: str) -> dict:
     if not best:
         return {}
     counts = rows.discordant(metric, pd.DataFrame(best, columns=["dataset", "evaluation", "best"]))
-    return {(d.dataset, d.evaluation, d.recipe): (int(d.b), int(d.c)) for d in counts.itertuples(index=False)}
+    return {(d.dataset, d.evaluation, d.recipe): (int(d.b), int(d.c), int(d.shared))
+            for d in counts.itertuples(index=False)}
 
 
 def mark_best(cells: list[Cell], higher: bool = True) -> None:
@@ -200,6 +220,8 @@ def by_rows(name: str, title: str, index: str, header: list[tuple[str, str]], ro
     notes = list(notes or [])
     if any(c.tied for _, cells in body for c in cells):
         notes.append(TIED_NOTE)
+    if any(OVER_INPUTS in c.note for _, cells in body for c in cells):
+        notes.append(SEEDS_NOTE)
     return Table(name, title, index, header, body, caption, notes)
 
 
@@ -232,14 +254,21 @@ def part(rows: Rows, evaluation: str, column: str, ds: str | None = None):
     return v.iloc[0] if len(v) else None
 
 
-def first_present(rows: Rows, run: dict, ds: str, candidates: list[str]) -> str | None:
-    """The first of ``candidates`` (evaluation names) on dataset ``ds``: exact names, then by family (e.g.
-    'attack:PGD[vote]' for 'attack:PGD'), never a sweep point."""
-    present = evaluations_of(rows, run, ds)
+def linf_bounded(b) -> bool:
+    """Whether an evaluation's first block may fill a Linf column: an attack whose eps bounds the Linf norm
+    (rows written before the ``norm`` column count when their eps is set); never an unbounded attack (CW,
+    eps null) or one of another norm."""
+    return b.kind == "attack" and not pd.isna(b.eps) and (pd.isna(b.norm) or b.norm == "linf")
+
+
+def first_present(rows: Rows, run: dict, ds: str, candidates: list[str], where=None) -> str | None:
+    """The first of ``candidates`` (evaluation names) on dataset ``ds`` that passes ``where(block)``: exact
+    names, then by family (e.g. 'attack:PGD[vote]' for 'attack:PGD'), never a sweep point."""
+    present = evaluations_of(rows, run, ds, where)
     for c in candidates:
         if c in present:
             return c
-    whole = evaluations_of(rows, run, ds, lambda b: not b.sweep)
+    whole = evaluations_of(rows, run, ds, lambda b: not b.sweep and (where is None or where(b)))
     info = {b.evaluation: b for b in _firsts(rows, ds).itertuples(index=False)}
     for c in candidates:
         for p in whole:
