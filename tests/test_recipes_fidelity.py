@@ -223,8 +223,15 @@ def epochs_at(name, dataset, factor):
 def test_milestones_fire_at_the_references_one_based_epochs():
     """TRADES' `epoch >= 75` over epochs 1..76: two epochs at 0.01 (bench gave one); MART, ADT, FAT too."""
     assert epochs_at("trades", "cifar10", 0.1) == 2
-    for name in ("trades", "mart", "awp-trades"):  # TRADES' MNIST elif chain: one drop, at its epoch 55
-        assert epochs_at(name, "mnist", 1.0) == 54 and epochs_at(name, "mnist", 0.1) == 46
+    # TRADES' MNIST elif chain: one drop, at its epoch 55; the cards that borrow TRADES' MNIST protocol too
+    for name in ("trades", "mart", "awp-trades", "erm", "pgdt", "atpr", "awp-at", "gairat", "fat",
+                 "adt-exp", "adt-expam", "adt-impam", "mail-at", "mail-trades", "mail-mart"):
+        assert epochs_at(name, "mnist", 1.0) == 54 and epochs_at(name, "mnist", 0.1) == 46, name
+    for name in ("mail-at", "mail-trades", "mail-mart"):  # MNIST: reweighting from the lr drop
+        recipe, ctx = make(name, card(name, "mnist")["args"], epochs=100)
+        logits, y = torch.tensor([[2.0, 0.0, 1.0]]), torch.tensor([0])
+        assert recipe.weights(logits, y, StepState(53, 53, ctx)).item() == 1.0
+        assert recipe.weights(logits, y, StepState(54, 54, ctx)).item() != 1.0
     assert epochs_at("mart", "cifar10", 1.0) == 74 and epochs_at("mart", "cifar10", 0.001) == 21
     for name in ("adt-exp", "adt-expam", "adt-impam"):
         assert epochs_at(name, "cifar10", 0.1) == 2
