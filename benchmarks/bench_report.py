@@ -9,17 +9,20 @@ attacks of which two are eps sweep points, PR, certification, smoothing). Then, 
   every declared metric of every block (the values `bench check` compares), the leaderboard (every
   evaluation's headline metric with Wilson intervals and McNemar against each column's best), and the
   per-sample any-attack AND over the six attacks;
-- bare: one DuckDB query reading the same files, per (recipe, evaluation, seed) accuracy and count.
+- bare: one DuckDB query reading the same files, per (recipe, evaluation, seed) accuracy and count;
+- many (with --folders K): the same rows split over K results folders, read as `bench report DIR DIR ...`
+  reads them (bench.report.merge.load_many: each folder's current cells, clashes refused, copies read once),
+  every declared metric and the leaderboard.
 
 Prints seconds (median over rounds) and peak resident memory of each, and their ratio.
 
-    PYTHONPATH=. python benchmarks/bench_report.py [--models 10] [--inputs 10000] [--rounds 3] [--dir /tmp/x]
+    PYTHONPATH=. python benchmarks/bench_report.py [--models 10] [--inputs 10000] [--rounds 3] [--dir /tmp/x] [--folders 5]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,25 +31,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from bench import names
-from bench.schema import ROW_SCHEMA
 
 ATTACKS = [("attack:PGD", None, 0.1), ("attack:FGSM", None, 0.1), ("attack:CWinf", None, 0.1),
            ("attack:AutoAttack", None, 0.1), ("attack:PGD", 0.05, 0.05), ("attack:PGD", 0.2, 0.2)]
 
 
-def generate(out: Path, models: int, inputs: int) -> int:
-    """Write the synthetic results folder; returns the number of rows."""
+def generate(outs: list[Path], models: int, inputs: int) -> int:
+    """Write the synthetic results (model m into folder m mod len(outs)), each folder with the run.json and
+    file metadata bench.store writes; returns the number of rows."""
+    from bench.store import write_rows  # imports torch: only in the generating process, not the timed ones
+
     rng = np.random.default_rng(0)
-    samples = out / "samples"
-    samples.mkdir(parents=True, exist_ok=True)
+    cells: dict[Path, list[dict]] = {out: [] for out in outs}
     index = np.arange(inputs)
     label = rng.integers(0, 10, inputs)
     total = 0
     for m in range(models):
+        out = outs[m % len(outs)]
         recipe = f"model{m:03d}"
         skill = 0.5 + 0.45 * rng.random()
         clean = rng.random(inputs) < skill
@@ -71,11 +74,11 @@ def generate(out: Path, models: int, inputs: int) -> int:
                     "seed": np.zeros(inputs, np.int64), "index": index, "label": label,
                     "pred": np.where(cols["correct"], label, (label + 1) % 10),
                     "cell": np.full(inputs, cell, object), "train_cell": np.full(inputs, recipe, object)}
-            arrays = [pa.array(data[f.name], f.type) if f.name in data else pa.nulls(inputs, f.type)
-                      for f in ROW_SCHEMA]
-            pq.write_table(pa.Table.from_arrays(arrays, schema=ROW_SCHEMA), samples / f"{cell}.parquet")
+            write_rows(out, cell, data, {"cell": cell, "train_cell": recipe, "seconds": 1.0})
+            cells[out].append({"id": cell})
             total += inputs
-    (out / "run.json").write_text(json.dumps({"suite": "bench_report"}))
+    for out, listed in cells.items():
+        (out / "run.json").write_text(json.dumps({"suite": "bench_report", "eval_cells": listed, "train_cells": []}))
     return total
 
 
@@ -91,6 +94,17 @@ def side_report(results: str) -> str:
     return f"{len(values)} metrics, leaderboard {len(board.rows)}x{len(board.header)}, any-attack {len(worst)} recipes"
 
 
+def side_many(results: str) -> str:
+    """The same rows split over the folders of ``results``/parts, as `bench report DIR DIR ...` reads them."""
+    from bench.report.build import tables_for
+    from bench.report.merge import load_many
+
+    rows, run = load_many(sorted((Path(results) / "parts").iterdir()))
+    values = rows.values
+    board = tables_for(rows, run, ["leaderboard"])[0]
+    return f"{len(values)} metrics, leaderboard {len(board.rows)}x{len(board.header)}"
+
+
 def side_bare(results: str) -> str:
     import duckdb
 
@@ -103,9 +117,10 @@ def side_bare(results: str) -> str:
 
 def child(side: str, results: str) -> None:
     start = time.perf_counter()
-    what = {"report": side_report, "bare": side_bare}[side](results)
+    what = {"report": side_report, "bare": side_bare, "many": side_many}[side](results)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux reports KiB)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report the parent's peak
+    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
     print(json.dumps({"seconds": seconds, "peak_mib": peak, "what": what}))
 
 
@@ -115,6 +130,9 @@ def main():
     ap.add_argument("--inputs", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", default=None, help="results folder to (re)use; default a temporary one")
+    ap.add_argument("--folders", type=int, default=0,
+                    help="also split the same rows over this many folders (DIR/parts/*) and time `bench report` "
+                         "over all of them (bench.report.merge) beside the one folder")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -123,20 +141,30 @@ def main():
         out = Path(a.dir or tmp)
         if not (out / "samples").is_dir():
             t = time.perf_counter()
-            n = generate(out, a.models, a.inputs)
+            n = generate([out], a.models, a.inputs)
             print(f"generated {n:,} rows in {len(list((out / 'samples').glob('*.parquet')))} files "
                   f"({time.perf_counter() - t:.1f} s)")
-        runs: dict[str, list[dict]] = {"report": [], "bare": []}
+        sides = ["report", "bare"]
+        if a.folders:
+            parts = out / "parts"
+            if not parts.is_dir() or len(list(parts.iterdir())) != a.folders:
+                shutil.rmtree(parts, ignore_errors=True)
+                generate([parts / f"part{k:02d}" for k in range(a.folders)], a.models, a.inputs)
+            sides.append("many")
+        runs: dict[str, list[dict]] = {s: [] for s in sides}
         for i in range(a.rounds):
-            for side in (("report", "bare") if i % 2 == 0 else ("bare", "report")):
+            for side in (sides if i % 2 == 0 else sides[::-1]):
                 done = subprocess.run([sys.executable, __file__, "--child", side, str(out)], capture_output=True,
                                       text=True, check=True)
                 runs[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
         med = {s: (statistics.median(r["seconds"] for r in v), max(r["peak_mib"] for r in v)) for s, v in runs.items()}
-        for s in ("report", "bare"):
+        for s in sides:
             print(f"{s:6s}: {med[s][0]:7.2f} s  peak {med[s][1]:7.0f} MiB   ({runs[s][0]['what']})")
         print(f"ratio report/bare: {med['report'][0] / med['bare'][0]:.1f}x time, "
               f"{med['report'][1] / med['bare'][1]:.1f}x peak memory")
+        if a.folders:
+            print(f"ratio many ({a.folders} folders)/report (one folder): {med['many'][0] / med['report'][0]:.2f}x time, "
+                  f"{med['many'][1] / med['report'][1]:.2f}x peak memory")
 
 
 if __name__ == "__main__":

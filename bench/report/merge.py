@@ -10,19 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
 from bench.errors import UserError
 from bench.report import load_run
-
-KEY = ["dataset", "recipe", "seed", "evaluation"]
+from bench.report.data import Rows, _sql
 
 
 def cell_files(folder: Path) -> dict[str, tuple[Path, dict]]:
     """Eval cell id -> (its parquet file, its metadata: params, n_test, sample_seed, seconds, notes), for the
-    cells of the folder's current suite (bench.results; stale files are not read). Rows are
-    read as a pandas DataFrame, which bench.report's layouts and plots take as they take a folder's rows."""
+    cells of the folder's current suite (bench.results; stale files are not read)."""
     from bench.report.data import cell_files as current
 
     out = {}
@@ -49,47 +48,67 @@ def _why(a: pd.DataFrame, b: pd.DataFrame) -> str:
     return f"eval cell {a['cell'].iloc[0]} vs {b['cell'].iloc[0]}"
 
 
-def load_many(folders) -> tuple[pd.DataFrame, dict]:
-    """The rows of every folder (duplicates read once) and one run dict: datasets, recipes, models and
-    order merged in folder order, timings merged, plus ``sources`` (label -> folders) and ``cells``
-    (eval cell id -> folder, file, metadata) for the leaderboard site."""
-    parts, seen, run = [], {}, {"suite": " + ".join(Path(f).name for f in folders), "datasets": [], "recipes": {},
-                                "models": {}, "order": {}, "timings": {"train": {}, "eval": {}}, "sources": {},
-                                "cells": {}, "folders": [str(f) for f in folders], "runs": {}}
+def _keys(con, files: list[Path]) -> dict[str, list[tuple]]:
+    """File -> the (dataset, label, seed, evaluation) keys its rows hold, from one scan of those columns."""
+    if not files:
+        return {}
+    out: dict[str, list[tuple]] = {}
+    for src, *key in con.execute(
+            f"SELECT DISTINCT filename, dataset, recipe, seed, evaluation FROM read_parquet("
+            f"[{', '.join(_sql(f) for f in files)}], union_by_name=true, filename=true)").fetchall():
+        out.setdefault(src, []).append(tuple(key))
+    return out
+
+
+def _block(path: Path, evaluation: str, info: dict) -> pd.DataFrame:
+    """One evaluation's rows of one file, with its folder's versions (for _why, when two folders clash)."""
+    block = pd.read_parquet(path, filters=[("evaluation", "==", evaluation)])
+    block.attrs = {"versions": info.get("versions")}
+    return block
+
+
+def load_many(folders) -> tuple[Rows, dict]:
+    """The rows of every folder (duplicates read once) as one bench.report.data.Rows over the kept files, and
+    one run dict: datasets, recipes, models and order merged in folder order, timings merged, plus
+    ``sources`` (label -> folders) and ``cells`` (eval cell id -> folder, file, metadata) for the leaderboard
+    site. Only the key columns are scanned here; the metrics are computed on the files as for one folder."""
+    run = {"suite": " + ".join(Path(f).name for f in folders), "datasets": [], "recipes": {}, "models": {},
+           "order": {}, "timings": {"train": {}, "eval": {}}, "sources": {}, "cells": {},
+           "folders": [str(f) for f in folders], "runs": {}}
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    seen: dict[tuple, tuple[str, Path, Path, dict]] = {}  # key -> (cell, file, folder, run.json)
+    owners: dict[str, str | None] = {}  # eval cell id -> the bench version of the folder it was kept from
+    kept: list[Path] = []
     for folder in map(Path, folders):
         files, info = cell_files(folder), load_run(folder)
         if not files:
             raise UserError(f"no results in {folder}: run `bench run SUITE --out {folder}` first")
-        rows = pd.concat([pd.read_parquet(path) for path, _ in files.values()], ignore_index=True)
         run["runs"][str(folder)] = {k: info.get(k) for k in ("suite", "suite_file", "device", "git_commit", "versions")}
-        keep = []
-        for cell, block in rows.groupby("cell", sort=False):
-            key = tuple(block[KEY].iloc[0])
-            block.attrs = {"versions": info.get("versions")}
-            for sub_key, sub in block.groupby("evaluation", sort=False):
-                k = (*key[:3], sub_key)
-                sub.attrs = block.attrs
-                if k in seen:
-                    other, where = seen[k]
-                    if other["cell"].iloc[0] == cell and _version(other.attrs) == _version(block.attrs):
-                        continue  # the same cell again: read once
-                    raise UserError(f"{where} and {folder} both hold {k[0]} / {k[1]} / seed {k[2]} / {k[3]} with "
-                                    f"different settings ({_why(other, sub)}); report them separately or "
-                                    "relabel one")
-                seen[k] = (sub, folder)
-                keep.append(sub)
-            if cell in files:
-                path, meta = files[cell]
-                run["cells"].setdefault(cell, {"folder": str(folder), "file": str(path), "meta": meta,
-                                               "model": _model_meta(folder, meta.get("train_cell"))})
-        if keep:
-            parts.append(pd.concat(keep))
-        for label in rows["recipe"].unique():
-            run["sources"].setdefault(label, [])
-            if str(folder) not in run["sources"][label]:
-                run["sources"][label].append(str(folder))
+        keys = _keys(con, [path for path, _ in files.values()])
+        for cell, (path, meta) in files.items():
+            mine = keys.get(str(path), [])
+            for key in mine:
+                run["sources"].setdefault(key[1], [])
+                if str(folder) not in run["sources"][key[1]]:
+                    run["sources"][key[1]].append(str(folder))
+            if cell in owners and owners[cell] == _version(info):
+                continue  # the same cell again: read once
+            for key in mine:
+                if key in seen:
+                    other, where, there, their = seen[key]
+                    why = _why(_block(where, key[3], their), _block(path, key[3], info))
+                    raise UserError(f"{there} and {folder} both hold {key[0]} / {key[1]} / seed {key[2]} / {key[3]} "
+                                    f"with different settings ({why}); report them separately or relabel one")
+            for key in mine:
+                seen[key] = (cell, path, folder, info)
+            owners[cell] = _version(info)
+            kept.append(path)
+            run["cells"].setdefault(cell, {"folder": str(folder), "file": str(path), "meta": meta,
+                                           "model": _model_meta(folder, meta.get("train_cell"))})
         _merge_info(run, info)
-    return pd.concat(parts, ignore_index=True), run
+    con.close()
+    return Rows.from_files(kept), run
 
 
 def _model_meta(folder: Path, train_cell: str | None) -> dict:
@@ -124,7 +143,7 @@ def report_many(args) -> int:
     if args.site:
         from bench.report.site import write_site
 
-        n = write_site(Path(args.site), rows, run)
+        n = write_site(Path(args.site), rows.query("SELECT * EXCLUDE (src, pos) FROM rows ORDER BY src, pos"), run)
         print(f"wrote {n} pages to {args.site} (open {Path(args.site) / 'index.html'})")
         if not (args.out or args.format):
             return 0
