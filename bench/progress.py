@@ -196,6 +196,12 @@ def begin(trains, evals, train_done, eval_done) -> None:
         _ACTIVE.begin(trains, evals, train_done, eval_done)
 
 
+def say(text: str) -> None:
+    """One line on the active board (the Ray executor's per-cell lines: its tasks run elsewhere)."""
+    if _ACTIVE:
+        _ACTIVE.say(text)
+
+
 def cell_done(kind: str, label: str, i: int, n: int, seconds: float, summary: str = "") -> None:
     if _ACTIVE:
         _ACTIVE.cell_done(kind, label, i, n, seconds, summary)

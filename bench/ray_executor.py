@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import progress as lines
 from bench import store
 from bench.cells import EvalCell, TrainCell, run_eval_cell, run_train_cell
 from bench.errors import UserError
@@ -110,6 +111,10 @@ def _eval_task(cell: EvalCell, out: Path, device: str, root: str | None, cpus: f
     return {"id": cell.id, "node": socket.gethostname(), "seconds": time.perf_counter() - start}
 
 
+def label(kind: str, cell) -> str:
+    return lines.train_label(cell) if kind == "train" else lines.eval_label(cell)
+
+
 def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: str, root: str | None,
             res: Resources, address: str | None = None, log=print, plugins: tuple = ()) -> dict:
     """Run every cell not yet done as Ray tasks. Returns counts like the local executor's, plus
@@ -121,7 +126,12 @@ def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: s
     _connect(address)
     _check_fits(res)
     out.mkdir(parents=True, exist_ok=True)
+    for tmp in store.clean_tmp(out):
+        log(f"removed {tmp}, left by a killed run")
     store.write_json(out / MARKER, {"driver": socket.gethostname(), "pid": os.getpid()})
+    # the board (stderr when not a terminal, and --log FILE): what is left, then a line per finished cell
+    lines.begin(trains, evals, lambda c: store.model_files(out, c.id)[1].exists(),
+                lambda c: store.samples_path(out, c.id).exists())
     opts = {"num_cpus": res.cpus, "num_gpus": res.gpus, "max_retries": res.max_retries}
     train_fn = ray.remote(_train_task).options(name="bench-train", **opts)
     eval_fn = ray.remote(_eval_task).options(name="bench-eval", **opts)
@@ -159,10 +169,13 @@ def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: s
             counts["failed"] += 1
             cause = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             log(f"[{kind} {done[kind]}/{total[kind]}] {what}: FAILED: {cause}")
+            lines.say(f"FAILED {kind} {done[kind]}/{total[kind]} {label(kind, cell)}: {cause} | {len(pending)} cells left")
             continue
         counts["trained" if kind == "train" else "evaluated"] += 1
         extra = (f", train acc {info['final_train_accuracy']:.3f}" if kind == "train" else "")
         log(f"[{kind} {done[kind]}/{total[kind]}] {what}: {info['seconds']:.1f}s on {info['node']}{extra}")
+        lines.say(f"done {kind} {done[kind]}/{total[kind]} {label(kind, cell)} in {info['seconds']:.1f}s on "
+                  f"{info['node']}{extra} | {len(pending)} cells left")
     if failures:
         raise UserError(f"{len(failures)} cells failed: {', '.join(failures)} (see the log above); "
                         "finished cells are kept, re-run to resume")

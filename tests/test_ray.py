@@ -87,10 +87,18 @@ def _local_rows(suite_path: Path, out: Path) -> pd.DataFrame:
 @pytest.mark.slow
 def test_ray_rows_equal_local(local_ray, tiny_suite, cli, tmp_path):
     suite = tiny_suite()
-    code, out, err = cli("run", suite, "--out", tmp_path / "ray", "--executor", "ray", "--quiet")
+    left = tmp_path / "ray" / "samples" / ".0123456789abcdef.parquet.4242.deadbeef.tmp"  # a killed run's
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"partial")
+    code, out, err = cli("run", suite, "--out", tmp_path / "ray", "--executor", "ray", "--quiet",
+                         "--log", tmp_path / "run.log")
     assert code == 0, err
     assert "trained 2 (skipped 0), evaluated 4 (skipped 0)" in out
     assert out.count("on ") >= 6  # every cell's log line names its node
+    assert not left.exists() and f"removed {left}" in out
+    log = (tmp_path / "run.log").read_text()
+    assert "run: 2 train cells and 4 eval cells to run" in log
+    assert log.count("] done train ") == 2 and log.count("] done eval ") == 4 and "0 cells left" in log
     got = _rows(tmp_path / "ray")
     want = _local_rows(suite, tmp_path / "local")
     assert len(got) == 2 * 2 * 40
