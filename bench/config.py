@@ -33,6 +33,12 @@ SCHEDULE = {
     "milestones": Field("floats", (), lo=0.0),
     "gamma": Field("float", 0.1, lo=0.0),
 }
+# The random crop of `augment: crop | crop_flip`: pad by `pad` pixels (zeros, or `edge`: the border pixel
+# repeated, torchvision's padding_mode='edge') and crop back at a random offset.
+CROP = {
+    "pad": Field("int", 4, lo=0),
+    "mode": Field("str", "zeros", choices=("zeros", "edge")),
+}
 # Training settings: a card's `train:` block, each `datasets.<name>:` block, and a suite's recipe entry.
 SETTINGS = {
     "arch": Field("str"),
@@ -42,6 +48,7 @@ SETTINGS = {
     "optimizer": Field("map"),
     "schedule": Field("map"),
     "augment": Field("str", choices=("none", "crop", "crop_flip")),
+    "crop": Field("map", {}),  # the random crop's padding (CROP); only in the config when a card sets it
     "n_train": Field("int", lo=1),
     "args": Field("map", {}),
 }
@@ -312,6 +319,9 @@ def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
     s["optimizer"] = parse(s["optimizer"], OPTIMIZER, "optimizer", spec.where)
     s["schedule"] = parse(s.get("schedule") or {}, SCHEDULE, "schedule", spec.where)
     s["augment"] = s.get("augment") or info.augment
+    crop = s.pop("crop", None)
+    if crop:  # absent otherwise, so the ids of cells that keep the default crop stay as they were
+        s["crop"] = parse(crop, CROP, "crop", spec.where)
     recipe = RECIPES.get(spec.card.method)
     s["args"] = recipe.resolve(s["args"], info, "args", spec.where)
     return s

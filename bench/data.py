@@ -265,13 +265,15 @@ def subset(split: Split, n: int | None, seed: int) -> tuple[torch.Tensor, Split]
     return idx, Split(split.x[idx], split.y[idx])
 
 
-def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Batched training augmentation: random 4-pixel-padded crop (and horizontal flip)."""
+def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator | None = None, pad: int = 4,
+                  mode: str = "zeros") -> torch.Tensor:
+    """Batched training augmentation: a random crop of the image padded by ``pad`` pixels (``mode`` zeros, or
+    edge: the border pixels repeated, as torchvision's RandomCrop(padding_mode='edge')), and for crop_flip a
+    horizontal flip with probability 1/2."""
     if kind == "none":
         return x
     n, _, h, w = x.shape
-    pad = 4
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate" if mode == "edge" else "constant")
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device="cpu").to(x.device)
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device="cpu").to(x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # n x h

@@ -80,7 +80,7 @@ def time_train_step(method: str, cfg: dict, info, device: torch.device, steps_pe
         if i == WARMUP:
             _sync(device)
             start = time.perf_counter()
-        x = augment_batch(x_all, cfg.get("augment") or info.augment, gen).to(device)
+        x = augment_batch(x_all, cfg.get("augment") or info.augment, gen, **(cfg.get("crop") or {})).to(device)
         if device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         step = last * steps_per_epoch + min(i, steps_per_epoch - 1)

@@ -113,6 +113,7 @@ def train(model, recipe_name: str, args: dict, train_split: Split, settings: dic
     optimizer = make_optimizer(list(model.parameters()), settings["optimizer"])
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     augment = settings.get("augment") or info.augment
+    crop = settings.get("crop") or {}
     batches = Batches(train_split, bs, device)
     start = time.perf_counter()
     step, total_loss, total_correct, seen = 0, 0.0, 0, 0
@@ -124,7 +125,7 @@ def train(model, recipe_name: str, args: dict, train_split: Split, settings: dic
         correct_sum = torch.zeros((), dtype=torch.int64, device=device)
         seen, synced = 0, step
         for b, (x, y) in enumerate(batches(order)):
-            x = augment_batch(x, augment, gen)
+            x = augment_batch(x, augment, gen, **crop)
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
             factor = lr_factor(settings["schedule"], step, steps_per_epoch, ctx.total_steps)

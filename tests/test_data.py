@@ -157,6 +157,25 @@ def test_crop_flip_augmentation_is_a_shifted_copy():
     assert torch.equal(augment_batch(x, "none"), x)
 
 
+def test_edge_padded_crop_repeats_the_border_as_torchvision_edge_padding():
+    """crop: {pad: 2, mode: edge} (Shi et al.'s CIFAR crops): out[i, j] = x[clamp(i + dy - 2), clamp(j + dx - 2)]."""
+    x = torch.arange(9.0).reshape(1, 1, 3, 3).repeat(400, 1, 1, 1)
+    out = augment_batch(x, "crop", torch.Generator().manual_seed(0), pad=2, mode="edge")
+    crops = {}
+    for dy in range(5):
+        for dx in range(5):
+            crops[(dy, dx)] = torch.tensor([[3 * min(max(i + dy - 2, 0), 2) + min(max(j + dx - 2, 0), 2)
+                                             for j in range(3)] for i in range(3)], dtype=torch.float32)
+    seen = set()
+    for img in out[:, 0]:
+        match = [k for k, c in crops.items() if torch.equal(img, c)]
+        assert match, img
+        seen.update(match)
+    assert seen == set(crops)  # every one of the 25 offsets occurs, none reaches outside the 2-pixel border
+    zeros = augment_batch(x, "crop", torch.Generator().manual_seed(0), pad=2)
+    assert (zeros == 0).sum() > (x == 0).sum()  # the default pads with zeros
+
+
 def test_a_planted_cifar_batch_cannot_run_code(tmp_path):
     """CIFAR batches are pickles: a restricted unpickler takes only what the format holds."""
     folder = tmp_path / "cifar-10-batches-py"

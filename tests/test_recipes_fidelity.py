@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bench.config import REPO_MODELS, load_card
+from bench.config import REPO_MODELS, RecipeSpec, load_card, resolve_training
 from bench.data import DATASETS
 from bench.nets import build
 from bench.recipes import RECIPES, StepState, TrainContext
@@ -92,6 +92,10 @@ def test_ibp_shi_card_trains_on_the_verified_loss_alone_and_regularises_from_the
     assert (digits["kappa_start"], digits["kappa_end"], digits["reg_eps"]) == (0.0, 0.0, 1e-6)
     assert card("ibp-shi", "mnist")["args"]["eps"] == 0.4
     assert card("ibp", "digits")["args"]["kappa_end"] == 0.5  # Gowal et al.'s card keeps its kappa
+    for ds in ("cifar10", "cifar100", "svhn"):  # their crops: 2 pixels, edge padding (datasets.py)
+        assert resolve_training(RecipeSpec("ibp-shi", load_card("ibp-shi", [REPO_MODELS], "t", "r"), "{}", "t"),
+                                ds)["crop"] == {"pad": 2, "mode": "edge"}
+        assert "crop" not in resolve_training(RecipeSpec("ibp", load_card("ibp", [REPO_MODELS], "t", "r"), "{}", "t"), ds)
     x, y = batch(16)
     for reg_eps in (0.0, 1e-6):  # the clean warm-up epoch: CE, plus the regulariser when reg_eps > 0
         torch.manual_seed(0)
