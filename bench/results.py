@@ -13,6 +13,7 @@ and as many rows as the count bench recorded in its metadata when it wrote it.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,23 +41,42 @@ def run_info(results_dir: str | Path) -> dict:
     return info
 
 
+def _footer(path: Path):
+    """(row count, arrow schema) from a parquet file's footer, or None when it does not parse. Cached per
+    (path, size, mtime), so the checks, the timings and the cell metadata of one report read it once."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return _read_footer(str(path), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=65536)
+def _read_footer(path: str, size: int, mtime_ns: int):
+    try:
+        meta = pq.ParquetFile(path).metadata
+        return meta.num_rows, meta.schema.to_arrow_schema()
+    except (OSError, pa.ArrowException):
+        return None
+
+
 def parquet_ok(path: Path) -> bool:
     """Whether a cell's parquet file reads back whole: its footer parses, it has bench's row schema, and
     it holds the row count bench recorded in its metadata when it wrote it."""
-    try:
-        meta = pq.ParquetFile(path).metadata
-        schema = meta.schema.to_arrow_schema()
-    except (OSError, pa.ArrowException):
+    footer = _footer(path)
+    if footer is None:
         return False
+    rows, schema = footer
     md = schema.metadata or {}
-    return (schema.remove_metadata() == ROW_SCHEMA and ROWS_KEY in md
-            and md[ROWS_KEY] == str(meta.num_rows).encode())
+    return schema.remove_metadata() == ROW_SCHEMA and ROWS_KEY in md and md[ROWS_KEY] == str(rows).encode()
 
 
 def cell_meta(path: Path) -> dict:
     """An eval cell's metadata (seconds, notes, versions) from its parquet file."""
-    md = pq.read_schema(path).metadata or {}
-    return json.loads(md.get(b"bench", b"{}"))
+    footer = _footer(path)
+    if footer is None:
+        raise UserError(f"{path}: damaged results file; re-run `bench run` to recompute it")
+    return json.loads((footer[1].metadata or {}).get(b"bench", b"{}"))
 
 
 def _samples(results_dir: str | Path, eid: str) -> Path:

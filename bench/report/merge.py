@@ -12,7 +12,6 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow.parquet as pq
 
 from bench.errors import UserError
 from bench.report import load_run
@@ -23,10 +22,11 @@ def cell_files(folder: Path) -> dict[str, tuple[Path, dict]]:
     """Eval cell id -> (its parquet file, its metadata: params, n_test, sample_seed, seconds, notes), for the
     cells of the folder's current suite (bench.results; stale files are not read)."""
     from bench.report.data import cell_files as current
+    from bench.results import cell_meta
 
     out = {}
     for f in current(folder):
-        meta = json.loads((pq.read_schema(f).metadata or {}).get(b"bench", b"{}"))
+        meta = cell_meta(f)
         out[meta.get("cell", f.stem)] = (f, meta)
     return out
 
