@@ -126,7 +126,7 @@ def _train(cell: TrainCell, out: Path, device: str, root: str | None, progress: 
     info = DATASETS.get(cell.dataset)
     cfg = cell.config
     torch.manual_seed(cell.seed)
-    net = build(cfg["arch"], info, **cfg["arch_args"])
+    net = build(cfg["arch"], info, cfg.get("normalize"), **cfg["arch_args"])
     dev = torch.device(device)
     stats = train(net, cell.method, cfg["args"], train_split(cell, root), cfg, info, cell.seed, dev,
                   progress=progress, label=f"{cell.dataset}/{cell.recipe}/s{cell.seed}")
@@ -141,7 +141,7 @@ def load_model(cell: TrainCell, out: Path, device: str, root: str | None = None)
     if cell.method == "external":
         return external.load(cell, device, root)
     cfg = cell.config
-    net = build(cfg["arch"], DATASETS.get(cell.dataset), **cfg["arch_args"])
+    net = build(cfg["arch"], DATASETS.get(cell.dataset), cfg.get("normalize"), **cfg["arch_args"])
     net.load_state_dict(store.load_state(out, cell.id))
     fmt = torch.channels_last if torch.device(device).type == "cuda" else torch.preserve_format
     return net.to(device, memory_format=fmt).eval()

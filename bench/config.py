@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.data import DATASETS
 from bench.errors import UserError
 from bench.evals import EVALS
+from bench.external import NORMALIZE
 from bench.nets import ARCHS, arch_params
 from bench.recipes import RECIPES
 from bench.registry import did_you_mean
@@ -49,6 +50,7 @@ SETTINGS = {
     "schedule": Field("map"),
     "augment": Field("str", choices=("none", "crop", "crop_flip")),
     "crop": Field("map", {}),  # the random crop's padding (CROP); only in the config when a card sets it
+    "normalize": Field("any"),  # none, or {mean, std}: the net's input normalisation; absent: the dataset's
     "n_train": Field("int", lo=1),
     "args": Field("map", {}),
 }
@@ -322,9 +324,30 @@ def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
     crop = s.pop("crop", None)
     if crop:  # absent otherwise, so the ids of cells that keep the default crop stay as they were
         s["crop"] = parse(crop, CROP, "crop", spec.where)
+    norm = s.pop("normalize", None)
+    if norm is not None:  # likewise
+        s["normalize"] = normalization(norm, info.shape[0], spec.where)
     recipe = RECIPES.get(spec.card.method)
     s["args"] = recipe.resolve(s["args"], info, "args", spec.where)
     return s
+
+
+def normalization(value, channels: int, where: str) -> dict:
+    """A card's ``normalize:`` as per-channel lists: ``none`` (raw [0,1] pixels: mean 0, std 1), or
+    {mean, std} with one value or one per channel."""
+    if value == "none":
+        return {"mean": [0.0] * channels, "std": [1.0] * channels}
+    if not isinstance(value, dict):
+        raise UserError(f"expected none or {{mean: ..., std: ...}}, got {value!r}", where, "normalize")
+    norm = parse(value, NORMALIZE, "normalize", where)
+    out = {}
+    for key in ("mean", "std"):
+        values = [float(v) for v in norm[key]]
+        if len(values) not in (1, channels):
+            plural = "s" if channels > 1 else ""
+            raise UserError(f"{len(values)} values for {channels} channel{plural}", where, f"normalize.{key}")
+        out[key] = values * channels if len(values) == 1 else values
+    return out
 
 
 def load_suite(path: str | Path, text: str | None = None) -> Suite:

@@ -54,7 +54,7 @@ def _model(cfg: dict, info, device: torch.device) -> torch.nn.Module:
     from bench.nets import build
 
     fmt = torch.channels_last if device.type == "cuda" else torch.preserve_format
-    return build(cfg["arch"], info, **cfg["arch_args"]).to(device, memory_format=fmt)
+    return build(cfg["arch"], info, cfg.get("normalize"), **cfg["arch_args"]).to(device, memory_format=fmt)
 
 
 def time_train_step(method: str, cfg: dict, info, device: torch.device, steps_per_epoch: int) -> float:

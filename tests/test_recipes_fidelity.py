@@ -294,3 +294,26 @@ def test_inner_search_runs_in_float32_under_autocast(name):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = SEARCHES[name](model, x, y)
     assert mixed.dtype == torch.float32 and torch.equal(plain, mixed)
+
+
+# input normalisation ----------------------------------------------------------------------------------
+def _norm(name, dataset):
+    spec = RecipeSpec(name, load_card(name, [REPO_MODELS], "t", "r"), "{}", "t")
+    return resolve_training(spec, dataset).get("normalize")
+
+
+def test_paper_cards_normalise_inputs_as_their_reference_code():
+    """Most references feed raw [0,1] pixels (ToTensor only); AT_AWP, fast_adversarial, smoothing and Shi et
+    al.'s CIFAR-10 normalise with their own statistics. bench's digits/fashion-mnist cards keep the dataset's."""
+    raw3, raw1 = {"mean": [0.0] * 3, "std": [1.0] * 3}, {"mean": [0.0], "std": [1.0]}
+    for name in ("erm", "da", "pgdt", "trades", "mart", "alp", "prl", "vmt", "atpr", "fat", "awp-trades",
+                 "adt-exp", "adt-expam", "adt-impam", "mail-at", "mail-trades", "mail-mart", "gairat"):
+        assert _norm(name, "cifar10") == raw3 and _norm(name, "svhn") == raw3 and _norm(name, "mnist") == raw1, name
+        assert _norm(name, "digits") is None and _norm(name, "fashion-mnist") is None, name
+    wong = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2471, 0.2435, 0.2616]}
+    cohen = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2023, 0.1994, 0.2010]}
+    assert _norm("fgsm-at", "cifar10") == wong and _norm("fgsm-at", "mnist") == raw1
+    assert _norm("awp-at", "cifar10") == wong and _norm("awp-at", "svhn") == {"mean": [0.5] * 3, "std": [0.5] * 3}
+    assert _norm("awp-at", "cifar100")["std"][0] == pytest.approx(0.2673342858792401)
+    assert _norm("gaussian", "cifar10") == cohen and _norm("gaussian", "svhn") is None
+    assert _norm("ibp-shi", "cifar10") == cohen and _norm("ibp-shi", "mnist") == raw1 and _norm("ibp", "cifar10") is None

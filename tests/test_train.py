@@ -80,3 +80,31 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
     torch.save({"x": Evil()}, tmp_path / "models" / "bad.pt")
     with pytest.raises(Exception, match="(?i)weights_only|unsupported"):
         store.load_state(tmp_path, "bad")
+
+
+def test_normalize_setting_sets_the_nets_first_layer(tmp_path):
+    """`normalize: none` trains on raw [0,1] pixels (mean 0, std 1); {mean, std} broadcasts one value to every
+    channel; without the key the net keeps the dataset's statistics, and the cell's config (so its id) has
+    no normalize key."""
+    from bench.config import RecipeSpec, load_card, REPO_MODELS, resolve_training
+    from bench.data import DATASETS
+
+    def cfg(**over):
+        spec = RecipeSpec("erm", load_card("erm", [REPO_MODELS], "t", "r"), canonical(over), "t")
+        return resolve_training(spec, "digits")
+
+    assert "normalize" not in cfg(epochs=1)
+    assert cfg(normalize="none")["normalize"] == {"mean": [0.0], "std": [1.0]}
+    assert cfg(normalize={"mean": 0.5, "std": [0.25]})["normalize"] == {"mean": [0.5], "std": [0.25]}
+    base = _cell(epochs=1)
+    raw = TrainCell("digits", "erm", "erm", 0, canonical({**base.config, "normalize": {"mean": [0.0], "std": [1.0]}}),
+                    None, False)
+    assert raw.id != base.id
+    run_train_cell(raw, tmp_path, "cpu", progress=False)
+    net = load_model(raw, tmp_path, "cpu")
+    assert net[0].mean.flatten().tolist() == [0.0] and net[0].std.flatten().tolist() == [1.0]
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.equal(net[0](x), x)
+    info = DATASETS.get("digits")
+    run_train_cell(base, tmp_path, "cpu", progress=False)
+    assert load_model(base, tmp_path, "cpu")[0].std.flatten().tolist() == pytest.approx(list(info.std))

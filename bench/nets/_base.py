@@ -32,7 +32,9 @@ def arch_params(arch: str) -> dict:
     return {k: p.default for k, p in sig.parameters.items() if k not in skip}
 
 
-def build(arch: str, info, **args) -> nn.Module:
-    """The net ``arch`` for dataset ``info``, with its normalisation layer in front."""
+def build(arch: str, info, normalize: dict | None = None, **args) -> nn.Module:
+    """The net ``arch`` for dataset ``info``, with its normalisation layer in front: the dataset's mean and
+    std, or ``normalize`` {mean, std} (a training setting: a card that follows a reference without one)."""
     body = ARCHS.get(arch)(in_ch=info.shape[0], size=info.shape[1], classes=info.num_classes, **args)
-    return nn.Sequential(Normalize(info.mean, info.std), body)
+    norm = normalize or {"mean": info.mean, "std": info.std}
+    return nn.Sequential(Normalize(norm["mean"], norm["std"]), body)
