@@ -317,3 +317,15 @@ def test_paper_cards_normalise_inputs_as_their_reference_code():
     assert _norm("awp-at", "cifar100")["std"][0] == pytest.approx(0.2673342858792401)
     assert _norm("gaussian", "cifar10") == cohen and _norm("gaussian", "svhn") is None
     assert _norm("ibp-shi", "cifar10") == cohen and _norm("ibp-shi", "mnist") == raw1 and _norm("ibp", "cifar10") is None
+
+
+def test_svhn_cards_augment_as_their_reference_code():
+    """ADT, AT-PR and the certified-PR code train SVHN on its test transform (no augmentation); GAIRAT, FAT and
+    advbench crop and flip it as CIFAR; bench's SVHN default is a crop without flip."""
+    def augment(name):
+        return resolve_training(RecipeSpec(name, load_card(name, [REPO_MODELS], "t", "r"), "{}", "t"), "svhn")["augment"]
+
+    assert {n: augment(n) for n in ("adt-exp", "adt-expam", "adt-impam", "atpr", "vmt", "da")} == dict.fromkeys(
+        ("adt-exp", "adt-expam", "adt-impam", "atpr", "vmt", "da"), "none")
+    assert augment("gairat") == augment("fat") == augment("prl") == "crop_flip"
+    assert augment("trades") == "crop"
