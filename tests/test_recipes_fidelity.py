@@ -208,14 +208,18 @@ def test_alp_passes_clean_and_adversarial_images_in_one_forward():
 
 # item 7 ------------------------------------------------------------------------------------------------
 def test_mail_cards_follow_train_py():
-    """120 epochs, lr x0.1 at (0-based) 75, 90, 100, reweighting from epoch index 75 (was 100 / 0.75)."""
+    """120 epochs, lr x0.1 at (0-based) 75, 90, 100; the base loss while `epoch <= 75`, so reweighting from
+    epoch index 76 (was 100 / 0.75, then 75); PGD eps 0.031, step 0.007 as train.py."""
     for name in ("mail-at", "mail-trades", "mail-mart"):
         s = card(name, "cifar10")
         assert s["epochs"] == 120 and s["schedule"]["milestones"] == [75, 90, 100]
-        recipe, ctx = make(name, s["args"], epochs=120)
+        recipe, ctx = make(name, s["args"], epochs=120, steps_per_epoch=391)
+        assert (recipe.args["eps"], recipe.args["alpha"]) == (0.031, 0.007)
         logits, y = torch.tensor([[2.0, 0.0, 1.0]]), torch.tensor([0])
-        assert recipe.weights(logits, y, StepState(74, 74, ctx)).item() == 1.0
-        assert recipe.weights(logits, y, StepState(75, 75, ctx)).item() != 1.0
+        last_burn_in = 76 * 391 - 1  # the last step of epoch index 75
+        assert recipe.weights(logits, y, StepState(75, last_burn_in, ctx)).item() == 1.0
+        assert recipe.weights(logits, y, StepState(76, last_burn_in + 1, ctx)).item() != 1.0
+    assert RECIPES.get("mail-at").resolve({}, INFO)["burn_in"] == 76 / 120
 
 
 # item 8 ------------------------------------------------------------------------------------------------
@@ -227,15 +231,16 @@ def epochs_at(name, dataset, factor):
 def test_milestones_fire_at_the_references_one_based_epochs():
     """TRADES' `epoch >= 75` over epochs 1..76: two epochs at 0.01 (bench gave one); MART, ADT, FAT too."""
     assert epochs_at("trades", "cifar10", 0.1) == 2
-    # TRADES' MNIST elif chain: one drop, at its epoch 55; the cards that borrow TRADES' MNIST protocol too
+    # train_trades_mnist.py: x0.1, x0.01, x0.001 from its 1-based epochs 55, 75, 90 (three ifs since its commit
+    # c56d2f2; an elif chain before); the cards that borrow TRADES' MNIST protocol too
     for name in ("trades", "mart", "awp-trades", "erm", "pgdt", "atpr", "awp-at", "gairat", "fat",
                  "adt-exp", "adt-expam", "adt-impam", "mail-at", "mail-trades", "mail-mart"):
-        assert epochs_at(name, "mnist", 1.0) == 54 and epochs_at(name, "mnist", 0.1) == 46, name
-    for name in ("mail-at", "mail-trades", "mail-mart"):  # MNIST: reweighting from the lr drop
+        assert [epochs_at(name, "mnist", f) for f in (1.0, 0.1, 0.01, 0.001)] == [54, 20, 15, 11], name
+    for name in ("mail-at", "mail-trades", "mail-mart"):  # MNIST: reweighting from the epoch after the first drop
         recipe, ctx = make(name, card(name, "mnist")["args"], epochs=100)
         logits, y = torch.tensor([[2.0, 0.0, 1.0]]), torch.tensor([0])
-        assert recipe.weights(logits, y, StepState(53, 53, ctx)).item() == 1.0
-        assert recipe.weights(logits, y, StepState(54, 54, ctx)).item() != 1.0
+        assert recipe.weights(logits, y, StepState(54, 54, ctx)).item() == 1.0
+        assert recipe.weights(logits, y, StepState(55, 55, ctx)).item() != 1.0
     assert epochs_at("mart", "cifar10", 1.0) == 74 and epochs_at("mart", "cifar10", 0.001) == 21
     for name in ("adt-exp", "adt-expam", "adt-impam"):
         assert epochs_at(name, "cifar10", 0.1) == 2
@@ -329,3 +334,11 @@ def test_svhn_cards_augment_as_their_reference_code():
         ("adt-exp", "adt-expam", "adt-impam", "atpr", "vmt", "da"), "none")
     assert augment("gairat") == augment("fat") == augment("prl") == "crop_flip"
     assert augment("trades") == "crop"
+
+
+def test_trades_and_mart_cifar_cards_attack_at_the_codes_eps():
+    """train_trades_cifar10.py and MART's train_resnet.py: --epsilon 0.031, --step-size 0.007 (not 8/255, 2/255)."""
+    for name in ("trades", "mart"):
+        for ds in ("cifar10", "cifar100", "svhn"):
+            a = resolve_training(RecipeSpec(name, load_card(name, [REPO_MODELS], "t", "r"), "{}", "t"), ds)["args"]
+            assert (a["eps"], a["alpha"]) == (0.031, 0.007), (name, ds)
