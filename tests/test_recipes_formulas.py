@@ -13,6 +13,7 @@ import math
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from bench.data import DATASETS
 from bench.recipes import RECIPES, StepState, TrainContext
@@ -119,6 +120,25 @@ def test_trades_outer_loss_uses_kl_of_clean_to_adversarial():
     assert loss.item() == pytest.approx(natural + 6.0 * mean(kl(a, b) for a, b in zip(p, q)), rel=1e-5)
     reversed_kl = natural + 6.0 * mean(kl(b, a) for a, b in zip(p, q))  # KL(p_adv || p_clean): another number
     assert abs(loss.item() - reversed_kl) > 1e-4
+
+
+def test_trades_kl_target_is_a_clean_forward_of_its_own():
+    """trades.py: CE on model(x), KL(softmax(model(x)) || model(x')) with a second model(x): under dropout the
+    target has its own mask (the reference loop below, written out), not the CE's logits."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Dropout(0.5)).train()
+    x, adv, y = torch.rand(6, 4), torch.rand(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    torch.manual_seed(1)
+    loss, _ = trades_objective(net, x, adv, y, beta=6.0)
+    torch.manual_seed(1)
+    natural = F.cross_entropy(net(x), y)
+    robust = F.kl_div(F.log_softmax(net(adv), dim=1), F.softmax(net(x), dim=1), reduction="batchmean")
+    assert loss.item() == pytest.approx((natural + 6.0 * robust).item(), rel=1e-6)
+    torch.manual_seed(1)
+    first, second = net(x), net(adv)
+    one_pass = F.cross_entropy(first, y) + 6.0 * F.kl_div(F.log_softmax(second, dim=1), F.softmax(first, dim=1),
+                                                          reduction="batchmean")
+    assert abs(loss.item() - one_pass.item()) > 1e-3
 
 
 def test_mart_weights_the_kl_by_one_minus_the_clean_true_probability():

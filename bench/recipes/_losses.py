@@ -61,9 +61,12 @@ def mart_kl(logits_adv: torch.Tensor, logits_clean: torch.Tensor, y: torch.Tenso
 
 
 def trades_objective(model, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, beta: float):
-    """TRADES' outer loss CE(f(x), y) + beta * KL(f(x) || f(x')) (batch mean); returns (loss, clean logits)."""
+    """TRADES' outer loss CE(f(x), y) + beta * KL(f(x) || f(x')) (batch mean); returns (loss, clean logits).
+    As trades.py (trades_loss) and trades_AWP/train_trades_cifar.py, the KL's clean target is a forward pass
+    of its own (with its gradient), not the CE's logits: in train mode a dropout net draws another mask and
+    BatchNorm updates its running statistics once more."""
     logits = model(x)
-    loss = F.cross_entropy(logits, y) + beta * kl_clean_adv(model(adv), F.softmax(logits, dim=1))
+    loss = F.cross_entropy(logits, y) + beta * kl_clean_adv(model(adv), F.softmax(model(x), dim=1))
     return loss, logits
 
 

@@ -91,6 +91,7 @@ class AWPAT(_AWP):
 
 @RECIPES.register("awp-trades")
 class AWPTRADES(_AWP):
+    version = 2  # the KL's clean target from a forward pass of its own, as train_trades_cifar.py
     name = "awp-trades"
     paper = "Wu et al. 2020, Adversarial Weight Perturbation Helps Robust Generalization (NeurIPS), on TRADES"
     params = {**trades_params(beta=6.0), "gamma": Field("float", 0.005, lo=0.0), "warmup": Field("int", 9, lo=0)}
