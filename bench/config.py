@@ -34,11 +34,12 @@ SCHEDULE = {
     "milestones": Field("floats", (), lo=0.0),
     "gamma": Field("float", 0.1, lo=0.0),
 }
-# The random crop of `augment: crop | crop_flip`: pad by `pad` pixels (zeros, or `edge`: the border pixel
-# repeated, torchvision's padding_mode='edge') and crop back at a random offset.
+# The random crop of `augment: crop | crop_flip`: pad by `pad` pixels (zeros; `edge`: the border pixel
+# repeated, torchvision's padding_mode='edge'; `reflect`: mirrored without repeating the border, numpy's
+# and torchvision's 'reflect') and crop back at a random offset.
 CROP = {
     "pad": Field("int", 4, lo=0),
-    "mode": Field("str", "zeros", choices=("zeros", "edge")),
+    "mode": Field("str", "zeros", choices=("zeros", "edge", "reflect")),
 }
 # Training settings: a card's `train:` block, each `datasets.<name>:` block, and a suite's recipe entry.
 SETTINGS = {
@@ -318,6 +319,7 @@ def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
                             spec.where, "arch_args")
     s["arch_args"] = {**known, **{k: convert(v, _like(known[k]), spec.where, f"arch_args.{k}")
                                   for k, v in s["arch_args"].items()}}
+    check_arch(s["arch"], info, s["arch_args"], spec.where)
     s["optimizer"] = parse(s["optimizer"], OPTIMIZER, "optimizer", spec.where)
     s["schedule"] = parse(s.get("schedule") or {}, SCHEDULE, "schedule", spec.where)
     s["augment"] = s.get("augment") or info.augment
@@ -330,6 +332,20 @@ def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
     recipe = RECIPES.get(spec.card.method)
     s["args"] = recipe.resolve(s["args"], info, "args", spec.where)
     return s
+
+
+def check_arch(arch: str, info, args: dict, where: str) -> None:
+    """Build the net on the meta device (no memory, no init cost), so an argument the architecture refuses
+    (a WideResNet depth that is not 6n+4, an unknown init) is one line here, not a traceback mid-run."""
+    import torch
+
+    from bench.nets import build
+
+    try:
+        with torch.device("meta"):
+            build(arch, info, **args)
+    except ValueError as e:
+        raise UserError(str(e), where, "arch_args") from None
 
 
 def normalization(value, channels: int, where: str) -> dict:

@@ -273,7 +273,8 @@ def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator | None 
     if kind == "none":
         return x
     n, _, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate" if mode == "edge" else "constant")
+    torch_mode = {"zeros": "constant", "edge": "replicate", "reflect": "reflect"}[mode]
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode=torch_mode)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device="cpu").to(x.device)
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device="cpu").to(x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # n x h

@@ -42,3 +42,30 @@ def test_normalize_layer_matches_dataset_stats():
 def test_bad_depth_is_an_error():
     with pytest.raises(ValueError, match="6n\\+4"):
         build("wrn", DATASETS.get("cifar10"), depth=11)
+
+
+def test_reference_initialisations():
+    """basic_convnet as TRADES' small_cnn.py (Kaiming-normal fan-in kernels, zero conv biases, zero last layer);
+    wrn and resnet110 as wideresnet.py / cifar_resnet.py (kernels ~ N(0, 2 / (k*k*out)), BatchNorm 1/0; WRN's
+    linear bias 0); init: torch keeps PyTorch's defaults."""
+    torch.manual_seed(0)
+    body = build("basic_convnet", DATASETS.get("mnist"))[1]
+    convs = [m for m in body if isinstance(m, torch.nn.Conv2d)]
+    assert all(float(c.bias.abs().max()) == 0 for c in convs)
+    assert float(body[-1].weight.abs().max()) == 0 and float(body[-1].bias.abs().max()) == 0
+    c = convs[-1]  # 64 x 64 x 3 x 3: fan in 576, std sqrt(2 / 576) = 0.0589
+    assert float(c.weight.std()) == pytest.approx((2 / 576) ** 0.5, rel=0.05)
+    torch.manual_seed(0)
+    plain = build("basic_convnet", DATASETS.get("mnist"), init="torch")[1]
+    assert float(plain[-1].weight.abs().max()) > 0
+    assert float(plain[-1].weight.std()) == pytest.approx((1 / 200) ** 0.5 / 3 ** 0.5, rel=0.15)  # U(+-1/sqrt(200))
+    for arch, args, conv in (("wrn", {"depth": 10, "width": 2}, lambda n: n.stages[2][0].conv2),
+                             ("resnet110", {"depth": 20}, lambda n: n.stages[2][0].conv2)):
+        torch.manual_seed(0)
+        net = build(arch, DATASETS.get("cifar10"), **args)[1]
+        k = conv(net)
+        fan_out = k.kernel_size[0] * k.kernel_size[1] * k.out_channels
+        assert float(k.weight.std()) == pytest.approx((2 / fan_out) ** 0.5, rel=0.05), arch
+    assert float(build("wrn", DATASETS.get("cifar10"), depth=10, width=1)[1].head.bias.abs().max()) == 0
+    with pytest.raises(ValueError, match="init must be one of reference, torch"):
+        build("wrn", DATASETS.get("cifar10"), depth=10, init="xavier")

@@ -342,3 +342,32 @@ def test_trades_and_mart_cifar_cards_attack_at_the_codes_eps():
         for ds in ("cifar10", "cifar100", "svhn"):
             a = resolve_training(RecipeSpec(name, load_card(name, [REPO_MODELS], "t", "r"), "{}", "t"), ds)["args"]
             assert (a["eps"], a["alpha"]) == (0.031, 0.007), (name, ds)
+
+
+def test_awp_at_ends_each_step_with_a_clean_train_mode_forward():
+    """at-awp's train_*.py run model(normalize(X)) after every update (train mode): BatchNorm sees clean data."""
+    x, y = batch(8)
+    net = bn_net()
+    seen = []
+    net.register_forward_pre_hook(lambda m, inp: seen.append((inp[0].detach().clone(), m.training)))
+    recipe, ctx = make("awp-at", {"steps": 2})
+    recipe.setup(net)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    recipe.step(net, opt, x, y, StepState(0, 0, ctx))
+    last, training = seen[-1]
+    assert torch.equal(last, x) and training
+    assert not torch.equal(seen[-2][0], x)  # the forward before it was the training loss's, on adversarial inputs
+
+
+def test_reflect_padded_crop_mirrors_about_the_border():
+    """crop: {mode: reflect} (AT_AWP's CIFAR-10, AT-PR): row -1 of the padded image is row 1, as np.pad(reflect)."""
+    from bench.data import augment_batch
+
+    img = torch.arange(16.0).reshape(1, 1, 4, 4)
+    out = augment_batch(img.repeat(300, 1, 1, 1), "crop", torch.Generator().manual_seed(0), pad=2, mode="reflect")
+    import numpy as np
+
+    padded = torch.from_numpy(np.pad(img[0, 0].numpy(), 2, mode="reflect"))
+    windows = {(dy, dx): padded[dy:dy + 4, dx:dx + 4] for dy in range(5) for dx in range(5)}
+    found = {k for o in out[:, 0] for k, w in windows.items() if torch.equal(o, w)}
+    assert len(found) == 25 and all(any(torch.equal(o, w) for w in windows.values()) for o in out[:, 0])

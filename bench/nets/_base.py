@@ -24,6 +24,30 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+INITS = ("reference", "torch")
+
+
+def check_init(init: str) -> bool:
+    """Whether to apply the reference code's initialisation (``init: reference``) or keep PyTorch's defaults."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    return init == "reference"
+
+
+def he_normal_fan_out(net: nn.Module) -> nn.Module:
+    """Conv kernels ~ N(0, 2 / (k*k*out_channels)), BatchNorm weight 1 and bias 0: the initialisation of the
+    original WideResNet and CIFAR ResNet code that TRADES, MART, AWP, ADT (wideresnet.py) and Cohen et al.
+    (cifar_resnet.py) copy."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+            nn.init.normal_(m.weight, 0.0, (2.0 / fan_out) ** 0.5)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return net
+
+
 def arch_params(arch: str) -> dict:
     """The keyword arguments an architecture takes beyond the dataset, with their defaults."""
     fn = ARCHS.get(arch)

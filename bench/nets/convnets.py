@@ -1,7 +1,7 @@
 """Plain convolutional nets: small_cnn (digits), basic_convnet (TRADES/MART MNIST), cnn7 (Shi et al.)."""
 from torch import nn
 
-from bench.nets._base import ARCHS
+from bench.nets._base import ARCHS, check_init
 
 
 @ARCHS.register("small_cnn")
@@ -18,11 +18,13 @@ def small_cnn(in_ch: int, size: int, classes: int, width: int = 32) -> nn.Module
 
 
 @ARCHS.register("basic_convnet")
-def basic_convnet(in_ch: int, size: int, classes: int) -> nn.Module:
+def basic_convnet(in_ch: int, size: int, classes: int, init: str = "reference") -> nn.Module:
     """The MNIST 'SmallCNN' of TRADES (Zhang et al. 2019) and MART (Wang et al. 2020):
-    conv32-conv32-pool-conv64-conv64-pool-fc200-fc200-fc, dropout 0.5 after the first fc."""
+    conv32-conv32-pool-conv64-conv64-pool-fc200-fc200-fc, dropout 0.5 after the first fc. ``init: reference``
+    as TRADES' models/small_cnn.py: Kaiming-normal conv kernels (fan in), zero conv biases, and a zero last
+    layer (weight and bias); ``init: torch`` keeps PyTorch's defaults."""
     s = ((size - 4) // 2 - 4) // 2
-    return nn.Sequential(
+    net = nn.Sequential(
         nn.Conv2d(in_ch, 32, 3), nn.ReLU(),
         nn.Conv2d(32, 32, 3), nn.ReLU(),
         nn.MaxPool2d(2),
@@ -34,6 +36,14 @@ def basic_convnet(in_ch: int, size: int, classes: int) -> nn.Module:
         nn.Linear(200, 200), nn.ReLU(),
         nn.Linear(200, classes),
     )
+    if check_init(init):
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(net[-1].weight)
+        nn.init.zeros_(net[-1].bias)
+    return net
 
 
 @ARCHS.register("cnn7")

@@ -3,7 +3,7 @@ depth and width), resnet110 (He et al. 2016's CIFAR ResNet-110, the randomized-s
 from torch import nn
 from torch.nn import functional as F
 
-from bench.nets._base import ARCHS
+from bench.nets._base import ARCHS, check_init, he_normal_fan_out
 
 
 class BasicBlock(nn.Module):
@@ -111,9 +111,16 @@ class WideResNet(nn.Module):
 
 
 @ARCHS.register("wrn")
-def wrn(in_ch: int, size: int, classes: int, depth: int = 34, width: int = 10, dropout: float = 0.0) -> nn.Module:
-    """WideResNet-depth-width (Zagoruyko & Komodakis 2016); WRN-34-10 is MAIL's and MART's, WRN-28-10 ADT's."""
-    return WideResNet(in_ch, classes, depth, width, dropout)
+def wrn(in_ch: int, size: int, classes: int, depth: int = 34, width: int = 10, dropout: float = 0.0,
+        init: str = "reference") -> nn.Module:
+    """WideResNet-depth-width (Zagoruyko & Komodakis 2016); WRN-34-10 is MAIL's and MART's, WRN-28-10 ADT's.
+    ``init: reference``: the wideresnet.py those codes share (he_normal_fan_out, linear bias 0); ``torch``:
+    PyTorch's defaults."""
+    net = WideResNet(in_ch, classes, depth, width, dropout)
+    if check_init(init):
+        he_normal_fan_out(net)
+        nn.init.zeros_(net.head.bias)
+    return net
 
 
 class CifarResNet(nn.Module):
@@ -133,6 +140,8 @@ class CifarResNet(nn.Module):
 
 
 @ARCHS.register("resnet110")
-def resnet110(in_ch: int, size: int, classes: int, depth: int = 110) -> nn.Module:
-    """CIFAR ResNet-110 (He et al. 2016), the architecture of Cohen et al. 2019's smoothing results."""
-    return CifarResNet(in_ch, classes, depth)
+def resnet110(in_ch: int, size: int, classes: int, depth: int = 110, init: str = "reference") -> nn.Module:
+    """CIFAR ResNet-110 (He et al. 2016), the architecture of Cohen et al. 2019's smoothing results.
+    ``init: reference``: their code/archs/cifar_resnet.py (he_normal_fan_out); ``torch``: PyTorch's defaults."""
+    net = CifarResNet(in_ch, classes, depth)
+    return he_normal_fan_out(net) if check_init(init) else net

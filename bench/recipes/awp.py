@@ -7,8 +7,9 @@ perturb_input), in float32; (2) one gradient *ascent* direction g of the method'
 (awp-at: CE(f(x'), y); awp-trades: CE(f(x), y) + beta * KL), taken layer by layer for the weight
 matrices and kernels (parameters named 'weight' with more than one dimension) and scaled to the layer's
 norm: v = gamma * ||w_l|| * g_l / ||g_l||; (3) the training loss at w + v, backward, optimizer step;
-(4) v is subtracted again. BatchNorm statistics are left as they were before step (2) (the authors use
-a proxy copy of the net for the same reason). The first ``warmup`` epochs train without the weight
+(4) v is subtracted again; awp-at then runs the clean batch through the net in train mode, as
+at-awp does after each update (BatchNorm's running statistics see clean inputs). BatchNorm statistics
+are left as they were before step (2) (the authors use a proxy copy of the net for the same reason). The first ``warmup`` epochs train without the weight
 perturbation. Defaults follow the authors' code: awp-at gamma 0.01, warmup 0 (at-awp, PreAct ResNet-18,
 eps 8/255, alpha 2/255, 10 steps, SGD 0.1 wd 5e-4, 200 epochs, lr x0.1 at 100 and 150); awp-trades
 gamma 5e-3, warmup 9, beta 6 (trades_AWP/train_trades_cifar.py: 1-based epochs, AWP once
@@ -75,10 +76,18 @@ class _AWP(Recipe):
 @RECIPES.register("awp-at")
 class AWPAT(_AWP):
 
-    version = 2  # issue 15: PGD in train mode, as AWP's code
+    version = 3  # PGD in train mode (issue 15); the clean forward after each update, as AWP's code
     name = "awp-at"
     paper = "Wu et al. 2020, Adversarial Weight Perturbation Helps Robust Generalization (NeurIPS), on PGD-AT"
     params = {**pgd_params(), "gamma": Field("float", 0.01, lo=0.0), "warmup": Field("int", 0, lo=0)}
+
+    def step(self, model, optimizer, x, y, state):
+        """The AWP step, then one forward of the clean batch in train mode, as at-awp's train_*.py do after
+        each update (for their training log): BatchNorm's running statistics see clean inputs too."""
+        out = super().step(model, optimizer, x, y, state)
+        with torch.no_grad():
+            model(x)
+        return out
 
     def adversary(self, model, x, y):
         a = self.args
