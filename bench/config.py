@@ -30,9 +30,10 @@ OPTIMIZER = {
     "rho": Field("float", 0.9, lo=0.0, hi=1.0),
 }
 SCHEDULE = {
-    "name": Field("str", "none", choices=("none", "multistep", "cosine")),
+    "name": Field("str", "none", choices=("none", "multistep", "cosine", "cyclic")),
     "milestones": Field("floats", (), lo=0.0),
     "gamma": Field("float", 0.1, lo=0.0),
+    "peak": Field("float", 0.5, lo=0.0, hi=1.0),  # cyclic only: the fraction of training at which the lr peaks
 }
 # The random crop of `augment: crop | crop_flip`: pad by `pad` pixels (zeros; `edge`: the border pixel
 # repeated, torchvision's padding_mode='edge'; `reflect`: mirrored without repeating the border, numpy's
@@ -322,6 +323,8 @@ def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
     check_arch(s["arch"], info, s["arch_args"], spec.where)
     s["optimizer"] = parse(s["optimizer"], OPTIMIZER, "optimizer", spec.where)
     s["schedule"] = parse(s.get("schedule") or {}, SCHEDULE, "schedule", spec.where)
+    if s["schedule"]["name"] != "cyclic":  # only the cyclic schedule's config (and id) holds its peak
+        s["schedule"].pop("peak")
     s["augment"] = s.get("augment") or info.augment
     crop = s.pop("crop", None)
     if crop:  # absent otherwise, so the ids of cells that keep the default crop stay as they were

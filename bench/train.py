@@ -1,8 +1,9 @@
 """The training engine: optimizer, schedule, batches, progress bar (and bench.progress lines), checkpoint metadata.
 
 Optimizers: sgd (momentum, weight_decay, nesterov), adam (betas, weight_decay), adadelta (rho).
-Schedules: none, multistep (milestones in epochs, gamma), cosine (to 0 over all steps). Both the
-milestones and the cosine are applied per step, so a fractional epoch count behaves.
+Schedules: none, multistep (milestones in epochs, gamma), cosine (to 0 over all steps), cyclic (one cycle:
+0 up to the base lr at ``peak`` of training, then down to 0, as Wong et al.'s CyclicLR and np.interp
+schedules). All are applied per step, so a fractional epoch count behaves.
 
 The GPU path (device cuda; CPU runs are plain float32 NCHW): mixed precision (float16 autocast and a
 GradScaler) for recipes that allow it (``Recipe.amp``), the model and the batches in channels_last,
@@ -49,6 +50,9 @@ def lr_factor(schedule: dict, step: int, steps_per_epoch: int, total_steps: int)
         return schedule.get("gamma", 0.1) ** passed
     if name == "cosine":
         return 0.5 * (1 + math.cos(math.pi * step / max(1, total_steps)))
+    if name == "cyclic":  # 0 -> 1 linearly until `peak` of training, then linearly back to 0 (one cycle)
+        t, peak = step / max(1, total_steps), schedule.get("peak", 0.5)
+        return t / peak if t < peak else (1 - t) / max(1e-12, 1 - peak)
     raise ValueError(f"unknown schedule {name!r}")
 
 

@@ -108,3 +108,15 @@ def test_normalize_setting_sets_the_nets_first_layer(tmp_path):
     info = DATASETS.get("digits")
     run_train_cell(base, tmp_path, "cpu", progress=False)
     assert load_model(base, tmp_path, "cpu")[0].std.flatten().tolist() == pytest.approx(list(info.std))
+
+
+def test_cyclic_schedule_is_one_linear_cycle():
+    """Wong et al.'s one-cycle lr: np.interp(t, [0, peak, 1], [0, 1, 0]) of the base lr, per step."""
+    import numpy as np
+
+    for peak in (0.4, 0.5):
+        sched = {"name": "cyclic", "peak": peak}
+        for step in range(0, 101, 7):
+            want = float(np.interp(step / 100, [0, peak, 1], [0, 1, 0]))
+            assert lr_factor(sched, step, 10, 100) == pytest.approx(want, abs=1e-12)
+    assert lr_factor({"name": "cyclic", "peak": 0.4}, 40, 10, 100) == pytest.approx(1.0)

@@ -1,4 +1,5 @@
-"""Plain convolutional nets: small_cnn (digits), basic_convnet (TRADES/MART MNIST), cnn7 (Shi et al.)."""
+"""Plain convolutional nets: small_cnn (digits), basic_convnet (TRADES/MART MNIST), pytorch_mnist (the PyTorch
+example MNIST net of advbench, the certified-PR code and AT-PR), wong_mnist (fast_adversarial), cnn7 (Shi et al.)."""
 from torch import nn
 
 from bench.nets._base import ARCHS, check_init
@@ -44,6 +45,36 @@ def basic_convnet(in_ch: int, size: int, classes: int, init: str = "reference") 
         nn.init.zeros_(net[-1].weight)
         nn.init.zeros_(net[-1].bias)
     return net
+
+
+@ARCHS.register("pytorch_mnist")
+def pytorch_mnist(in_ch: int, size: int, classes: int) -> nn.Module:
+    """The PyTorch examples' MNIST ConvNet (pytorch/examples mnist/main.py), the MNIST net of advbench (PRL),
+    the certified-PR paper's code (utils/nets.py ConvNet) and AT-PR (simpleCNN's MNISTNet): conv32-conv64
+    (3x3, no padding), 2x2 max-pool, dropout 0.25, fc128, dropout 0.5, fc; PyTorch's default init."""
+    s = (size - 4) // 2
+    return nn.Sequential(
+        nn.Conv2d(in_ch, 32, 3), nn.ReLU(),
+        nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Flatten(),
+        nn.Linear(64 * s * s, 128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, classes),
+    )
+
+
+@ARCHS.register("wong_mnist")
+def wong_mnist(in_ch: int, size: int, classes: int) -> nn.Module:
+    """Wong et al. 2020's MNIST net (fast_adversarial MNIST/mnist_net.py): conv16 and conv32 (4x4, stride 2,
+    padding 1), fc100, fc; PyTorch's default init."""
+    s = size // 4
+    return nn.Sequential(
+        nn.Conv2d(in_ch, 16, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(32 * s * s, 100), nn.ReLU(),
+        nn.Linear(100, classes),
+    )
 
 
 @ARCHS.register("cnn7")
