@@ -372,3 +372,24 @@ def test_reflect_padded_crop_mirrors_about_the_border():
     windows = {(dy, dx): padded[dy:dy + 4, dx:dx + 4] for dy in range(5) for dx in range(5)}
     found = {k for o in out[:, 0] for k, w in windows.items() if torch.equal(o, w)}
     assert len(found) == 25 and all(any(torch.equal(o, w) for w in windows.values()) for o in out[:, 0])
+
+
+def test_cards_take_the_reference_codes_protocols():
+    """advbench HEAD (prl), the certified-PR code's e1.py/e3.py (vmt, da), fast_adversarial (fgsm-at), Gowal's and
+    Shi's MNIST (ibp): each number below read from those files."""
+    def cfg(name, ds):
+        return resolve_training(RecipeSpec(name, load_card(name, [REPO_MODELS], "t", "r"), "{}", "t"), ds)
+
+    prl = cfg("prl", "cifar10")
+    assert (prl["batch_size"], prl["epochs"], list(prl["schedule"]["milestones"]), prl["args"]["eps"]) == (64, 115, [55, 75, 90], 0.031)
+    assert list(cfg("prl", "mnist")["schedule"]["milestones"]) == [25, 35, 40] and cfg("prl", "svhn")["schedule"]["name"] == "none"
+    vmt = cfg("vmt", "cifar10")
+    assert (vmt["batch_size"], vmt["epochs"], vmt["args"]["lam"]) == (32, 114, 6.0) and cfg("vmt", "svhn")["args"]["lam"] == 1.0
+    assert cfg("da", "mnist")["batch_size"] == 32
+    for name in ("prl", "vmt", "da", "atpr"):
+        assert cfg(name, "mnist")["arch"] == "pytorch_mnist", name
+    fgsm = cfg("fgsm-at", "mnist")
+    assert fgsm["arch"] == "wong_mnist" and (fgsm["schedule"]["name"], fgsm["schedule"]["peak"]) == ("cyclic", 0.4)
+    assert cfg("fgsm-at", "cifar10")["schedule"]["peak"] == 0.5 and "peak" not in cfg("trades", "cifar10")["schedule"]
+    assert cfg("ibp", "mnist")["args"]["eps"] == 0.4 and cfg("ibp-shi", "mnist")["args"]["eps"] == 0.4
+    assert cfg("atpr", "cifar10")["crop"] == {"pad": 4, "mode": "reflect"}
