@@ -120,10 +120,13 @@ def test_prl_recipe_loss_is_at_least_its_mean_sample_loss(data):
     torch.manual_seed(3)
     loss, _ = recipe.loss(model, x, y, StepState(0, 0, ctx))
     torch.manual_seed(3)
-    for _ in range(recipe.args["t_steps"]):
-        sample("linf-clip", x, 8, 0.1)  # the t-steps' draws
-    mean = vicinity_losses(model, x, y, "linf-clip", 8, 0.1)[0].mean()
-    assert loss.item() >= mean.item() - 1e-6
+    for _ in range(recipe.args["t_steps"] - 1):
+        sample("linf-clip", x, 8, 0.1)  # the draws of the t-steps before the last
+    losses = vicinity_losses(model, x, y, "linf-clip", 8, 0.1)[0]
+    assert loss.item() >= losses.mean().item() - 1e-6
+    torch.manual_seed(3)  # CVaR_SGD's loss: the last t-step's samples, at t after t_steps - 1 updates
+    t = recipe.thresholds(model, x, y, recipe.args["t_steps"] - 1)
+    assert loss.item() == pytest.approx(cvar(losses, t, recipe.args["beta"]).item(), rel=1e-6)
 
 
 def test_atpr_examples_stay_in_the_ball_and_in_range(data):
@@ -166,7 +169,8 @@ def test_atpr_refinement_equals_the_reference_loop_per_candidate(data):
     torch.manual_seed(1)
     c, lr, cap = 3, 0.025, 40
     adv = (x.repeat(c, 1, 1, 1) + 0.3 * (2 * torch.rand(c * len(x), *x.shape[1:]) - 1)).clamp(0, 1)
-    dist = refine_distance(model, adv, y, c, lr, 0.1, cap)
+    dist, kept = refine_distance(model, adv, y, c, lr, 0.1, cap)
+    assert kept is None  # keep_grad off
     for k in range(c):
         start = adv[k * len(x):(k + 1) * len(x)]
         cur, steps = start.clone(), 0
@@ -177,6 +181,37 @@ def test_atpr_refinement_equals_the_reference_loop_per_candidate(data):
             steps += 1
         assert torch.allclose(dist[k], (start - cur).flatten(1).abs().amax(1), atol=1e-6), k
     assert dist.max() > 0  # some candidate moved: the comparison is not vacuous
+
+
+def test_atpr_keeps_the_refinement_gradient_the_reference_leaves_in_grad(data):
+    """pick_best_ae calls model.zero_grad() per candidate and loss.backward() per refinement step, so after the
+    search .grad holds the last candidate's last refinement step's parameter gradient (mean CE), which the
+    training loop's backward adds to: the reference loop below, written out, against refine_distance's kept loss."""
+    x, y = data
+    model = net()
+    torch.manual_seed(2)
+    c, lr, cap = 3, 0.025, 40
+    adv = (x.repeat(c, 1, 1, 1) + 0.3 * (2 * torch.rand(c * len(x), *x.shape[1:]) - 1)).clamp(0, 1)
+    for k in range(c):
+        cur = adv[k * len(x):(k + 1) * len(x)].clone().requires_grad_(True)
+        model.zero_grad()
+        logits, count = model(cur), 0
+        while (logits.argmax(1) != y).sum() > len(y) * 0.1 and count < cap:
+            count += 1
+            loss = F.cross_entropy(logits, y)
+            model.zero_grad()
+            loss.backward()
+            wrong = logits.argmax(1) != y
+            cur.data[wrong] = (cur.data[wrong] - lr * cur.grad.sign()[wrong]).clamp(0, 1)
+            cur = cur.detach().clone().requires_grad_(True)
+            logits = model(cur)
+    assert count > 0  # the last candidate refined: the reference leaves a gradient
+    leaked = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    _, kept = refine_distance(model, adv, y, c, lr, 0.1, cap, keep_grad=True)
+    grads = torch.autograd.grad(kept, list(model.parameters()))
+    assert all(torch.allclose(g, r, atol=1e-6) for g, r in zip(grads, leaked))
+    assert any(float(r.abs().max()) > 0 for r in leaked)
 
 
 def test_fat_stops_inputs_that_are_already_misclassified(data):

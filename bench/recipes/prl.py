@@ -7,8 +7,9 @@ in the Rockafellar-Uryasev form  CVaR_beta = min_t  t + E_t'[(CE(f(t'), y) - t)_
 t' = x + U(-eps, eps) per pixel, clipped to [0,1] (the linf-clip vicinity: advbench's sample_deltas then
 img_clamp; ``vicinity: linf`` samples the clipped box instead). Per input, t starts at t_init and takes
 t_steps gradient steps of size t_lr on the batch-mean objective (gradient (1 - P[l > t] / beta) / B,
-P estimated from M fresh samples each step, no gradient to the net); then M fresh samples give the
-loss  mean_b [ t_b + mean_j (l_bj - t_b)_+ / beta ]  that trains the net. With beta <= 1 it is at
+P estimated from M fresh samples each step, no gradient to the net). The loss that trains the net,
+mean_b [ t_b + mean_j (l_bj - t_b)_+ / beta ], is the last t-step's objective, as CVaR_SGD (advbench
+algorithms.py) backpropagates it: that step's M samples at t after the t_steps - 1 updates before it. With beta <= 1 it is at
 least the mean sample loss. Defaults (advbench CVaR_SGD as used by the certified-PR paper): M = 20,
 beta = 0.5, 5 t-steps, t_init 1, t_lr 1.0; eps the dataset's Linf budget. Each step's M samples of
 every input go through the net in one batched forward pass (bench.vicinity.sample).
@@ -37,7 +38,7 @@ def t_step(losses: torch.Tensor, t: torch.Tensor, beta: float, lr: float) -> tor
 @RECIPES.register("prl")
 class PRL(VicinityRecipe):
 
-    version = 2  # issue 15: add-then-clip noise (linf-clip), as CVaR_SGD
+    version = 3  # add-then-clip noise (issue 15); the loss of the last t-step, as CVaR_SGD
     name = "prl"
     paper = "Robey et al. 2022, Probabilistically Robust Learning: Balancing Average- and Worst-case Performance (ICML)"
     params = {
@@ -48,16 +49,19 @@ class PRL(VicinityRecipe):
         "t_lr": Field("float", 1.0, lo=0.0),
     }
 
-    def thresholds(self, model, x, y) -> torch.Tensor:
-        """t per input after t_steps CVaR_SGD steps from t_init, each on M fresh samples (float32)."""
+    def thresholds(self, model, x, y, steps: int | None = None) -> torch.Tensor:
+        """t per input after ``steps`` (default t_steps) CVaR_SGD steps from t_init, each on M fresh samples
+        (float32)."""
         a = self.args
         t = torch.full((len(x),), a["t_init"], device=x.device, dtype=x.dtype)
         with torch.no_grad(), float32(x.device.type):
-            for _ in range(a["t_steps"]):
+            for _ in range(a["t_steps"] if steps is None else steps):
                 t = t_step(self.vicinity_losses(model, x, y)[0], t, a["beta"], a["t_lr"])
         return t
 
     def loss(self, model, x, y, state):
-        t = self.thresholds(model, x, y)
+        """CVaR_SGD backpropagates the objective of its last t-step: that step's M samples at t after the
+        t_steps - 1 updates before it (its own update of t is never used), so t_steps x M forward passes."""
+        t = self.thresholds(model, x, y, max(self.args["t_steps"] - 1, 0))
         losses, logits = self.vicinity_losses(model, x, y)
         return cvar(losses, t, self.args["beta"]), logits[:, 0]
