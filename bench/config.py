@@ -329,6 +329,10 @@ def resolve_training(spec: RecipeSpec, dataset: str) -> dict:
     crop = s.pop("crop", None)
     if crop:  # absent otherwise, so the ids of cells that keep the default crop stay as they were
         s["crop"] = parse(crop, CROP, "crop", spec.where)
+        side = min(info.shape[1:])
+        if s["crop"]["mode"] == "reflect" and s["crop"]["pad"] >= side:
+            raise UserError(f"reflect padding must be smaller than the {side}-pixel image, got {s['crop']['pad']}",
+                            spec.where, "crop.pad")
     norm = s.pop("normalize", None)
     if norm is not None:  # likewise
         s["normalize"] = normalization(norm, info.shape[0], spec.where)

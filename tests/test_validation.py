@@ -57,6 +57,14 @@ CASES = [
     # item 11: names are labels, not paths
     (BASE.replace("name: tiny", "name: ../../../x"), 1, "name", "plain label"),
     (BASE.replace("name: tiny", "name: /tmp/x"), 1, "name", "plain label"),
+    # training settings an architecture, the crop or the schedule refuses: one line at validation, not mid-run
+    (recipe("{card: erm, crop: {pad: 8, mode: reflect}}"), 5, "crop.pad", "reflect padding must be smaller"),
+    (recipe("{card: erm, crop: {mode: mirror}}"), 5, "crop.mode", "must be one of zeros, edge, reflect"),
+    (recipe("{card: erm, normalize: dataset}"), 5, "normalize", "expected none or {mean: ..., std: ...}"),
+    (recipe("{card: erm, normalize: {mean: [0.1, 0.2], std: 1}}"), 5, "normalize.mean", "2 values for 1 channel"),
+    (recipe("{card: erm, arch: wrn, arch_args: {depth: 30, width: 1}}"), 5, "arch_args", "6n+4"),
+    (recipe("{card: erm, arch: basic_convnet, arch_args: {init: xavier}}"), 5, "arch_args", "init must be one of"),
+    (recipe("{card: erm, schedule: {name: cyclic, peak: 2}}"), 5, "schedule.peak", "must be <= 1"),
     # an unknown optional key, like a required one, says what was meant
     (BASE + "seed: [1]\n", 7, "seed", "did you mean 'seeds'?"),
     (BASE + "sample_sed: 1\n", 7, "sample_sed", "did you mean 'sample_seed'?"),
