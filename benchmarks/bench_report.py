@@ -12,7 +12,8 @@ attacks of which two are eps sweep points, PR, certification, smoothing). Then, 
 - bare: one DuckDB query reading the same files, per (recipe, evaluation, seed) accuracy and count;
 - many (with --folders K): the same rows split over K results folders, read as `bench report DIR DIR ...`
   reads them (bench.report.merge.load_many: each folder's current cells, clashes refused, copies read once),
-  every declared metric and the leaderboard.
+  every declared metric and the leaderboard;
+- site (with --folders K): the static leaderboard site over those folders (bench.report.site.write_site).
 
 Prints seconds (median over rounds) and peak resident memory of each, and their ratio.
 
@@ -105,6 +106,16 @@ def side_many(results: str) -> str:
     return f"{len(values)} metrics, leaderboard {len(board.rows)}x{len(board.header)}"
 
 
+def side_site(results: str) -> str:
+    """The leaderboard site (`bench report DIR DIR ... --site`) over the same folders as side_many."""
+    from bench.report.merge import load_many
+    from bench.report.site import write_site
+
+    rows, run = load_many(sorted((Path(results) / "parts").iterdir()))
+    with tempfile.TemporaryDirectory() as site:
+        return f"{write_site(Path(site), rows, run)} pages"
+
+
 def side_bare(results: str) -> str:
     import duckdb
 
@@ -117,7 +128,7 @@ def side_bare(results: str) -> str:
 
 def child(side: str, results: str) -> None:
     start = time.perf_counter()
-    what = {"report": side_report, "bare": side_bare, "many": side_many}[side](results)
+    what = {"report": side_report, "bare": side_bare, "many": side_many, "site": side_site}[side](results)
     seconds = time.perf_counter() - start
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report the parent's peak
     peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
@@ -150,7 +161,7 @@ def main():
             if not parts.is_dir() or len(list(parts.iterdir())) != a.folders:
                 shutil.rmtree(parts, ignore_errors=True)
                 generate([parts / f"part{k:02d}" for k in range(a.folders)], a.models, a.inputs)
-            sides.append("many")
+            sides += ["many", "site"]
         runs: dict[str, list[dict]] = {s: [] for s in sides}
         for i in range(a.rounds):
             for side in (sides if i % 2 == 0 else sides[::-1]):

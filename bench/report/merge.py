@@ -143,7 +143,7 @@ def report_many(args) -> int:
     if args.site:
         from bench.report.site import write_site
 
-        n = write_site(Path(args.site), rows.query("SELECT * EXCLUDE (src, pos) FROM rows ORDER BY src, pos"), run)
+        n = write_site(Path(args.site), rows, run)
         print(f"wrote {n} pages to {args.site} (open {Path(args.site) / 'index.html'})")
         if not (args.out or args.format):
             return 0

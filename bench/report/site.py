@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bench.report import ordered
+from bench.report.data import Rows, _sql
 from bench.report.plots import figures
 from bench.report.stats import wilson
 
@@ -52,11 +53,13 @@ class Entry:
     page: str
     source: str
     folders: list[str]
-    rows: pd.DataFrame = field(repr=False)
 
 
 def _acc(correct: pd.Series) -> dict:
-    k, n = int(correct.sum()), int(len(correct))
+    return _wilson(int(correct.sum()), int(len(correct)))
+
+
+def _wilson(k: int, n: int) -> dict:
     lo, hi = wilson(k, n)
     return {"value": k / n if n else float("nan"), "lo": lo, "hi": hi, "n": n}
 
@@ -71,19 +74,16 @@ def _source(label: str, run: dict) -> str:
     return f"recipe {r.get('method')} (card {r.get('card')})" if r else ""
 
 
-def _attack_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    attacks = rows[rows["evaluation"].str.startswith("attack:") & rows["eps"].notna()
-                   & ~rows["evaluation"].str.contains("/", regex=False)].copy()  # not AutoAttack's components
-    norms = {p: _norm(p) for p in attacks["params"].unique()}
-    attacks["norm"] = attacks["params"].map(norms)
-    return attacks[attacks["norm"].notna()]
+# the rows of one threat model's boards: bounded attacks (eps known), not AutoAttack's components
+ATTACK_ROWS = "evaluation LIKE 'attack:%' AND eps IS NOT NULL AND NOT contains(evaluation, '/')"
+FIRST = "min(src || ':' || lpad(CAST(pos AS VARCHAR), 12, '0'))"  # the rows' order: the first row of a group
 
 
-def _aa_flag(evaluations, cells: pd.Series, run: dict) -> dict:
+def _aa_flag(evaluations, cells, run: dict) -> dict:
     """AutoAttack on this board: ran or not, and the checks' messages."""
     ran = any(e.startswith("attack:AutoAttack") for e in evaluations)
     checks = []
-    for cell in cells.unique():
+    for cell in cells:
         note = ((run.get("cells") or {}).get(cell, {}).get("meta", {}).get("notes") or {}).get("autoattack")
         if note:
             checks += note.get("checks") or []
@@ -94,34 +94,51 @@ def _score(line: dict) -> tuple:
     return (-line["robust"]["value"], -(line["clean"] or {"value": 0})["value"])
 
 
-def boards(rows: pd.DataFrame, run: dict, entries: dict) -> list[dict]:
-    """One board per (dataset, norm, eps), its entries ranked by robust accuracy."""
+def boards(rows: Rows, run: dict, entries: dict) -> list[dict]:
+    """One board per (dataset, norm, eps), its entries ranked by robust accuracy: per entry, the share of
+    inputs that no attack of the board flipped (one DuckDB pass over the rows; norms from the attacks'
+    parameters)."""
+    params = rows.query(f"SELECT DISTINCT params FROM rows WHERE {ATTACK_ROWS}")["params"]
+    norms = pd.DataFrame({"params": list(params), "board_norm": [_norm(p) for p in params]}).dropna()
+    if not len(norms):
+        return []
+    lines = rows.query(f"""
+        WITH a AS (SELECT r.* EXCLUDE (norm), n.board_norm AS norm FROM rows r JOIN board_norms n USING (params) WHERE {ATTACK_ROWS}),
+        per AS (SELECT dataset, norm, eps, recipe, seed, index, bool_and(correct) AS ok FROM a GROUP BY ALL),
+        acc AS (SELECT dataset, norm, eps, recipe, seed, count(*) AS n,
+                       sum(CASE WHEN ok THEN 1 ELSE 0 END) AS k FROM per GROUP BY ALL),
+        cells AS (SELECT dataset, norm, eps, recipe, seed, cell, {FIRST} AS cell_first FROM a GROUP BY ALL),
+        meta AS (SELECT dataset, norm, eps, recipe, seed, list(cell ORDER BY cell_first) AS cells,
+                        min(cell_first) AS first FROM cells GROUP BY ALL),
+        evs AS (SELECT dataset, norm, eps, recipe, seed, list(DISTINCT evaluation) AS evaluations FROM a GROUP BY ALL)
+        SELECT * FROM acc JOIN meta USING (dataset, norm, eps, recipe, seed) JOIN evs USING (dataset, norm, eps, recipe, seed)
+        ORDER BY first""",
+                       board_norms=norms)
+    clean = {(r.dataset, r.recipe, int(r.seed)): _wilson(int(r.k), int(r.n)) for r in rows.query(
+        "SELECT dataset, recipe, seed, count(*) AS n, sum(CAST(correct AS INT)) AS k FROM rows "
+        "WHERE evaluation = 'clean' GROUP BY ALL").itertuples(index=False)}
     out = []
-    attacks = _attack_rows(rows)
-    for ds in ordered(rows["dataset"], run.get("order", {}).get("datasets")):
-        sub = attacks[attacks["dataset"] == ds]
+    for ds in ordered([k[0] for k in entries], run.get("order", {}).get("datasets")):
+        sub = lines[lines["dataset"] == ds]
         for (norm, eps), threat in sub.groupby(["norm", "eps"], sort=True):
-            lines = []
-            for (label, seed), g in threat.groupby(["recipe", "seed"], sort=False):
-                robust = g.groupby("index")["correct"].all()  # worst case over the board's attacks
-                e = entries[(ds, label, seed)]
-                clean = e.rows[e.rows["evaluation"] == "clean"]["correct"]
-                lines.append({"entry": e, "robust": _acc(robust), "clean": _acc(clean) if len(clean) else None,
-                              "attacks": sorted(g["evaluation"].unique()),
-                              "aa": _aa_flag(g["evaluation"].unique(), g["cell"], run)})
-            lines.sort(key=_score)
-            for i, line in enumerate(lines):  # ties share a rank (1, 1, 3)
-                same = i and _score(lines[i - 1]) == _score(line)
-                line["rank"] = lines[i - 1]["rank"] if same else i + 1
-            out.append({"dataset": ds, "norm": norm, "eps": float(eps), "lines": lines,
+            board = []
+            for r in threat.itertuples(index=False):
+                key = (ds, r.recipe, int(r.seed))
+                board.append({"entry": entries[key], "robust": _wilson(int(r.k), int(r.n)), "clean": clean.get(key),
+                              "attacks": sorted(r.evaluations), "aa": _aa_flag(sorted(r.evaluations), r.cells, run)})
+            board.sort(key=_score)
+            for i, line in enumerate(board):  # ties share a rank (1, 1, 3)
+                same = i and _score(board[i - 1]) == _score(line)
+                line["rank"] = board[i - 1]["rank"] if same else i + 1
+            out.append({"dataset": ds, "norm": norm, "eps": float(eps), "lines": board,
                         "page": f"board-{slug(ds, norm, eps)}.html", "title": f"{ds}, {norm}, ε = {eps:g}"})
     return out
 
 
-def _entry_view(e: Entry, run: dict) -> dict:
+def _entry_view(e: Entry, rows: pd.DataFrame, run: dict) -> dict:
     evals = []
-    for ev in ordered(e.rows["evaluation"], ["clean", *run.get("order", {}).get("evaluations", [])]):
-        g = e.rows[e.rows["evaluation"] == ev]
+    for ev in ordered(rows["evaluation"].unique(), ["clean", *run.get("order", {}).get("evaluations", [])]):
+        g = rows[rows["evaluation"] == ev]
         cell = g["cell"].iloc[0]
         info = (run.get("cells") or {}).get(cell, {})
         meta = info.get("meta", {})
@@ -131,27 +148,30 @@ def _entry_view(e: Entry, run: dict) -> dict:
                       "n_test": meta.get("n_test"), "sample_seed": meta.get("sample_seed"),
                       "notes": json.dumps(meta.get("notes"), indent=2, sort_keys=True) if meta.get("notes") else "",
                       "file": info.get("file", "")})
-    train_cells = e.rows["train_cell"].unique()
-    models = [m for c in e.rows["cell"].unique() if (m := (run.get("cells") or {}).get(c, {}).get("model"))]
+    train_cells = rows["train_cell"].unique()
+    models = [m for c in rows["cell"].unique() if (m := (run.get("cells") or {}).get(c, {}).get("model"))]
     model = models[0] if models else {}
     settings = model.get("external") or model.get("config") or {}
     paths, digests = model.get("files") or {}, model.get("sha256") or {}
     files = [(k, paths.get(k, "(in memory)"), digests.get(k, "")) for k in dict.fromkeys([*paths, *digests])]
     return {"evaluations": evals, "train_cells": list(train_cells), "settings": json.dumps(settings, indent=2, sort_keys=True),
-            "files": files, "method": model.get("method", ""), "plots": figures(e.rows, run)}
+            "files": files, "method": model.get("method", ""), "plots": figures(rows, run)}
 
 
-def write_site(site: Path, rows: pd.DataFrame, run: dict) -> int:
-    """Write index.html, a page per board and a page per entry into ``site``; returns the page count."""
+def write_site(site: Path, rows: Rows, run: dict) -> int:
+    """Write index.html, a page per board and a page per entry into ``site``; returns the page count. The
+    boards are aggregated in DuckDB; each entry's rows are read for its own page only."""
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda x: "" if x is None or pd.isna(x) else f"{100 * x:.1f}"
     entries = {}
-    for (ds, label, seed), g in rows.groupby(["dataset", "recipe", "seed"], sort=False):
-        entries[(ds, label, seed)] = Entry(ds, label, int(seed), f"entry-{slug(ds, label, seed)}.html",
-                                           _source(label, run), (run.get("sources") or {}).get(label, []), g)
-    seeds = rows.groupby(["dataset", "recipe"])["seed"].nunique()
-    names = {k: (k[1] if seeds[(k[0], k[1])] == 1 else f"{k[1]} (seed {k[2]})") for k in entries}
+    for r in rows.query(f"SELECT dataset, recipe, seed, {FIRST} AS first FROM rows GROUP BY ALL "
+                        "ORDER BY first").itertuples(index=False):
+        ds, label, seed = r.dataset, r.recipe, int(r.seed)
+        entries[(ds, label, seed)] = Entry(ds, label, seed, f"entry-{slug(ds, label, seed)}.html",
+                                           _source(label, run), (run.get("sources") or {}).get(label, []))
+    seeds = pd.Series([k[:2] for k in entries]).value_counts()
+    names = {k: (k[1] if seeds[k[:2]] == 1 else f"{k[1]} (seed {k[2]})") for k in entries}
     all_boards = boards(rows, run, entries)
     site.mkdir(parents=True, exist_ok=True)
     title = f"bench leaderboard: {run.get('suite', '')}"
@@ -161,8 +181,10 @@ def write_site(site: Path, rows: pd.DataFrame, run: dict) -> int:
         pages[b["page"]] = env.get_template("site_board.html").render(title=b["title"], board=b, names=names, run=run)
     for key, e in entries.items():
         on = [b for b in all_boards if any(line["entry"] is e for line in b["lines"])]
+        mine = rows.query(f"SELECT * EXCLUDE (src, pos) FROM rows WHERE dataset = {_sql(key[0])} AND recipe = "
+                          f"{_sql(key[1])} AND seed = {key[2]} ORDER BY src, pos")
         pages[e.page] = env.get_template("site_entry.html").render(
-            title=names[key], e=e, view=_entry_view(e, run), boards=on)
+            title=names[key], e=e, view=_entry_view(e, mine, run), boards=on)
     for name, text in pages.items():
         (site / name).write_text(text)
     return len(pages)
