@@ -353,6 +353,8 @@ def check_arch(arch: str, info, args: dict, where: str) -> None:
             build(arch, info, **args)
     except ValueError as e:
         raise UserError(str(e), where, "arch_args") from None
+    except Exception:  # noqa: BLE001 - e.g. a plugin net that loads weights: it is checked when it is built
+        pass
 
 
 def normalization(value, channels: int, where: str) -> dict:

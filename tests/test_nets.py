@@ -69,3 +69,21 @@ def test_reference_initialisations():
     assert float(build("wrn", DATASETS.get("cifar10"), depth=10, width=1)[1].head.bias.abs().max()) == 0
     with pytest.raises(ValueError, match="init must be one of reference, torch"):
         build("wrn", DATASETS.get("cifar10"), depth=10, init="xavier")
+
+
+def test_an_arch_that_cannot_be_built_on_the_meta_device_still_validates(monkeypatch):
+    """Validation builds nets on the meta device to catch refused arguments early; a plugin net whose
+    constructor needs real tensors (here: .item()) is left to its real build instead of failing the suite."""
+    from torch import nn
+
+    from bench.config import REPO_MODELS, RecipeSpec, load_card, resolve_training
+
+    def hostile(in_ch: int, size: int, classes: int) -> nn.Module:
+        scale = torch.ones(1).item()  # raises on the meta device
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_ch * size * size, classes)).requires_grad_(scale > 0)
+
+    monkeypatch.setitem(ARCHS._items, "meta_hostile", hostile)
+    monkeypatch.setitem(ARCHS._origin, "meta_hostile", "test")
+    spec = RecipeSpec("erm", load_card("erm", [REPO_MODELS], "t", "r"), '{"arch": "meta_hostile"}', "t")
+    assert resolve_training(spec, "digits")["arch"] == "meta_hostile"
+    assert build("meta_hostile", DATASETS.get("digits"))(torch.rand(2, 1, 8, 8)).shape == (2, 10)
