@@ -11,7 +11,8 @@ from pathlib import Path
 
 from bench import locks, progress as lines, store
 from bench.cells import EvalCell, TrainCell, compute
-from bench.config import Suite, canonical, resolve_training
+from bench.cards import resolve_training
+from bench.config import Suite, canonical
 
 
 def train_cells(suite: Suite) -> list[TrainCell]:

@@ -76,7 +76,8 @@ def test_an_arch_that_cannot_be_built_on_the_meta_device_still_validates(monkeyp
     constructor needs real tensors (here: .item()) is left to its real build instead of failing the suite."""
     from torch import nn
 
-    from bench.config import REPO_MODELS, RecipeSpec, load_card, resolve_training
+    from bench.cards import REPO_MODELS, load_card, resolve_training
+    from bench.config import RecipeSpec
 
     def hostile(in_ch: int, size: int, classes: int) -> nn.Module:
         scale = torch.ones(1).item()  # raises on the meta device

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bench.config import REPO_MODELS, RecipeSpec, load_card, resolve_training
+from bench.cards import REPO_MODELS, load_card, resolve_training
+from bench.config import RecipeSpec
 from bench.data import DATASETS
 from bench.nets import build
 from bench.recipes import RECIPES, StepState, TrainContext

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import REPO_MODELS, load_card, load_suite
+from bench.cards import REPO_MODELS, load_card
+from bench.config import load_suite
 from bench.grid import plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +22,8 @@ def test_shipped_suite_validates(path):
 
 @pytest.mark.parametrize("path", sorted(REPO_MODELS.glob("*.yaml")), ids=lambda p: p.name)
 def test_model_card_resolves_for_every_dataset(path):
-    from bench.config import RecipeSpec, resolve_training
+    from bench.cards import resolve_training
+    from bench.config import RecipeSpec
 
     card = load_card(path.stem, [REPO_MODELS], str(path), "card")
     assert card.paper, "every card names its paper"

@@ -86,7 +86,8 @@ def test_normalize_setting_sets_the_nets_first_layer(tmp_path):
     """`normalize: none` trains on raw [0,1] pixels (mean 0, std 1); {mean, std} broadcasts one value to every
     channel; without the key the net keeps the dataset's statistics, and the cell's config (so its id) has
     no normalize key."""
-    from bench.config import RecipeSpec, load_card, REPO_MODELS, resolve_training
+    from bench.cards import REPO_MODELS, load_card, resolve_training
+    from bench.config import RecipeSpec
     from bench.data import DATASETS
 
     def cfg(**over):

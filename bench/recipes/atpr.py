@@ -33,12 +33,15 @@ from bench.recipes._pgd import pgd_linf, pgd_params
 from bench.yamlio import Field
 
 
-def _ce_grad(model, x: torch.Tensor, y: torch.Tensor):
+def _ce_grad(model, x: torch.Tensor, y: torch.Tensor, keep: bool = False):
+    """Logits, the input gradient of the summed CE, and (``keep``) the mean CE with its graph to the weights,
+    else None."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model(x)
-        grad, = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x)
-    return logits.detach(), grad
+        grad, = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x, retain_graph=keep)
+        loss = F.cross_entropy(logits, y) if keep else None
+    return logits.detach(), grad, loss
 
 
 def candidate_pgd(model, x, y, eps: torch.Tensor, alpha: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
@@ -63,28 +66,16 @@ def refine_distance(model, adv: torch.Tensor, y: torch.Tensor, c: int, lr: float
         start = adv[k * b:(k + 1) * b]
         cur = start.clone()
         keep = keep_grad and k == c - 1
-        logits, grad, loss = _ce_step(model, cur, y, keep)
+        logits, grad, loss = _ce_grad(model, cur, y, keep)
         for _ in range(cap):
             wrong = logits.argmax(1) != y
             if wrong.float().mean() <= share:
                 break
             kept = loss if keep else None
             cur[wrong] = (cur[wrong] - lr * grad[wrong].sign()).clamp(0, 1)
-            logits, grad, loss = _ce_step(model, cur, y, keep)
+            logits, grad, loss = _ce_grad(model, cur, y, keep)
         out.append((start - cur).flatten(1).abs().amax(dim=1))
     return torch.stack(out), kept
-
-
-def _ce_step(model, x: torch.Tensor, y: torch.Tensor, keep: bool):
-    """Logits, the input gradient of the summed CE, and (``keep``) the mean CE with its graph to the weights."""
-    if not keep:
-        return (*_ce_grad(model, x, y), None)
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        logits = model(x)
-        grad, = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x, retain_graph=True)
-        loss = F.cross_entropy(logits, y)
-    return logits.detach(), grad, loss
 
 
 def atpr_adversary(model, x, y, eps: float, alpha: float, steps: int, candidates: int = 10,

@@ -9,8 +9,8 @@ matrices and kernels (parameters named 'weight' with more than one dimension) an
 norm: v = gamma * ||w_l|| * g_l / ||g_l||; (3) the training loss at w + v, backward, optimizer step;
 (4) v is subtracted again; awp-at then runs the clean batch through the net in train mode, as
 at-awp does after each update (BatchNorm's running statistics see clean inputs). BatchNorm statistics
-are left as they were before step (2) (the authors use a proxy copy of the net for the same reason). The first ``warmup`` epochs train without the weight
-perturbation. Defaults follow the authors' code: awp-at gamma 0.01, warmup 0 (at-awp, PreAct ResNet-18,
+are left as they were before step (2) (the authors use a proxy copy of the net for the same reason).
+The first ``warmup`` epochs train without the weight perturbation. Defaults follow the authors' code: awp-at gamma 0.01, warmup 0 (at-awp, PreAct ResNet-18,
 eps 8/255, alpha 2/255, 10 steps, SGD 0.1 wd 5e-4, 200 epochs, lr x0.1 at 100 and 150); awp-trades
 gamma 5e-3, warmup 9, beta 6 (trades_AWP/train_trades_cifar.py: 1-based epochs, AWP once
 ``epoch >= awp_warmup`` = 10, so 9 epochs without; WRN-34-10, lr x0.1 at its 1-based epochs 100 and 150).

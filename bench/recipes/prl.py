@@ -9,8 +9,8 @@ img_clamp; ``vicinity: linf`` samples the clipped box instead). Per input, t sta
 t_steps gradient steps of size t_lr on the batch-mean objective (gradient (1 - P[l > t] / beta) / B,
 P estimated from M fresh samples each step, no gradient to the net). The loss that trains the net,
 mean_b [ t_b + mean_j (l_bj - t_b)_+ / beta ], is the last t-step's objective, as CVaR_SGD (advbench
-algorithms.py) backpropagates it: that step's M samples at t after the t_steps - 1 updates before it. With beta <= 1 it is at
-least the mean sample loss. Defaults (advbench CVaR_SGD as used by the certified-PR paper): M = 20,
+algorithms.py) backpropagates it: that step's M samples at t after the t_steps - 1 updates before it.
+With beta <= 1 it is at least the mean sample loss. Defaults (advbench CVaR_SGD as used by the certified-PR paper): M = 20,
 beta = 0.5, 5 t-steps, t_init 1, t_lr 1.0; eps the dataset's Linf budget. Each step's M samples of
 every input go through the net in one batched forward pass (bench.vicinity.sample).
 """

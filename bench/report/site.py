@@ -103,7 +103,8 @@ def boards(rows: Rows, run: dict, entries: dict) -> list[dict]:
     if not len(norms):
         return []
     lines = rows.query(f"""
-        WITH a AS (SELECT r.* EXCLUDE (norm), n.board_norm AS norm FROM rows r JOIN board_norms n USING (params) WHERE {ATTACK_ROWS}),
+        WITH a AS (SELECT r.* EXCLUDE (norm), n.board_norm AS norm FROM rows r JOIN board_norms n USING (params)
+                   WHERE {ATTACK_ROWS}),
         per AS (SELECT dataset, norm, eps, recipe, seed, index, bool_and(correct) AS ok FROM a GROUP BY ALL),
         acc AS (SELECT dataset, norm, eps, recipe, seed, count(*) AS n,
                        sum(CASE WHEN ok THEN 1 ELSE 0 END) AS k FROM per GROUP BY ALL),

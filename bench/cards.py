@@ -1,0 +1,188 @@
+"""Model cards (models/<name>.yaml) and the training settings they and a suite's recipe entries hold ->
+one resolved training config per (recipe, dataset), checked field by field.
+
+Every mistake is a UserError naming file:line and the field. See README "Suite format".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.data import DATASETS
+from bench.errors import UserError
+from bench.external import NORMALIZE
+from bench.nets import ARCHS, arch_params
+from bench.recipes import RECIPES
+from bench.registry import did_you_mean
+from bench.yamlio import Field, Node, convert, keys_known, load_yaml, parse
+
+REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
+OPTIMIZER = {
+    "name": Field("str", required=True, choices=("sgd", "adam", "adadelta")),
+    "lr": Field("float", required=True, lo=0.0, open_lo=True),
+    "momentum": Field("float", 0.9, lo=0.0, hi=1.0),
+    "weight_decay": Field("float", 0.0, lo=0.0),
+    "nesterov": Field("bool", False),
+    "betas": Field("floats", (0.9, 0.999), lo=0.0, hi=1.0),
+    "rho": Field("float", 0.9, lo=0.0, hi=1.0),
+}
+SCHEDULE = {
+    "name": Field("str", "none", choices=("none", "multistep", "cosine", "cyclic")),
+    "milestones": Field("floats", (), lo=0.0),
+    "gamma": Field("float", 0.1, lo=0.0),
+    "peak": Field("float", 0.5, lo=0.0, hi=1.0),  # cyclic only: the fraction of training at which the lr peaks
+}
+# The random crop of `augment: crop | crop_flip`: pad by `pad` pixels (zeros; `edge`: the border pixel
+# repeated, torchvision's padding_mode='edge'; `reflect`: mirrored without repeating the border, numpy's
+# and torchvision's 'reflect') and crop back at a random offset.
+CROP = {
+    "pad": Field("int", 4, lo=0),
+    "mode": Field("str", "zeros", choices=("zeros", "edge", "reflect")),
+}
+# Training settings: a card's `train:` block, each `datasets.<name>:` block, and a suite's recipe entry.
+SETTINGS = {
+    "arch": Field("str"),
+    "arch_args": Field("map", {}),
+    "epochs": Field("int", lo=0),
+    "batch_size": Field("int", lo=1),
+    "optimizer": Field("map"),
+    "schedule": Field("map"),
+    "augment": Field("str", choices=("none", "crop", "crop_flip")),
+    "crop": Field("map", {}),  # the random crop's padding (CROP); only in the config when a card sets it
+    "normalize": Field("any"),  # none, or {mean, std}: the net's input normalisation; absent: the dataset's
+    "n_train": Field("int", lo=1),
+    "args": Field("map", {}),
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    """A model card (models/<name>.yaml): a method, its paper, its args, per-dataset training settings."""
+
+    name: str
+    file: str
+    method: str
+    paper: str
+    node: Node  # the validated YAML, kept for per-dataset resolution with line numbers
+
+    def settings(self, dataset: str, overrides: dict, where: str) -> dict:
+        """Resolved training settings for a dataset: card `train:` <- card `datasets.<d>` <- overrides."""
+        base = dict(parse(self.node.get("train", {}), SETTINGS, "train"))
+        per = self.node.get("datasets", {})
+        if dataset not in per:
+            raise UserError(f"model card {self.name!r} ({self.file}) has no settings for dataset {dataset!r}; "
+                            f"it has {', '.join(per) or 'none'}", where, "recipes")
+        layers = [parse(per[dataset], SETTINGS, f"datasets.{dataset}"), overrides]
+        args = dict(self.node.get("args", {}) or {})
+        for layer in layers:
+            for k, v in layer.items():
+                if v is None or (k == "args"):
+                    continue
+                base[k] = v
+            args.update(layer.get("args") or {})
+        for key in ("arch", "epochs", "batch_size", "optimizer"):
+            if base.get(key) is None:
+                raise UserError(f"no {key!r} for dataset {dataset!r} in card {self.name!r}", where, key)
+        base["args"] = args
+        return base
+
+
+def load_card(name: str, search: list[Path], where: str, field: str) -> Card:
+    for folder in search:
+        path = folder / f"{name}.yaml"
+        if path.exists():
+            break
+    else:
+        known = sorted({p.stem for folder in search if folder.is_dir() for p in folder.glob("*.yaml")})
+        raise UserError(f"no model card {name!r} in {', '.join(map(str, search))}{did_you_mean(name, known)}",
+                        where, field)
+    node = load_yaml(path)
+    keys_known(node, ("method", "paper", "args", "train", "datasets"))
+    if "method" not in node:
+        raise UserError("missing required key", node.where(), "method")
+    RECIPES.get(node["method"], node.where("method"), "method")
+    for key in ("args", "train", "datasets"):
+        if key in node and not isinstance(node[key], dict):
+            raise UserError("expected a mapping", node.where(key), key)
+    parse(node.get("train", {}), SETTINGS, "train")
+    for ds, block in (node.get("datasets") or {}).items():
+        DATASETS.get(ds, node["datasets"].where(ds), f"datasets.{ds}")
+        parse(block, SETTINGS, f"datasets.{ds}")
+    return Card(name, str(path), node["method"], str(node.get("paper", "")), node)
+
+
+def _like(default) -> Field:
+    """The Field an architecture argument's default implies: ints are sizes (>= 1), floats finite."""
+    if isinstance(default, bool):
+        return Field("bool")
+    if isinstance(default, int):
+        return Field("int", lo=1)
+    return Field({float: "float", str: "str"}.get(type(default), "any"))
+
+
+def resolve_training(spec, dataset: str) -> dict:
+    """The full training config of a recipe on a dataset (``spec``: a bench.config.RecipeSpec, its card,
+    overrides and place in the suite): settings, arch args, and the method's args."""
+    info = DATASETS.get(dataset)
+    s = spec.card.settings(dataset, spec.overrides, spec.where)
+    ARCHS.get(s["arch"], spec.where, "arch")
+    known = arch_params(s["arch"])
+    for k in s["arch_args"]:
+        if k not in known:
+            raise UserError(f"architecture {s['arch']!r} takes no argument {k!r}{did_you_mean(k, known)}",
+                            spec.where, "arch_args")
+    s["arch_args"] = {**known, **{k: convert(v, _like(known[k]), spec.where, f"arch_args.{k}")
+                                  for k, v in s["arch_args"].items()}}
+    check_arch(s["arch"], info, s["arch_args"], spec.where)
+    s["optimizer"] = parse(s["optimizer"], OPTIMIZER, "optimizer", spec.where)
+    s["schedule"] = parse(s.get("schedule") or {}, SCHEDULE, "schedule", spec.where)
+    if s["schedule"]["name"] != "cyclic":  # only the cyclic schedule's config (and id) holds its peak
+        s["schedule"].pop("peak")
+    s["augment"] = s.get("augment") or info.augment
+    crop = s.pop("crop", None)
+    if crop:  # absent otherwise, so the ids of cells that keep the default crop stay as they were
+        s["crop"] = parse(crop, CROP, "crop", spec.where)
+        side = min(info.shape[1:])
+        if s["crop"]["mode"] == "reflect" and s["crop"]["pad"] >= side:
+            raise UserError(f"reflect padding must be smaller than the {side}-pixel image, got {s['crop']['pad']}",
+                            spec.where, "crop.pad")
+    norm = s.pop("normalize", None)
+    if norm is not None:  # likewise
+        s["normalize"] = normalization(norm, info.shape[0], spec.where)
+    recipe = RECIPES.get(spec.card.method)
+    s["args"] = recipe.resolve(s["args"], info, "args", spec.where)
+    return s
+
+
+def check_arch(arch: str, info, args: dict, where: str) -> None:
+    """Build the net on the meta device (no memory, no init cost), so an argument the architecture refuses
+    (a WideResNet depth that is not 6n+4, an unknown init) is one line here, not a traceback mid-run."""
+    import torch
+
+    from bench.nets import build
+
+    try:
+        with torch.device("meta"):
+            build(arch, info, **args)
+    except ValueError as e:
+        raise UserError(str(e), where, "arch_args") from None
+    except Exception:  # noqa: BLE001 - e.g. a plugin net that loads weights: it is checked when it is built
+        pass
+
+
+def normalization(value, channels: int, where: str) -> dict:
+    """A card's ``normalize:`` as per-channel lists: ``none`` (raw [0,1] pixels: mean 0, std 1), or
+    {mean, std} with one value or one per channel."""
+    if value == "none":
+        return {"mean": [0.0] * channels, "std": [1.0] * channels}
+    if not isinstance(value, dict):
+        raise UserError(f"expected none or {{mean: ..., std: ...}}, got {value!r}", where, "normalize")
+    norm = parse(value, NORMALIZE, "normalize", where)
+    out = {}
+    for key in ("mean", "std"):
+        values = [float(v) for v in norm[key]]
+        if len(values) not in (1, channels):
+            plural = "s" if channels > 1 else ""
+            raise UserError(f"{len(values)} values for {channels} channel{plural}", where, f"normalize.{key}")
+        out[key] = values * channels if len(values) == 1 else values
+    return out
