@@ -39,15 +39,16 @@ def evaluate(model, dataset: str = "digits", evaluations=("clean",), n_test: int
              device: str = "auto", out: str | Path | None = None, label: str | None = None,
              batch_size: int = 256, data_root: str | None = None) -> pd.DataFrame:
     """Evaluate ``model`` (a torch.nn.Module taking [0,1] pixels) on ``n_test`` test samples of ``dataset``
-    drawn with ``seed``; returns the per-sample rows (bench.store.COLUMNS; README "Per-sample rows").
+    drawn with ``seed``; returns the per-sample rows (bench.results.store.COLUMNS; README "Per-sample rows").
     The model is moved to ``device`` and put in eval mode. A mistake is a UserError (one line)."""
     from torch import nn
 
-    from bench import external
-    from bench.cells import run_eval_cell
     from bench.cli import _device
-    from bench.config import load_suite
-    from bench.grid import eval_cells
+    from bench.execute.compute import check_all, compute
+    from bench.plan.cells import ModelCell
+    from bench.plan.grid import eval_cells
+    from bench.results import runfile, store
+    from bench.suite.config import load_suite
 
     if not isinstance(model, nn.Module):
         raise UserError(f"expected a torch.nn.Module, got {type(model).__name__}", WHERE, "model")
@@ -56,44 +57,19 @@ def evaluate(model, dataset: str = "digits", evaluations=("clean",), n_test: int
            "models": [], "evaluations": _entries(evaluations)}
     suite = load_suite(WHERE, yaml.safe_dump(doc, sort_keys=False))
     dev = _device(device)
-    cell = external.ModelCell(dataset, label, model, external.module_digest(model)[:16],
-                              f"{type(model).__module__}.{type(model).__qualname__}")
+    cell = ModelCell.of(model, dataset, label)
     evals = eval_cells(suite, [cell])
-    external.check_all([cell], evals, data_root, dev)
+    check_all([cell], evals, data_root, dev)
     with tempfile.TemporaryDirectory(prefix="bench-evaluate-") as tmp:
         folder = Path(out) if out is not None else Path(tmp)
-        external.register(cell, folder, dev, data_root)
-        paths = [run_eval_cell(e, folder, dev, data_root) for e in evals]
-        rows = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+        for c in [cell, *evals]:
+            compute(c, folder, dev, data_root, progress=False)
+        rows = pd.concat([pd.read_parquet(store.samples_path(folder, e.id)) for e in evals], ignore_index=True)
         if out is not None:
-            _write_run(folder, suite, cell, evals, dev)
+            info = runfile.record(suite, [cell], evals, dev, "bench.evaluate")
+            info["suite"] = folder.name
+            info["models"] = {cell.recipe: cell.describe()["external"]}
+            info["order"]["recipes"] = [cell.recipe]
+            old = runfile.read(folder) if (folder / runfile.NAME).exists() else None
+            runfile.write(folder, runfile.merge(old, info))
     return rows
-
-
-def _write_run(folder: Path, suite, cell, evals, device: str) -> None:
-    """run.json for `bench report`: this call's dataset, model and evaluations (merged into an existing one)."""
-    import json
-
-    from bench import store
-
-    path = folder / "run.json"
-    run = json.loads(path.read_text()) if path.exists() else {"suite": folder.name, "datasets": [], "models": {},
-                                                              "order": {"datasets": [], "recipes": [], "evaluations": []}}
-    run.setdefault("models", {})[cell.recipe] = cell.describe()["external"]
-    if not any(d.get("name") == cell.dataset for d in run["datasets"]):
-        run["datasets"].append(vars(suite.datasets[0]))
-    order = run["order"]
-    for key, values in (("datasets", [cell.dataset]), ("recipes", [cell.recipe]), ("evaluations", [e.name for e in evals])):
-        order[key] = list(dict.fromkeys([*order.get(key, []), *values]))
-    # the folder's current cells (bench.results): this call's replace an earlier call's for the same model
-    # label, dataset and evaluation, so a re-evaluated model is not read twice
-    mine = {(cell.recipe, cell.dataset, e.name) for e in evals}
-    run["eval_cells"] = [c for c in run.get("eval_cells", [])
-                         if (c.get("recipe"), c.get("dataset"), c.get("evaluation")) not in mine]
-    run["eval_cells"] += [{"id": e.id, "train_cell": cell.id, "recipe": cell.recipe, "dataset": cell.dataset,
-                           "evaluation": e.name, "kind": e.kind, "params": e.params, "versions": e.versions}
-                          for e in evals]
-    run["train_cells"] = [c for c in run.get("train_cells", []) if c["id"] != cell.id] + [
-        {"id": cell.id, "dataset": cell.dataset, "recipe": cell.recipe, "seed": cell.seed, "versions": cell.versions}]
-    run.update({"device": device, "versions": store.versions(), "git_commit": store.git_commit()})
-    store.write_json(path, run)

@@ -33,7 +33,7 @@ def _executor(args, suite):
         import ray  # noqa: F401
     except ImportError:
         raise UserError("--executor ray needs Ray: pip install 'bench[ray]' (or pip install 'ray[default]')") from None
-    from bench.ray_executor import resolve
+    from bench.execute.cluster import resolve
 
     res = dict(suite.resources)
     gpus = args.gpus_per_task if args.gpus_per_task is not None else res.get("gpus_per_task")
@@ -48,38 +48,12 @@ def _out_dir(args, suite) -> Path:
     return out
 
 
-def run_record(suite, trains, evals, device: str) -> dict:
-    """What run.json records before anything runs: the suite, every cell (with the code versions its id
-    hashes), bench's version and the git commit. bench.results reads the cells back."""
-    from bench import store
-
-    return {
-        "suite": suite.name, "suite_file": str(suite.file), "description": suite.description,
-        "datasets": [vars(d) for d in suite.datasets],
-        "recipes": {r.label: {"card": r.card.name, "method": r.card.method, "paper": r.card.paper} for r in suite.recipes},
-        "models": {m.label: m.settings for m in suite.models},
-        "train_cells": [{"id": c.id, "dataset": c.dataset, "recipe": c.recipe, "seed": c.seed, "config": c.config,
-                         "versions": c.versions} for c in trains],
-        "eval_cells": [{"id": c.id, "train_cell": c.train.id, "evaluation": c.name, "kind": c.kind,
-                        "params": c.params, "versions": c.versions} for c in evals],
-        "order": {"datasets": [d.name for d in suite.datasets],
-                  "recipes": [r.label for r in suite.recipes] + [m.label for m in suite.models],
-                  "evaluations": list(dict.fromkeys(c.name for c in evals))},
-        "device": device, "versions": store.versions(), "git_commit": store.git_commit(),
-    }
-
-
-def _write_run(out: Path, info: dict) -> None:
-    from bench import locks, store
-
-    with locks.cell_lock(out, "run"):
-        store.write_json(out / "run.json", info)
-
-
 def cmd_run(args) -> int:
-    from bench import external, store
-    from bench.config import load_suite
-    from bench.grid import plan, run_local
+    from bench.execute.compute import check_all
+    from bench.execute.local import run_local
+    from bench.plan.grid import plan
+    from bench.results import runfile
+    from bench.suite.config import load_suite
 
     suite = load_suite(args.suite)
     trains, evals = plan(suite)
@@ -87,14 +61,14 @@ def cmd_run(args) -> int:
     executor = _executor(args, suite)
     device = executor[0] if executor else _device(args.device)
     if args.estimate:
-        from bench.estimate_time import estimate_run
+        from bench.plan.estimate import estimate_run
 
         print(estimate_run(trains, evals, out, device, args.data_root))
         if not args.dry_run:
             return 0
     if args.dry_run:
-        todo_t = sum(not store.model_done(out, c.id) for c in trains)
-        todo_e = sum(not store.eval_done(out, c.id) for c in evals)
+        todo_t = sum(not c.done(out) for c in trains)
+        todo_e = sum(not c.done(out) for c in evals)
         print(f"suite {suite.name}: {len(trains)} train cells ({todo_t} to run), "
               f"{len(evals)} eval cells ({todo_e} to run) -> {out}")
         for c in trains:
@@ -102,23 +76,22 @@ def cmd_run(args) -> int:
         for c in evals:
             print(f"  eval  {c.id} {c.train.dataset} {c.train.recipe} seed {c.train.seed} {c.name}")
         return 0
-    external.check_all(trains, evals, args.data_root)  # a bad external model: one line, nothing written
-    run_info = run_record(suite, trains, evals, device)
-    run_info["executor"] = "ray" if executor else "local"
-    _write_run(out, run_info)  # first: reports know the current cells, done or not
+    check_all(trains, evals, args.data_root)  # a bad external model: one line, nothing written
+    info = runfile.record(suite, trains, evals, device, "ray" if executor else "local")
+    runfile.write(out, info)  # first: reports know the current cells, done or not
     start = time.perf_counter()
     with progress_board(args, out):
         if executor:
-            from bench.ray_executor import run_ray
+            from bench.execute.cluster import run_ray
 
             counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address,
                              plugins=suite.plugins)
         else:
-            counts = run_local(trains, evals, out, device, args.data_root, progress=not args.quiet and sys.stderr.isatty())
-    run_info["seconds"] = time.perf_counter() - start
-    run_info["counts"] = counts
-    _write_run(out, run_info)
-    print(f"done in {run_info['seconds']:.1f}s: trained {counts['trained']} (skipped {counts['train_skipped']}), "
+            counts = run_local(trains, evals, out, device, args.data_root, not args.quiet and sys.stderr.isatty())
+    info["seconds"] = time.perf_counter() - start
+    info["counts"] = counts
+    runfile.write(out, info)
+    print(f"done in {info['seconds']:.1f}s: trained {counts['trained']} (skipped {counts['train_skipped']}), "
           f"evaluated {counts['evaluated']} (skipped {counts['eval_skipped']}) -> {out}")
     if args.prune:
         _gc(out)
@@ -127,7 +100,7 @@ def cmd_run(args) -> int:
 
 def _cells_note(results: str, stale: bool) -> None:
     """Say on stderr which cells of the current suite are not done yet, and list stale cells' files."""
-    from bench.results import cell_files, pending_cells
+    from bench.results.folder import cell_files, pending_cells
 
     pending = pending_cells(results)
     if pending:
@@ -145,8 +118,8 @@ def _cells_note(results: str, stale: bool) -> None:
 
 def progress_board(args, out: Path):
     """Progress lines on stderr when it is not a terminal (and not --quiet); --log FILE (relative: inside
-    the results folder) gets them, and every warning, too. See bench.progress."""
-    from bench import progress
+    the results folder) gets them, and every warning, too. See bench.execute.progress."""
+    from bench.execute import progress
 
     log = None
     if args.log:
@@ -193,7 +166,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from bench import check
+    from bench.report import check
     from bench.report import load_rows
 
     rows = load_rows(args.results)
@@ -214,8 +187,8 @@ def cmd_check(args) -> int:
 
 
 def _gc(out: Path) -> None:
-    from bench import locks
-    from bench.results import cell_files, stale_models
+    from bench.results import locks
+    from bench.results.folder import cell_files, stale_models
 
     free = [p for p in sorted((out / ".locks").glob("*.lock")) if not locks.locked(out, p.stem)]
     files = cell_files(out, stale=True) + stale_models(out) + free  # free locks: left by killed runs
@@ -238,8 +211,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from bench.config import load_suite
-    from bench.grid import plan
+    from bench.suite.config import load_suite
+    from bench.plan.grid import plan
 
     suite = load_suite(args.suite)
     trains, evals = plan(suite)

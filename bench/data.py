@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -254,6 +255,12 @@ _add("cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.26
      _from_root("cifar10", _read_cifar10), augment="crop_flip", source="Krizhevsky 2009")
 _add("cifar100", (3, 32, 32), 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 8 / 255, 0.5,
      _from_root("cifar100", _read_cifar100), augment="crop_flip", source="Krizhevsky 2009")
+
+
+@lru_cache(maxsize=4)
+def splits(name: str, root: str | None = None, download: bool = False) -> tuple[Split, Split]:
+    """A dataset's (train, test) splits, cached per process (the cells of a run share one copy)."""
+    return DATASETS.get(name).load(root=root, download=download)
 
 
 def subset(split: Split, n: int | None, seed: int) -> tuple[torch.Tensor, Split]:

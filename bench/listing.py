@@ -27,7 +27,7 @@ def _recipe_defaults(cls) -> str:
 
 def listing(what: str, pattern: str = "*", plugin_modules=()) -> str:
     """One registry as a table; the last column is the module each entry comes from (bench's or a plugin's)."""
-    from bench import plugins
+    from bench.suite import plugins
 
     plugins.load(plugin_modules)
     reg, rows, header = _table(what, pattern)
@@ -53,7 +53,7 @@ def _table(what: str, pattern: str):
         return RECIPES, rows, ["recipe", "args (defaults)", "paper"]
     if what == "attacks":
         from bench.attacks import ATTACKS
-        from bench.attacks._threat import describe
+        from bench.attacks.threat import describe
 
         rows = [(n, a.norm or "none", describe(a), ", ".join(f"{k}={v!r}" for k, v in a.defaults.items()), a.source)
                 for n, a in ATTACKS.list(pattern)]
@@ -64,7 +64,7 @@ def _table(what: str, pattern: str):
         rows = [(n, ", ".join(c.params), first_doc_line(inspect.getmodule(c))) for n, c in EVALS.list(pattern)]
         return EVALS, rows, ["kind", "keys", "description"]
     if what == "vicinities":
-        from bench.vicinity import VICINITIES
+        from bench.pr.vicinity import VICINITIES
 
         rows = [(n, v.unit, v.lp or "", "" if v.below is None else f"< {v.below:.4g}") for n, v in VICINITIES.list(pattern)]
         return VICINITIES, rows, ["vicinity", "radius", "ball", "radius limit"]

@@ -1,9 +1,13 @@
-"""One generic registry: a name -> object table with a register decorator and did-you-mean lookups."""
+"""One generic registry: a name -> object table with a register decorator and did-you-mean lookups; and
+``import_all``, which imports every module of a plugin package so that its registrations run (one file per
+entry, no import lists; modules whose name starts with ``_`` are the package's private helpers)."""
 from __future__ import annotations
 
 import difflib
-import inspect
 import fnmatch
+import importlib
+import inspect
+import pkgutil
 import sys
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -84,3 +88,10 @@ def first_doc_line(obj) -> str:
     """The first line of an object's docstring ('' without one): what `bench list` shows."""
     doc = inspect.getdoc(obj) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def import_all(package_name: str, package_path) -> None:
+    """Import every module of a package whose name does not start with ``_``, in name order."""
+    for mod in sorted(pkgutil.iter_modules(package_path), key=lambda m: m.name):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{package_name}.{mod.name}")

@@ -4,7 +4,7 @@ Both sides use the same checkpoint, the same test samples, the same batch size, 
 parameters and the same seed, in the same process, timed side by side in interleaved rounds (the order
 alternates each round); the ratio is of the median times.
 
-- harness: ``bench.cells.run_eval_cell`` on the suite's ``attack:PGD`` eval cell (what ``bench run``
+- harness: ``bench.execute.compute.compute`` on the suite's ``attack:PGD`` eval cell (what ``bench run``
   calls per cell, here in-process so Python and torch start-up are not timed). Timed: reading the
   checkpoint, the fixed test subset, the clean pass, PGD on the clean-correct samples, the per-sample
   norms, assembling the rows and writing the parquet file. The test split itself is cached in the
@@ -28,11 +28,11 @@ from pathlib import Path
 import torch
 import torchattacks
 
-from bench import store
-from bench.cells import load_dataset, load_model, run_eval_cell, run_train_cell
-from bench.config import load_suite
-from bench.data import subset
-from bench.grid import plan
+from bench.data import splits, subset
+from bench.execute.compute import compute
+from bench.plan.grid import plan
+from bench.results import store
+from bench.suite.config import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,9 +74,9 @@ def timed(fn):
 
 def measure(train, ev, out: Path, device: str, rounds: int) -> dict:
     """Interleaved rounds of harness vs bare on ``ev``; returns the times and the checks."""
-    _, test = load_dataset(train.dataset, None, train.download)
+    _, test = splits(train.dataset, None, train.download)
     _, sub = subset(test, ev.n_test, ev.sample_seed)
-    model = load_model(train, out, device)
+    model = train.load(out, device)
     params = dict(ev.params["params"])
     times = {"harness": [], "bare": []}
     path = store.samples_path(out, ev.id)
@@ -85,7 +85,7 @@ def measure(train, ev, out: Path, device: str, rounds: int) -> dict:
         for side in order:
             if side == "harness":
                 path.unlink(missing_ok=True)
-                seconds, _ = timed(lambda: run_eval_cell(ev, out, device))
+                seconds, _ = timed(lambda: compute(ev, out, device))
             else:
                 seconds, adv_pred = timed(lambda: bare_pgd(model, sub.x, sub.y, params, ev.batch_size, device,
                                                            ev.sample_seed))
@@ -113,12 +113,12 @@ def main() -> None:
     train, ev = pick_cells(args.suite, args.recipe)
     if not store.model_done(out, train.id):
         print(f"training the checkpoint ({train.dataset} {train.recipe}, {train.arch}) once ...")
-        run_train_cell(train, out, args.device, progress=False)
+        compute(train, out, args.device, progress=False)
     res = measure(train, ev, out, args.device, args.rounds)
     h, b = statistics.median(res["times"]["harness"]), statistics.median(res["times"]["bare"])
     print(f"PGD eval cell: {train.dataset} {train.recipe} ({train.arch}), {res['n']} samples, batch {ev.batch_size}, "
           f"params {res['params']}, device {args.device}, {args.threads} thread(s), {args.rounds} interleaved rounds")
-    print(f"  harness (run_eval_cell) median {h:.3f}s  runs {['%.3f' % t for t in res['times']['harness']]}")
+    print(f"  harness (compute) median {h:.3f}s  runs {['%.3f' % t for t in res['times']['harness']]}")
     print(f"  bare torchattacks loop  median {b:.3f}s  runs {['%.3f' % t for t in res['times']['bare']]}")
     print(f"  same adversarial predictions: {res['same_adv_pred']}; robust accuracy {res['robust_acc']:.3f}")
     print(f"harness overhead ratio: {h / b:.3f}x (target <= 1.05x); {1000 * (h - b):.0f} ms more per cell")

@@ -1,4 +1,4 @@
-"""PR-estimate throughput (bench.pr_estimate.agree_counts: sampling + forward + counting) against a
+"""PR-estimate throughput (bench.pr.estimate.agree_counts: sampling + forward + counting) against a
 bare batched forward of the same number of pre-drawn inputs, same model and batch size.
 
     PYTHONPATH=. python benchmarks/bench_pr.py [--inputs 500] [--n 100] [--device cpu] [--threads 1]
@@ -9,7 +9,7 @@ import time
 import torch
 
 from _model import digits_model
-from bench.pr_estimate import agree_counts
+from bench.pr.estimate import agree_counts
 
 
 def main():

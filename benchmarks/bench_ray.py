@@ -7,7 +7,7 @@ rounds (the order alternates), each run into a fresh results folder:
 - local: ``bench.grid.run_local`` (cells in order in this process) with torch's default thread count
   (the number of cores), as ``bench run`` runs it; and local-1t, the same with one torch thread (on a
   busy machine several OpenMP threads per process can be much slower than one, so both are shown);
-- ray: ``bench.ray_executor.run_ray`` on a local Ray instance with ``--workers`` CPUs and one CPU per
+- ray: ``bench.execute.cluster.run_ray`` on a local Ray instance with ``--workers`` CPUs and one CPU per
   task (so ``--workers`` cells run at once, one torch thread each). Ray's start (``ray.init``) is timed
   apart and reported, not counted in the ratio; the workers' own start-up (importing torch and bench)
   happens inside the first timed Ray run, and later rounds reuse the warm workers.
@@ -32,9 +32,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from bench.config import load_suite
-from bench.grid import plan, run_local
-from bench.ray_executor import Resources, run_ray
+from bench.suite.config import load_suite
+from bench.execute.local import run_local
+from bench.plan.grid import plan
+from bench.execute.cluster import Resources, run_ray
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = """\
@@ -89,7 +90,7 @@ def main() -> None:
             if side == "ray":
                 run_ray(trains, evals, out, "cpu", None, Resources(cpus=1), log=quiet)
             else:
-                run_local(trains, evals, out, "cpu", None, progress=False, log=quiet)
+                run_local(trains, evals, out, "cpu", None, show_bars=False, log=quiet)
             times[side].append(time.perf_counter() - start)
             got[side] = rows(out)
         identical.append(got["ray"].equals(got["local-1t"]))

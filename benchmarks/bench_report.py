@@ -1,7 +1,7 @@
 """`bench report` at leaderboard scale against a bare DuckDB group-by of the same rows.
 
-Generates a results folder synthetically (bench.schema rows with bench.names columns, one parquet file per
-eval cell, as bench.store writes them): MODELS recipes x INPUTS test inputs x 10 evaluations (clean, six
+Generates a results folder synthetically (bench.results.schema rows with bench.results.names columns, one parquet file per
+eval cell, as bench.results.store writes them): MODELS recipes x INPUTS test inputs x 10 evaluations (clean, six
 attacks of which two are eps sweep points, PR, certification, smoothing). Then, each in its own process
 (for its peak memory) and in alternating rounds, side by side:
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import names
+from bench.results import names
 
 ATTACKS = [("attack:PGD", None, 0.1), ("attack:FGSM", None, 0.1), ("attack:CWinf", None, 0.1),
            ("attack:AutoAttack", None, 0.1), ("attack:PGD", 0.05, 0.05), ("attack:PGD", 0.2, 0.2)]
@@ -41,8 +41,8 @@ ATTACKS = [("attack:PGD", None, 0.1), ("attack:FGSM", None, 0.1), ("attack:CWinf
 
 def generate(outs: list[Path], models: int, inputs: int) -> int:
     """Write the synthetic results (model m into folder m mod len(outs)), each folder with the run.json and
-    file metadata bench.store writes; returns the number of rows."""
-    from bench.store import write_rows  # imports torch: only in the generating process, not the timed ones
+    file metadata bench.results.store writes; returns the number of rows."""
+    from bench.results.store import write_rows  # imports torch: only in the generating process, not the timed ones
 
     rng = np.random.default_rng(0)
     cells: dict[Path, list[dict]] = {out: [] for out in outs}

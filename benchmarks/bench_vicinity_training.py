@@ -23,7 +23,7 @@ from bench.nets import build
 from bench.recipes import RECIPES, StepState, TrainContext
 from bench.recipes.prl import cvar
 from bench.recipes.vmt import vmt_objective
-from bench.vicinity import sample
+from bench.pr.vicinity import sample
 
 
 def looped_losses(model, t: torch.Tensor, y: torch.Tensor, n: int, per_input: bool) -> torch.Tensor:

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import torch
 
-from bench.cells import load_dataset, load_model, run_train_cell
-from bench.data import DATASETS, Split
+from bench.data import DATASETS, Split, splits
+from bench.execute.compute import compute
 from bench.nets import build
 from bench.recipes import RECIPES
-from bench.train import train
+from bench.execute.train import train
+from bench.results import store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_overhead import REPO, measure, pick_cells  # noqa: E402
@@ -36,16 +37,16 @@ from bench_overhead import REPO, measure, pick_cells  # noqa: E402
 def throughput(recipe: str, amp: bool, split: Split, batch: int, args: dict) -> tuple[float, dict]:
     info = DATASETS.get("cifar10")
     settings = {"batch_size": batch, "epochs": 1, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9,
-                "weight_decay": 5e-4}, "schedule": {"name": "none"}, "augment": "crop_flip"}
+                "weight_decay": 5e-4}, "schedule": {"name": "none"}, "augment": "crop_flip", "args": args}
     cls = RECIPES.get(recipe)
     saved = cls.amp
     cls.amp = amp
     try:
         warm = Split(split.x[:4 * batch], split.y[:4 * batch])
-        train(build("resnet18", info), recipe, args, warm, settings, info, 0, torch.device("cuda"), progress=False)
+        train(build("resnet18", info), recipe, settings, warm, info, 0, torch.device("cuda"), show_bar=False)
         torch.cuda.synchronize()
-        meta = train(build("resnet18", info), recipe, args, split, settings, info, 0, torch.device("cuda"),
-                     progress=False)
+        meta = train(build("resnet18", info), recipe, settings, split, info, 0, torch.device("cuda"),
+                     show_bar=False)
         torch.cuda.synchronize()
     finally:
         cls.amp = saved
@@ -81,13 +82,14 @@ def main() -> None:
     out = Path(args.out)
     train_cell, ev = pick_cells(str(REPO / "suites" / "quickstart.yaml"), "erm")
     start = time.perf_counter()
-    meta = run_train_cell(train_cell, out, "cuda", progress=False)
+    compute(train_cell, out, "cuda", progress=False)
+    meta = store.model_meta(out, train_cell.id)
     print(f"quickstart erm digits cell on cuda: {time.perf_counter() - start:.1f}s, amp={meta['amp']}, "
           f"channels_last={meta['channels_last']}, train acc {meta['final_train_accuracy']:.3f}")
-    _, test = load_dataset("digits", None, False)
+    _, test = splits("digits")
     accs = {}
     for device in ("cuda", "cpu"):
-        model = load_model(train_cell, out, device)
+        model = train_cell.load(out, device)
         with torch.no_grad():
             accs[device] = (model(test.x.to(device)).argmax(1).cpu() == test.y).float().mean().item()
     print(f"clean test accuracy: cuda {accs['cuda']:.4f}, cpu {accs['cpu']:.4f}")

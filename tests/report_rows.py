@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.store import COLUMNS
+from bench.results.store import COLUMNS
 
 # accuracy of each recipe per evaluation (the certify ones: share certified)
 ACC = {

@@ -9,13 +9,13 @@ import torch
 import torchattacks
 
 from bench.attacks import ATTACKS
-from bench.attacks._threat import threat_params
+from bench.attacks.threat import threat_params
 from bench.data import DATASETS, DatasetInfo
 from bench.errors import UserError
 from bench.evals import EVALS, EvalContext
 from bench.listing import listing
 from bench.nets import build
-from bench.yamlio import load_yaml
+from bench.suite.yamlio import load_yaml
 
 DIGITS = DATASETS.get("digits")
 # Cheaper settings for the attacks whose defaults take seconds per sample on CPU (numbers only; the

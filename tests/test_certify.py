@@ -15,7 +15,7 @@ from bench.certify.rules.spike import SPIKE, log_spike_slab, slab_start
 from bench.data import DATASETS
 from bench.errors import UserError
 from bench.evals import EVALS, EvalContext
-from bench.yamlio import Node
+from bench.suite.yamlio import Node
 
 CAP = 600
 

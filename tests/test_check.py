@@ -2,10 +2,10 @@
 import pandas as pd
 import pytest
 
-from bench.check import compare, parse_tol, read_reference, report
+from bench.report.check import compare, parse_tol, read_reference, report
 from bench.cli import main
 from bench.errors import UserError
-from bench.results import read_rows
+from bench.results.folder import read_rows
 from report_results import write_results
 
 
@@ -107,7 +107,7 @@ def test_nan_reference_equals_nan_result(tmp_path):
     rows = synthetic(n=20, seeds=(0,), recipes=("erm",))
     rows.loc[rows["evaluation"].str.startswith("pr:"), "correct"] = False  # mean PR over no input: NaN
     ref = tmp_path / "ref.csv"
-    from bench.check import write_reference
+    from bench.report.check import write_reference
 
     write_reference(rows, ref, None)
     table = compare(rows, read_reference(ref))

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from bench.store import COLUMNS
+from bench.results.store import COLUMNS
 
 
 @pytest.mark.slow

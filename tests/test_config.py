@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.config import load_suite
+from bench.suite.config import load_suite
 from bench.errors import UserError
-from bench.yamlio import load_yaml, to_float
+from bench.suite.yamlio import load_yaml, to_float
 
 
 @pytest.mark.parametrize("text,value", [("8/255", 8 / 255), ("0.1", 0.1), ("1e-3", 1e-3), (" 2 / 4 ", 0.5), (3, 3.0)])
@@ -91,6 +91,6 @@ def test_duplicate_key_is_an_error(tmp_path):
                                                 ("certify:linf", "linf-paper", "certify:linf-paper"),
                                                 ("clean", "clean-twice", "clean-twice"), ("attack:PGD", None, "attack:PGD")])
 def test_as_names_keep_the_kind_prefix(default, label, name):
-    from bench.config import display_name
+    from bench.suite.config import display_name
 
     assert display_name(default, label) == name

@@ -1,12 +1,12 @@
-"""`bench run --estimate` (bench.estimate_time): the arithmetic with fixed timings, and a real run on CPU."""
+"""`bench run --estimate` (bench.plan.estimate): the arithmetic with fixed timings, and a real run on CPU."""
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from bench.config import load_suite
-from bench.estimate_time import estimate, render
+from bench.suite.config import load_suite
+from bench.plan.estimate import estimate, render
 
 SUITE = """\
     name: est
@@ -29,7 +29,7 @@ def test_estimate_arithmetic_with_fixed_timings(tiny_suite, tmp_path):
         path = tmp_path / "models" / f"{name}.yaml"
         path.write_text(path.read_text() + fashion)
     assert card  # the tiny cards: digits 1 epoch at batch 128
-    from bench.grid import plan
+    from bench.plan.grid import plan
 
     trains, evals = plan(load_suite(tiny_suite(SUITE)))
     calls = {"train": [], "eval": []}

@@ -18,7 +18,7 @@ from bench.data import DATASETS
 from bench.errors import UserError
 from bench.nets import build
 from bench.report.render import md
-from bench.results import read_rows as load_rows
+from bench.results.folder import read_rows as load_rows
 
 SUITE = """\
 name: ext
@@ -188,7 +188,7 @@ def test_missing_keys_and_models_string(trained, tmp_path, cli):
 
 def test_python_api_rows_and_folder(trained, tmp_path, cli):
     import bench
-    from bench.store import COLUMNS
+    from bench.results.store import COLUMNS
 
     net = build("small_cnn", DATASETS.get("digits"), width=8)
     net.load_state_dict(torch.load(trained / "ckpt" / "net.pt", weights_only=True))
@@ -216,8 +216,8 @@ def test_python_api_rows_and_folder(trained, tmp_path, cli):
 
 
 def test_metadata_datasets_and_robustbench_without_its_file(trained, tmp_path, cli):
-    from bench.config import load_suite
-    from bench.grid import plan
+    from bench.suite.config import load_suite
+    from bench.plan.grid import plan
 
     shutil.copytree(trained / "ckpt", tmp_path / "ckpt")
     shutil.copytree(trained / "models", tmp_path / "models")

@@ -11,7 +11,7 @@ import torch
 from bench.data import DATASETS, Split
 from bench.nets import ARCHS, build
 from bench.recipes import RECIPES, Recipe, StepState, TrainContext
-from bench.train import Batches, make_optimizer, train, uses_amp
+from bench.execute.train import Batches, make_optimizer, train, uses_amp
 
 DIGITS = DATASETS.get("digits")
 SETTINGS = {"arch": "small_cnn", "arch_args": {"width": 8}, "epochs": 1, "batch_size": 64,
@@ -50,8 +50,8 @@ def test_amp_only_on_cuda_and_where_the_recipe_allows():
 def test_cpu_training_is_float32_nchw():
     train_split, _ = DIGITS.load()
     net = build("small_cnn", DIGITS, width=8)
-    meta = train(net, "erm", {}, Split(train_split.x[:256], train_split.y[:256]), SETTINGS, DIGITS, 0,
-                 torch.device("cpu"), progress=False)
+    meta = train(net, "erm", SETTINGS, Split(train_split.x[:256], train_split.y[:256]), DIGITS, 0,
+                 torch.device("cpu"), show_bar=False)
     assert meta["amp"] is False and meta["channels_last"] is False
     assert all(p.dtype == torch.float32 and p.is_contiguous() for p in net.parameters())
 
@@ -111,16 +111,16 @@ def test_diverging_loss_is_caught():
     net = build("small_cnn", DIGITS, width=8)
     settings = dict(SETTINGS, optimizer={"name": "sgd", "lr": 1e12, "momentum": 0.9}, epochs=3)
     with pytest.raises(FloatingPointError, match="loss became (nan|inf) between steps"):
-        train(net, "erm", {}, Split(train_split.x[:256], train_split.y[:256]), settings, DIGITS, 0,
-              torch.device("cpu"), progress=False)
+        train(net, "erm", settings, Split(train_split.x[:256], train_split.y[:256]), DIGITS, 0,
+              torch.device("cpu"), show_bar=False)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_training_amp_channels_last_pinned():
     train_split, test = DIGITS.load()
     net = build("small_cnn", DIGITS)
-    meta = train(net, "erm", {}, train_split, dict(SETTINGS, epochs=5, arch_args={}), DIGITS, 0,
-                 torch.device("cuda"), progress=False)
+    meta = train(net, "erm", dict(SETTINGS, epochs=5, arch_args={}), train_split, DIGITS, 0,
+                 torch.device("cuda"), show_bar=False)
     assert meta["amp"] is True and meta["channels_last"] is True
     with torch.no_grad():
         acc = (net(test.x.cuda()).argmax(1).cpu() == test.y).float().mean().item()

@@ -1,11 +1,11 @@
-"""Counter-based random numbers (bench.keyed): the hash against a Python SplitMix64, the laws of the draws,
+"""Counter-based random numbers (bench.pr.keyed): the hash against a Python SplitMix64, the laws of the draws,
 independence between rows, and device independence."""
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
-from bench.keyed import KeyedSource, mix, row_keys
+from bench.pr.keyed import KeyedSource, mix, row_keys
 
 M64 = (1 << 64) - 1
 

@@ -9,10 +9,11 @@ import time
 
 import pandas as pd
 
-from bench import results, store
+from bench import results
+from bench.results import store
 from bench.cli import main
-from bench.config import load_suite
-from bench.grid import plan
+from bench.suite.config import load_suite
+from bench.plan.grid import plan
 
 SUITE = """\
 name: kill

@@ -1,8 +1,8 @@
-"""bench.names: one module builds block names and their columns; parse reads names written before the columns."""
+"""bench.results.names: one module builds block names and their columns; parse reads names written before the columns."""
 import numpy as np
 import pytest
 
-from bench import names
+from bench.results import names
 
 CASES = [  # (block_name arguments, name, parse)
     (("attack:PGD", 0.1, "vote", True), "attack:PGD@0.1[vote,EOT]",

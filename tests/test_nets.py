@@ -76,8 +76,7 @@ def test_an_arch_that_cannot_be_built_on_the_meta_device_still_validates(monkeyp
     constructor needs real tensors (here: .item()) is left to its real build instead of failing the suite."""
     from torch import nn
 
-    from bench.cards import REPO_MODELS, load_card, resolve_training
-    from bench.config import RecipeSpec
+    from bench.suite.cards import REPO_MODELS, load_card, resolve_training
 
     def hostile(in_ch: int, size: int, classes: int) -> nn.Module:
         scale = torch.ones(1).item()  # raises on the meta device
@@ -85,6 +84,6 @@ def test_an_arch_that_cannot_be_built_on_the_meta_device_still_validates(monkeyp
 
     monkeypatch.setitem(ARCHS._items, "meta_hostile", hostile)
     monkeypatch.setitem(ARCHS._origin, "meta_hostile", "test")
-    spec = RecipeSpec("erm", load_card("erm", [REPO_MODELS], "t", "r"), '{"arch": "meta_hostile"}', "t")
-    assert resolve_training(spec, "digits")["arch"] == "meta_hostile"
+    card = load_card("erm", [REPO_MODELS], "t", "r")
+    assert resolve_training(card, {"arch": "meta_hostile"}, "digits", "t")["arch"] == "meta_hostile"
     assert build("meta_hostile", DATASETS.get("digits"))(torch.rand(2, 1, 8, 8)).shape == (2, 10)

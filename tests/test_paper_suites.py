@@ -12,10 +12,10 @@ import pytest
 from report_rows import _block
 from test_data import _cifar_batch, write_mnist_like
 
-from bench.config import load_suite
+from bench.suite.config import load_suite
 from bench.data import DATASETS
 from bench.evals.certify import point_name
-from bench.grid import plan
+from bench.plan.grid import plan
 from bench.report.published import load_papers, matches
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Plugins (bench.plugins): a package under tests/ registers a recipe, an attack and an evaluation kind that
+"""Plugins (bench.suite.plugins): a package under tests/ registers a recipe, an attack and an evaluation kind that
 a suite then runs; clashes and bad modules are one line; `bench list` names each entry's module."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bench import plugins
+from bench.suite import plugins
 from bench.data import DATASETS, subset
 from bench.nets import build
-from bench.results import read_rows as load_rows
+from bench.results.folder import read_rows as load_rows
 
 CARD = """\
 method: toy-ls

@@ -1,9 +1,9 @@
-"""PR estimate (bench.pr_estimate) and the `pr` evaluation: counts, the AE rule, aggregates, rows."""
+"""PR estimate (bench.pr.estimate) and the `pr` evaluation: counts, the AE rule, aggregates, rows."""
 import numpy as np
 import pytest
 import torch
 
-from bench.pr_estimate import agree_counts, agrees, pr_metrics
+from bench.pr.estimate import agree_counts, agrees, pr_metrics
 from bench.data import DATASETS
 from bench.errors import UserError
 from bench.evals import EVALS, EvalContext

@@ -1,8 +1,8 @@
-"""Inference modes (bench.predict): plain, vote, smooth; `predictor:` on clean and attack, with EOT."""
+"""Inference modes (bench.evals._predict): plain, vote, smooth; `predictor:` on clean and attack, with EOT."""
 import pytest
 import torch
 
-from bench import predict as modes
+from bench.evals import _predict as modes
 from bench.data import DATASETS
 from bench.errors import UserError
 from bench.evals import EVALS, EvalContext

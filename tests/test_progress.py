@@ -1,4 +1,4 @@
-"""Progress lines a batch job can read (bench.progress), and `bench run --log`."""
+"""Progress lines a batch job can read (bench.execute.progress), and `bench run --log`."""
 from __future__ import annotations
 
 import io
@@ -14,14 +14,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from bench import progress
-from bench.progress import Board, duration
+from bench.execute import progress
+from bench.execute.progress import Board, duration
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _train(recipe, epochs):
-    return SimpleNamespace(dataset="d", recipe=recipe, seed=0, config={"epochs": epochs})
+    return SimpleNamespace(label=f"d/{recipe}/s0", epochs=epochs)
 
 
 def _board():

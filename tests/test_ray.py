@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from bench import store
-from bench.config import load_suite
+from bench.results import store
+from bench.suite.config import load_suite
 from bench.errors import UserError
-from bench.grid import plan, run_local
-from bench.ray_executor import Resources, resolve
+from bench.execute.local import run_local
+from bench.plan.grid import plan
+from bench.execute.cluster import Resources, resolve
 
 
 def _children() -> set[int]:
@@ -78,7 +79,7 @@ def _local_rows(suite_path: Path, out: Path) -> pd.DataFrame:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        run_local(trains, evals, out, "cpu", None, progress=False, log=lambda s: None)
+        run_local(trains, evals, out, "cpu", None, show_bars=False, log=lambda s: None)
     finally:
         torch.set_num_threads(threads)
     return _rows(out)
@@ -110,7 +111,7 @@ def test_ray_rows_equal_local(local_ray, tiny_suite, cli, tmp_path):
 
 @pytest.mark.slow
 def test_worker_killed_mid_cell_is_retried(local_ray, tiny_suite, tmp_path):
-    from bench.ray_executor import run_ray
+    from bench.execute.cluster import run_ray
 
     suite = tiny_suite("""\
         name: kill

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.cards import REPO_MODELS, load_card
+from bench.suite.cards import REPO_MODELS, load_card
 from bench.data import DATASETS
 from bench.nets import build
 from bench.recipes import RECIPES, StepState, TrainContext

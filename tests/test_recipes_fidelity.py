@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bench.cards import REPO_MODELS, load_card, resolve_training
-from bench.config import RecipeSpec
+from bench.suite.cards import REPO_MODELS, load_card, resolve_training
 from bench.data import DATASETS
 from bench.nets import build
 from bench.recipes import RECIPES, StepState, TrainContext
@@ -19,8 +18,8 @@ from bench.recipes.fat import early_stopped_pgd
 from bench.recipes.gairat import geometry_pgd
 from bench.recipes._losses import trades_adversary
 from bench.recipes._pgd import pgd_linf
-from bench.train import lr_factor
-from bench.vicinity import draw, sample
+from bench.execute.train import lr_factor
+from bench.pr.vicinity import draw, sample
 
 INFO = DATASETS.get("digits")
 
@@ -94,9 +93,9 @@ def test_ibp_shi_card_trains_on_the_verified_loss_alone_and_regularises_from_the
     assert card("ibp-shi", "mnist")["args"]["eps"] == 0.4
     assert card("ibp", "digits")["args"]["kappa_end"] == 0.5  # Gowal et al.'s card keeps its kappa
     for ds in ("cifar10", "cifar100", "svhn"):  # their crops: 2 pixels, edge padding (datasets.py)
-        assert resolve_training(RecipeSpec("ibp-shi", load_card("ibp-shi", [REPO_MODELS], "t", "r"), "{}", "t"),
-                                ds)["crop"] == {"pad": 2, "mode": "edge"}
-        assert "crop" not in resolve_training(RecipeSpec("ibp", load_card("ibp", [REPO_MODELS], "t", "r"), "{}", "t"), ds)
+        assert resolve_training(load_card("ibp-shi", [REPO_MODELS], "t", "r"), {}, ds, "t")["crop"] == \
+            {"pad": 2, "mode": "edge"}
+        assert "crop" not in resolve_training(load_card("ibp", [REPO_MODELS], "t", "r"), {}, ds, "t")
     x, y = batch(16)
     for reg_eps in (0.0, 1e-6):  # the clean warm-up epoch: CE, plus the regulariser when reg_eps > 0
         torch.manual_seed(0)
@@ -304,8 +303,7 @@ def test_inner_search_runs_in_float32_under_autocast(name):
 
 # input normalisation ----------------------------------------------------------------------------------
 def _norm(name, dataset):
-    spec = RecipeSpec(name, load_card(name, [REPO_MODELS], "t", "r"), "{}", "t")
-    return resolve_training(spec, dataset).get("normalize")
+    return resolve_training(load_card(name, [REPO_MODELS], "t", "r"), {}, dataset, "t").get("normalize")
 
 
 def test_paper_cards_normalise_inputs_as_their_reference_code():
@@ -330,7 +328,7 @@ def test_svhn_cards_augment_as_their_reference_code():
     """ADT, AT-PR and the certified-PR code train SVHN on its test transform (no augmentation); GAIRAT, FAT and
     advbench crop and flip it as CIFAR; bench's SVHN default is a crop without flip."""
     def augment(name):
-        return resolve_training(RecipeSpec(name, load_card(name, [REPO_MODELS], "t", "r"), "{}", "t"), "svhn")["augment"]
+        return resolve_training(load_card(name, [REPO_MODELS], "t", "r"), {}, "svhn", "t")["augment"]
 
     assert {n: augment(n) for n in ("adt-exp", "adt-expam", "adt-impam", "atpr", "vmt", "da")} == dict.fromkeys(
         ("adt-exp", "adt-expam", "adt-impam", "atpr", "vmt", "da"), "none")
@@ -342,7 +340,7 @@ def test_trades_and_mart_cifar_cards_attack_at_the_codes_eps():
     """train_trades_cifar10.py and MART's train_resnet.py: --epsilon 0.031, --step-size 0.007 (not 8/255, 2/255)."""
     for name in ("trades", "mart"):
         for ds in ("cifar10", "cifar100", "svhn"):
-            a = resolve_training(RecipeSpec(name, load_card(name, [REPO_MODELS], "t", "r"), "{}", "t"), ds)["args"]
+            a = resolve_training(load_card(name, [REPO_MODELS], "t", "r"), {}, ds, "t")["args"]
             assert (a["eps"], a["alpha"]) == (0.031, 0.007), (name, ds)
 
 
@@ -379,7 +377,7 @@ def test_cards_take_the_reference_codes_protocols():
     """advbench HEAD (prl), the certified-PR code's e1.py/e3.py (vmt, da), fast_adversarial (fgsm-at), Gowal's and
     Shi's MNIST (ibp): each number below read from those files."""
     def cfg(name, ds):
-        return resolve_training(RecipeSpec(name, load_card(name, [REPO_MODELS], "t", "r"), "{}", "t"), ds)
+        return resolve_training(load_card(name, [REPO_MODELS], "t", "r"), {}, ds, "t")
 
     prl = cfg("prl", "cifar10")
     assert (prl["batch_size"], prl["epochs"], list(prl["schedule"]["milestones"]), prl["args"]["eps"]) == (64, 115, [55, 75, 90], 0.031)

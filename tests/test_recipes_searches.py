@@ -19,7 +19,7 @@ from bench.recipes._losses import trades_adversary, trades_objective, vicinity_l
 from bench.recipes.mart import mart_objective
 from bench.recipes.prl import cvar
 from bench.recipes.vmt import vmt_objective
-from bench.vicinity import sample
+from bench.pr.vicinity import sample
 
 INFO = DATASETS.get("digits")
 

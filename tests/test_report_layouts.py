@@ -108,7 +108,7 @@ def test_outcomes_index():
 
 def test_alpha_sweep_takes_the_point_at_the_default_kappa():
     """Table 12 sweeps alpha at kappa 0.01: the kappa=0.001 point (alpha 0.01 too) must not stand in."""
-    from bench.store import COLUMNS
+    from bench.results.store import COLUMNS
 
     frames = []
     for name, kappa, alpha, decision in [("certify:linf-sweep@0.1[kappa=0.001,alpha=0.01]", 0.001, 0.01, "undecided"),

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import metrics as declared
-from bench.check import write_reference
+from bench.results import metrics as declared
+from bench.report.check import write_reference
 from bench.report.build import render, tables_for
 from report_results import write_results
 from report_rows import run_info, synthetic
@@ -19,7 +19,7 @@ def test_report_and_check_import_no_torch(tmp_path):
     code = ("import sys\nfrom bench.cli import main\n"
             f"assert main(['report', {str(out)!r}, '--out', {str(tmp_path / 'r.html')!r}]) == 0\n"
             f"assert main(['check', {str(out)!r}, '--reference', {str(tmp_path / 'ref.csv')!r}, '--write']) == 0\n"
-            "print(sorted(m for m in ('torch', 'torchattacks', 'torchvision', 'bench.config') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'torchattacks', 'torchvision', 'bench.suite.config') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -54,7 +54,7 @@ def test_a_toy_kind_appears_everywhere(tmp_path):
 def test_rows_from_files_with_name_columns_equal_the_frame(tmp_path):
     """Cells written with their name columns (grouped by kind from the parquet footers) and the same rows
     as a DataFrame (names parsed) give the same blocks, metrics and McNemar counts."""
-    from bench import names
+    from bench.results import names
     from bench.report.data import as_rows, load
 
     rows = synthetic(seeds=(0, 1))

@@ -9,7 +9,7 @@ import pytest
 from bench.report.data import as_rows
 from bench.report.layouts import SEEDS_NOTE, by_columns, compare, metric_column, outcomes
 from bench.report.stats import Z95, mcnemar_p, wilson
-from bench.schema import COLUMNS
+from bench.results.schema import COLUMNS
 
 # correct per (recipe, seed) over 6 inputs
 OUTCOMES = {

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.report.metrics import metrics
+from bench.report.values import metrics
 from bench.report.stats import mcnemar, mean_interval, wilson
 from report_rows import synthetic
 

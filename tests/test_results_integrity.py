@@ -18,11 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench import locks, results, store
+from bench import results
+from bench.results import atomic, locks, runfile
+from bench.results import folder, store
 from bench.attacks import ATTACKS
-from bench.config import load_suite
+from bench.suite.config import load_suite
 from bench.evals import EVALS
-from bench.grid import plan
+from bench.plan.grid import plan
 from bench.recipes import RECIPES
 
 SUITE = """\
@@ -73,7 +75,7 @@ def test_report_and_check_read_only_the_current_suites_cells(tiny_suite, cli, tm
 def test_cells_not_yet_done_are_said_so(tiny_suite, cli, tmp_path):
     out = tmp_path / "res"
     assert cli("run", suite(tiny_suite), "--out", out)[0] == 0
-    info = results.run_info(out)
+    info = runfile.read(out)
     assert [c["evaluation"] for c in info["eval_cells"]] == ["clean", "attack:FGSM"]
     fgsm = store.samples_path(out, info["eval_cells"][1]["id"])
     fgsm.unlink()  # as if the run had been killed before this cell
@@ -84,19 +86,19 @@ def test_cells_not_yet_done_are_said_so(tiny_suite, cli, tmp_path):
 
 
 def test_run_json_lists_the_cells_before_anything_runs(tiny_suite, cli, tmp_path, monkeypatch):
-    import bench.grid
+    import bench.execute.local
 
     def killed(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bench.grid, "run_local", killed)
+    monkeypatch.setattr(bench.execute.local, "run_local", killed)
     out = tmp_path / "res"
     assert cli("run", suite(tiny_suite), "--out", out)[0] == 130
     assert len(results.pending_cells(out)) == 2 and results.cell_files(out) == []
 
 
 def test_results_module_needs_no_torch():
-    code = "import sys, bench.results; assert 'torch' not in sys.modules, sorted(sys.modules)"
+    code = "import sys, bench.results.folder; assert 'torch' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
 
 
@@ -105,13 +107,13 @@ def test_a_version_bump_reruns_exactly_the_cells_it_touches(tiny_suite, cli, tmp
     out = tmp_path / "res"
     assert cli("run", path, "--out", out)[0] == 0
     trains, evals = plan(load_suite(path))
-    info = results.run_info(out)
+    info = runfile.read(out)
     assert info["train_cells"][0]["versions"] == {"recipe:erm": 1}
     assert info["eval_cells"][1]["versions"] == {"evaluation:attack": 1, "attack:FGSM": 1}
     assert info["versions"]["bench"] and "git_commit" in info
     meta = json.loads((out / "models" / f"{trains[0].id}.json").read_text())
     assert meta["code_versions"] == {"recipe:erm": 1} and "git_commit" in meta
-    cell = store.cell_meta(store.samples_path(out, evals[1].id))
+    cell = folder.cell_meta(store.samples_path(out, evals[1].id))
     assert cell["code_versions"] == {"evaluation:attack": 1, "attack:FGSM": 1} and cell["bench"]
 
     monkeypatch.setitem(ATTACKS._items, "FGSM", dataclasses.replace(ATTACKS.get("FGSM"), version=2))
@@ -180,7 +182,7 @@ def test_result_files_honour_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
         store.write_rows(tmp_path, "c0", {"index": np.arange(3)}, {})
-        store.write_json(tmp_path / "run.json", {})
+        atomic.write_json(tmp_path / "run.json", {})
     finally:
         os.umask(old)
     for path in (store.samples_path(tmp_path, "c0"), tmp_path / "run.json"):
@@ -201,7 +203,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_at_once(tmp_path):
 HOLD = """\
 import sys, time
 from pathlib import Path
-from bench import locks
+from bench.results import locks
 with locks.cell_lock(Path(sys.argv[1]), "c0"):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

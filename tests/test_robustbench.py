@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import bench
-from bench.external_load import _autoattack_name
-from bench.results import read_rows as load_rows
+from bench.execute.external import _autoattack_name
+from bench.results.folder import read_rows as load_rows
 
 try:
     _autoattack_name()  # as bench does before it imports robustbench

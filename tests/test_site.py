@@ -14,7 +14,7 @@ import bench
 from bench.data import DATASETS
 from bench.nets import build
 from bench.report.render import md
-from bench.results import read_rows as load_rows
+from bench.results.folder import read_rows as load_rows
 from bench.report.merge import load_many
 from test_html_chromium import FLAGS, chromium  # noqa: F401  (the fixture)
 

@@ -65,6 +65,6 @@ def test_smooth_evaluation_rows():
 
 
 def test_radii_key_is_gone():
-    """radii only fed the cell notes; the report's radii are smoothing's metric declarations (bench.metrics)."""
+    """radii only fed the cell notes; the report's radii are smoothing's metric declarations (bench.results.metrics)."""
     with pytest.raises(UserError, match="smooth.radii: unknown key 'radii'"):
         EVALS.get("smooth").resolve(None, {"radii": [0.5]}, DATASETS.get("digits"), "s.yaml:3")

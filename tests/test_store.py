@@ -6,13 +6,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from bench import store
+from bench.ids import cell_id
+from bench.results import atomic, folder, store
 
 
 def test_cell_id_is_order_independent_and_content_sensitive():
-    assert store.cell_id({"a": 1, "b": [1, 2]}) == store.cell_id({"b": [1, 2], "a": 1})
-    assert store.cell_id({"a": 1}) != store.cell_id({"a": 2})
-    assert len(store.cell_id({})) == 16
+    assert cell_id({"a": 1, "b": [1, 2]}) == cell_id({"b": [1, 2], "a": 1})
+    assert cell_id({"a": 1}) != cell_id({"a": 2})
+    assert len(cell_id({})) == 16
 
 
 def test_rows_use_the_full_schema_with_nulls_and_metadata(tmp_path):
@@ -24,7 +25,7 @@ def test_rows_use_the_full_schema_with_nulls_and_metadata(tmp_path):
     assert table.schema.remove_metadata() == store.ROW_SCHEMA
     df = table.to_pandas()
     assert df["correct"].tolist() == [True, False, True] and df["pr"].isna().all()
-    assert store.cell_meta(path) == {"seconds": 1.5, "notes": {"x": 1}}
+    assert folder.cell_meta(path) == {"seconds": 1.5, "notes": {"x": 1}}
     assert [p.name for p in tmp_path.joinpath("samples").iterdir()] == ["abc.parquet"]  # no temporary left
 
 
@@ -40,7 +41,7 @@ def test_failed_write_leaves_nothing(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        store._atomic(tmp_path / "f.json", boom)
+        atomic.write(tmp_path / "f.json", boom)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,5 +1,5 @@
 """RESULTS/samples is one parquet dataset that pandas, pyarrow.dataset and DuckDB read as it is, with the
-documented schema (bench.store.ROW_SCHEMA), and the three agree on every query."""
+documented schema (bench.results.store.ROW_SCHEMA), and the three agree on every query."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +8,10 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from bench import store
-from bench.config import load_suite
-from bench.grid import plan, run_local
+from bench.results import folder, store
+from bench.suite.config import load_suite
+from bench.execute.local import run_local
+from bench.plan.grid import plan
 
 DUCK_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
 
@@ -18,7 +19,7 @@ DUCK_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBL
 @pytest.fixture
 def results(tiny_suite, tmp_path):
     trains, evals = plan(load_suite(tiny_suite()))
-    run_local(trains, evals, tmp_path / "out", "cpu", None, progress=False, log=lambda s: None)
+    run_local(trains, evals, tmp_path / "out", "cpu", None, show_bars=False, log=lambda s: None)
     # a sweep-like cell of another kind: columns an attack never fills, all-null ones it does
     store.write_rows(tmp_path / "out", "pr0", {
         "dataset": np.full(3, "digits", dtype=object), "evaluation": np.full(3, "pr:linf@0.1", dtype=object),
@@ -62,8 +63,8 @@ def test_pandas_pyarrow_duckdb_read_one_dataset(results):
     assert by_pandas.loc[by_pandas.evaluation == "clean", "adv_pred"].isna().all()
     assert (by_pandas.loc[by_pandas.evaluation == "attack:PGD", "eps"] == 0.1).all()
     # each file carries its cell's metadata
-    assert store.cell_meta(results / "pr0.parquet") == {"cell": "pr0"}
+    assert folder.cell_meta(results / "pr0.parquet") == {"cell": "pr0"}
     for path in files:
         if path.stem != "pr0":
-            m = store.cell_meta(path)
+            m = folder.cell_meta(path)
             assert m["cell"] == path.stem and m["seconds"] > 0

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cards import REPO_MODELS, load_card
-from bench.config import load_suite
-from bench.grid import plan
+from bench.suite.cards import REPO_MODELS, load_card
+from bench.suite.config import load_suite
+from bench.plan.grid import plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,11 +22,10 @@ def test_shipped_suite_validates(path):
 
 @pytest.mark.parametrize("path", sorted(REPO_MODELS.glob("*.yaml")), ids=lambda p: p.name)
 def test_model_card_resolves_for_every_dataset(path):
-    from bench.cards import resolve_training
-    from bench.config import RecipeSpec
+    from bench.suite.cards import resolve_training
 
     card = load_card(path.stem, [REPO_MODELS], str(path), "card")
     assert card.paper, "every card names its paper"
-    for ds in card.node.get("datasets", {}):
-        cfg = resolve_training(RecipeSpec(card.name, card, "{}", str(path)), ds)
+    for ds in card.datasets:
+        cfg = resolve_training(card, {}, ds, str(path))
         assert cfg["epochs"] >= 1 and cfg["batch_size"] >= 1

@@ -6,10 +6,11 @@ import math
 import pytest
 import torch
 
-from bench import store
-from bench.cells import TrainCell, load_model, run_train_cell
-from bench.config import canonical
-from bench.train import lr_factor, make_optimizer
+from bench.results import store
+from bench.execute.compute import compute
+from bench.plan.cells import TrainCell
+from bench.suite.config import canonical
+from bench.execute.train import lr_factor, make_optimizer
 
 
 def test_multistep_schedule_per_step():
@@ -42,13 +43,14 @@ def _cell(method="erm", epochs=3, seed=0, args=None):
 
 def test_training_learns_and_checkpoint_round_trips(tmp_path):
     cell = _cell()
-    meta = run_train_cell(cell, tmp_path, "cpu", progress=False)
+    compute(cell, tmp_path, "cpu", progress=False)
+    meta = store.model_meta(tmp_path, cell.id)
     assert meta["final_train_accuracy"] > 0.7 and math.isfinite(meta["final_train_loss"])
     assert meta["steps"] == 3 * math.ceil(1297 / 128) and meta["train_seconds"] > 0
     assert meta["versions"]["torch"].startswith(torch.__version__.split("+")[0])
     state = store.load_state(tmp_path, cell.id)  # weights_only=True
     assert all(isinstance(v, torch.Tensor) for v in state.values())
-    model = load_model(cell, tmp_path, "cpu")
+    model = cell.load(tmp_path, "cpu")
     from bench.data import DATASETS
 
     _, test = DATASETS.get("digits").load()
@@ -56,16 +58,16 @@ def test_training_learns_and_checkpoint_round_trips(tmp_path):
     assert acc > 0.7
     # a finished cell is not trained again
     before = (tmp_path / "models" / f"{cell.id}.pt").stat().st_mtime_ns
-    run_train_cell(cell, tmp_path, "cpu", progress=False)
+    compute(cell, tmp_path, "cpu", progress=False)
     assert (tmp_path / "models" / f"{cell.id}.pt").stat().st_mtime_ns == before
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     a, b, c = _cell(epochs=1, seed=0), _cell(epochs=1, seed=0), _cell(epochs=1, seed=1)
     assert a.id == b.id and a.id != c.id
-    run_train_cell(a, tmp_path / "a", "cpu", progress=False)
-    run_train_cell(b, tmp_path / "b", "cpu", progress=False)
-    run_train_cell(c, tmp_path / "c", "cpu", progress=False)
+    compute(a, tmp_path / "a", "cpu", progress=False)
+    compute(b, tmp_path / "b", "cpu", progress=False)
+    compute(c, tmp_path / "c", "cpu", progress=False)
     sa, sb, sc = (store.load_state(tmp_path / d, x.id) for d, x in (("a", a), ("b", b), ("c", c)))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
@@ -86,13 +88,11 @@ def test_normalize_setting_sets_the_nets_first_layer(tmp_path):
     """`normalize: none` trains on raw [0,1] pixels (mean 0, std 1); {mean, std} broadcasts one value to every
     channel; without the key the net keeps the dataset's statistics, and the cell's config (so its id) has
     no normalize key."""
-    from bench.cards import REPO_MODELS, load_card, resolve_training
-    from bench.config import RecipeSpec
+    from bench.suite.cards import REPO_MODELS, load_card, resolve_training
     from bench.data import DATASETS
 
     def cfg(**over):
-        spec = RecipeSpec("erm", load_card("erm", [REPO_MODELS], "t", "r"), canonical(over), "t")
-        return resolve_training(spec, "digits")
+        return resolve_training(load_card("erm", [REPO_MODELS], "t", "r"), over, "digits", "t")
 
     assert "normalize" not in cfg(epochs=1)
     assert cfg(normalize="none")["normalize"] == {"mean": [0.0], "std": [1.0]}
@@ -101,14 +101,14 @@ def test_normalize_setting_sets_the_nets_first_layer(tmp_path):
     raw = TrainCell("digits", "erm", "erm", 0, canonical({**base.config, "normalize": {"mean": [0.0], "std": [1.0]}}),
                     None, False)
     assert raw.id != base.id
-    run_train_cell(raw, tmp_path, "cpu", progress=False)
-    net = load_model(raw, tmp_path, "cpu")
+    compute(raw, tmp_path, "cpu", progress=False)
+    net = raw.load(tmp_path, "cpu")
     assert net[0].mean.flatten().tolist() == [0.0] and net[0].std.flatten().tolist() == [1.0]
     x = torch.rand(2, 1, 8, 8)
     assert torch.equal(net[0](x), x)
     info = DATASETS.get("digits")
-    run_train_cell(base, tmp_path, "cpu", progress=False)
-    assert load_model(base, tmp_path, "cpu")[0].std.flatten().tolist() == pytest.approx(list(info.std))
+    compute(base, tmp_path, "cpu", progress=False)
+    assert base.load(tmp_path, "cpu")[0].std.flatten().tolist() == pytest.approx(list(info.std))
 
 
 def test_cyclic_schedule_is_one_linear_cycle():

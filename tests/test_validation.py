@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from bench.attacks import ATTACKS
-from bench.attacks._threat import INT_PARAMS, REAL_PARAMS
+from bench.attacks.threat import INT_PARAMS, REAL_PARAMS
 
 BASE = """\
 name: tiny

@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from bench import vicinity
+from bench.pr import vicinity
 from bench.data import DATASETS
-from bench.keyed import KeyedSource, row_keys
-from bench.vicinity import VICINITIES, check_radius, draw, sample
+from bench.pr.keyed import KeyedSource, row_keys
+from bench.pr.vicinity import VICINITIES, check_radius, draw, sample
 
 X = torch.rand(3, 1, 8, 8)
 RADIUS = {"linf": 0.1, "linf-clip": 0.1, "l2": 0.5, "gaussian": 0.1, "rotation": 35.0, "translation": 0.3, "scale": 0.3,

@@ -9,7 +9,7 @@
 Each paper's own evaluation settings (REFERENCE-FACTS.md, read from the authors' evaluation code), as
 named evaluations a suite uses and the paper's layout prefers (bench/report/layouts/shapes.py). Steps
 are fixed; the step size is the paper's at eps = 8/255, rescaled with the budget like every step size of
-the threat-model table (bench.attacks._threat), so it is exactly the paper's on CIFAR-10:
+the threat-model table (bench.attacks.threat), so it is exactly the paper's on CIFAR-10:
 
 - ``MAIL-PGD-20``, ``MAIL-PGD-100``, ``MAIL-CWinf``: the MAIL, TRADES and MART evaluation code
   (eval_adv_test_whitebox): PGD-20 / PGD-100 with step 0.003, CW-inf 20 steps x 0.003.

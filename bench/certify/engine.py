@@ -3,7 +3,7 @@ certifier's per-sample stopping rule replayed on the counts, so each input stops
 one-sample-at-a-time rule would and wastes at most one chunk's tail.
 
 Random streams: sample j of input i is drawn from counter-based random values keyed by (seed, id of i, j)
-alone (``Streams``, bench.keyed; the id is the input's index in the test split when given, else its
+alone (``Streams``, bench.pr.keyed; the id is the input's index in the test split when given, else its
 position), and each round draws the next chunk of every running input in one
 batched vicinity call. A decision therefore depends only on the model, the input and the seed: not on
 which other inputs are certified alongside it, the chunk, the batch size or the device (up to float
@@ -20,8 +20,8 @@ import torch
 from torch.nn import functional as F
 
 from bench.certify.rules import Rule
-from bench.keyed import KeyedSource, row_keys
-from bench.vicinity import draw
+from bench.pr.keyed import KeyedSource, row_keys
+from bench.pr.vicinity import draw
 
 CODES = np.array(["running", "certified", "not_certified", "undecided"], dtype=object)
 _TIE = 1 << 32  # majority key: count * _TIE - first-seen sample number (ties: the class seen first)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from bench.registry import Registry
-from bench.yamlio import Field, parse
+from bench.suite.yamlio import Field, parse
 
 EVALS: Registry = Registry("evaluation kind")
 

@@ -1,5 +1,5 @@
 """attack: robust accuracy under one registered attack (bench.attacks; ``bench list attacks``), with the
-threat-model table's parameters (bench.attacks._threat), any of which ``params`` overrides. ``eps: 0.2`` sets the budget
+threat-model table's parameters (bench.attacks.threat), any of which ``params`` overrides. ``eps: 0.2`` sets the budget
 (alpha rescaled with it); ``eps: [0.05, 0.1, 0.2]`` sweeps it in one evaluation, one evaluation name per
 value (``attack:PGD@0.1``), for robust-accuracy-vs-eps curves.
 
@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench import names
+from bench.results import names
 from bench.attacks import ATTACKS
-from bench.attacks._run import in_budget, run_attack
-from bench.attacks._threat import (INT_PARAMS, LOWEST, REAL_PARAMS, check_classes, check_iterations, dlr_classes,
+from bench.attacks.run import in_budget, run_attack
+from bench.attacks.threat import (INT_PARAMS, LOWEST, REAL_PARAMS, check_classes, check_iterations, dlr_classes,
                                   norm_of, threat_params)
 from bench.errors import UserError
 from bench.evals._base import EVALS, Evaluation, concat
-from bench.predict import attack_through, parse_predictor
+from bench.evals._predict import attack_through, parse_predictor
 from bench.registry import did_you_mean
-from bench.yamlio import Field, Node, convert, parse, to_float
+from bench.suite.yamlio import Field, Node, convert, parse, to_float
 
 
 def block(names_: dict, out: dict, y: np.ndarray, norm: str | None, eps: float | None, linf_budget: float) -> dict:
-    """Complete one block of attack rows: its name columns (bench.names.block), correct, in_budget."""
+    """Complete one block of attack rows: its name columns (bench.results.names.block), correct, in_budget."""
     out.update(names_)
     out["correct"] = (out["pred"] == y) & (out["adv_pred"] == y)
     if norm is not None and eps is not None:
@@ -42,7 +42,7 @@ BUDGET_KEYS = ("eps", "alpha", "max_epsilon")
 
 def coerce(attack: str, params: dict, defaults: dict, where: str | None, linf: bool) -> dict:
     """Check suite overrides against an attack's parameters: known names; integers for the integer
-    parameters, within their bounds (bench.attacks._threat.INT_PARAMS); finite numbers (fractions like
+    parameters, within their bounds (bench.attacks.threat.INT_PARAMS); finite numbers (fractions like
     8/255 accepted) where the default is a number; strings where it is a string; budgets >= 0 and, for
     Linf attacks, <= 1."""
     out = {}
@@ -80,7 +80,7 @@ class Attack(Evaluation):
     params = {
         "params": Field("map", {}),
         "eps": Field("floats", None, lo=0.0),
-        "predictor": Field("any", None),  # bench.predict: adds [vote] and [vote,EOT] blocks
+        "predictor": Field("any", None),  # bench.evals._predict: adds [vote] and [vote,EOT] blocks
     }
 
     @classmethod
@@ -127,7 +127,7 @@ class Attack(Evaluation):
                 params[key] = eps
             used = params[key] if key and norm else None
             bound = norm if used is not None else None
-            if spec:  # bench.predict: the non-adaptive and the EOT block
+            if spec:  # bench.evals._predict: the non-adaptive and the EOT block
                 for eot, out in attack_through(model, spec, attack.name, params, x, y, ctx.info.num_classes,
                                                ctx.batch_size, ctx.device):
                     cols = names.block(n, "attack", self.name, eps, spec["name"], eot, eps=used, norm=bound)

@@ -24,13 +24,13 @@ from importlib.metadata import version as package_version
 
 import numpy as np
 
-from bench import names
-from bench.attacks._run import norms, predict, seed_all, within
-from bench.attacks._threat import check_classes
+from bench.results import names
+from bench.attacks.run import norms, predict, seed_all, within
+from bench.attacks.threat import check_classes
 from bench.errors import UserError
 from bench.evals._base import EVALS, Evaluation, concat
 from bench.registry import did_you_mean
-from bench.yamlio import Field, convert, parse
+from bench.suite.yamlio import Field, convert, parse
 
 VERSIONS = ("standard", "plus", "rand", "custom")
 COMPONENTS = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")

@@ -1,7 +1,7 @@
 """certify: certified probabilistic robustness of each test input in a vicinity, as in "Towards Certified
 Probabilistic Robustness with High Accuracy" (Tables 1, 2, 10-12; metrics of its Table 8).
 
-Suite entry: ``- certify: linf`` (any vicinity of bench.vicinity; Table 2 uses translation, rotation, scale,
+Suite entry: ``- certify: linf`` (any vicinity of bench.pr.vicinity; Table 2 uses translation, rotation, scale,
 affine) with keys
   eps          radius, a number or a list (default: the vicinity's default for the dataset)
   kappa        accepted share of disagreeing samples, 0 < kappa < 0.5 (default 0.01); a list sweeps it
@@ -29,12 +29,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from bench import names
+from bench.results import names
 from bench.certify.engine import certify_many
 from bench.certify.rules import CERTIFIERS, make_rule
 from bench.evals._base import EVALS, Evaluation
-from bench.vicinity import VICINITIES, radii
-from bench.yamlio import Field, parse
+from bench.pr.vicinity import VICINITIES, radii
+from bench.suite.yamlio import Field, parse
 
 DEFAULT = names.DEFAULT_KAPPA  # the paper's kappa and alpha (= names.DEFAULT_ALPHA)
 

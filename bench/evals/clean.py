@@ -1,11 +1,11 @@
-"""clean: accuracy on the unperturbed test subset; with ``predictor:`` (bench.predict: vote, smooth) under
+"""clean: accuracy on the unperturbed test subset; with ``predictor:`` (bench.evals._predict: vote, smooth) under
 that inference mode, named ``clean[vote]``."""
 from __future__ import annotations
 
-from bench import names
-from bench import predict as modes
+from bench.results import names
+from bench.evals import _predict as modes
 from bench.evals._base import EVALS, Evaluation
-from bench.yamlio import Field, parse
+from bench.suite.yamlio import Field, parse
 
 
 @EVALS.register("clean")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from bench import names
+from bench.results import names
 from bench.certify.ibp import margin_bounds, verified
 from bench.evals._base import EVALS, Evaluation, concat
-from bench.yamlio import Field, parse
+from bench.suite.yamlio import Field, parse
 
 
 @EVALS.register("ibp")

@@ -1,23 +1,23 @@
-"""pr: probabilistic robustness of each test input in a vicinity (bench.vicinity), at one or more radii.
+"""pr: probabilistic robustness of each test input in a vicinity (bench.pr.vicinity), at one or more radii.
 
 Suite entry: ``- pr: linf`` with ``eps`` (a number or a list; default: the vicinity's default radius for
 the dataset, e.g. digits' Linf 0.1) and ``n`` (samples per input, default 100 as in the AT-PR and PRL
 evaluations). One block of rows per radius, named ``pr:<vicinity>@<radius>``.
 
 Rows: pred = clean prediction, correct = clean-correct, n, agree = samples classified as the label
-(strictly above every other logit, bench.pr_estimate), pr = agree / n, eps = the radius.
-Aggregates (mean PR, ProbAcc(q), augmented accuracy): bench.pr_estimate.pr_metrics.
+(strictly above every other logit, bench.pr.estimate), pr = agree / n, eps = the radius.
+Aggregates (mean PR, ProbAcc(q), augmented accuracy): bench.pr.estimate.pr_metrics.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from bench import names
-from bench.attacks._run import predict
-from bench.pr_estimate import agree_counts, pr_metrics
+from bench.results import names
+from bench.attacks.run import predict
+from bench.pr.estimate import agree_counts, pr_metrics
 from bench.evals._base import EVALS, Evaluation, concat
-from bench.vicinity import VICINITIES, radii
-from bench.yamlio import Field, parse
+from bench.pr.vicinity import VICINITIES, radii
+from bench.suite.yamlio import Field, parse
 
 
 @EVALS.register("pr")

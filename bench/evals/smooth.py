@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench import names
+from bench.results import names
 from bench.certify.smoothing import certify
 from bench.evals._base import EVALS, Evaluation, concat
-from bench.yamlio import Field, parse
+from bench.suite.yamlio import Field, parse
 
 
 @EVALS.register("smooth")

@@ -3,6 +3,6 @@
 ``build(arch, info, **args)`` makes a net for a dataset (channels, size, classes, mean/std).
 """
 from bench.nets._base import ARCHS, Normalize, arch_params, build  # noqa: F401 (public)
-from bench.discover import import_all
+from bench.registry import import_all
 
 import_all(__name__, __path__)  # every module registers itself

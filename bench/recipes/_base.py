@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from bench.registry import Registry
-from bench.yamlio import Field, parse
+from bench.suite.yamlio import Field, parse
 
 RECIPES: Registry = Registry("recipe")
 
@@ -41,7 +41,7 @@ class StepState:
 
 
 class Recipe:
-    """Base class. ``params`` declares the method's arguments (bench.yamlio.Field) with the paper's
+    """Base class. ``params`` declares the method's arguments (bench.suite.yamlio.Field) with the paper's
     defaults; an ``eps``/``alpha`` default of None means the dataset's Linf budget (alpha: eps/4)."""
 
     name = "base"

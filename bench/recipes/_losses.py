@@ -2,7 +2,7 @@
 MART's boosted cross-entropy and weighted KL, the probabilistic margin (MAIL, Wang et al. 2021, Eq. 4),
 the vicinity arguments (da, prl, vmt) and per-sample losses over n vicinity samples in one forward pass.
 
-Vicinity samples come from ``bench.vicinity.sample``: one batched call returns B*n inputs, input b's at
+Vicinity samples come from ``bench.pr.vicinity.sample``: one batched call returns B*n inputs, input b's at
 rows b*n .. b*n+n-1, so the per-sample losses are one forward pass viewed as a (B, n) matrix.
 """
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from bench._modes import inner_search
+from bench.recipes._modes import inner_search
 from bench.recipes._base import Recipe
 from bench.recipes._pgd import pgd_linf
-from bench.vicinity import VICINITIES, sample
-from bench.yamlio import Field, parse
+from bench.pr.vicinity import VICINITIES, sample
+from bench.suite.yamlio import Field, parse
 
 
 def kl_clean_adv(logits_adv: torch.Tensor, probs_clean: torch.Tensor, reduction: str = "batchmean") -> torch.Tensor:
@@ -25,7 +25,7 @@ def kl_clean_adv(logits_adv: torch.Tensor, probs_clean: torch.Tensor, reduction:
 def trades_adversary(model, x: torch.Tensor, eps: float, alpha: float, steps: int) -> torch.Tensor:
     """TRADES' inner maximisation (Zhang et al. 2019): sign-gradient ascent on KL(f(x) || f(x')) in the
     Linf ball, from x + 0.001 * N(0, 1), with the model in eval mode and the clean output held fixed
-    (trades.py, trades_loss); float32 (bench._modes.inner_search)."""
+    (trades.py, trades_loss); float32 (bench.recipes._modes.inner_search)."""
     with inner_search(model, x), torch.no_grad():
         probs = F.softmax(model(x), dim=1)
     return pgd_linf(model, x, probs, eps, alpha, steps,
@@ -71,7 +71,7 @@ def trades_objective(model, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor,
 
 
 def vicinity_params(samples: int, least: int = 1, vicinity: str = "linf") -> dict[str, Field]:
-    """The arguments of a recipe that trains on samples of a vicinity (bench.vicinity): the vicinity's
+    """The arguments of a recipe that trains on samples of a vicinity (bench.pr.vicinity): the vicinity's
     name (default ``vicinity``), its radius and the number of samples per input (at least ``least``)."""
     return {
         "vicinity": Field("str", vicinity, choices=tuple(VICINITIES)),

@@ -1,7 +1,7 @@
 """Shared inner maximisation for adversarial-training recipes: Linf PGD on any loss, batched, and the
 arguments every PGD-based recipe declares (``pgd_params``).
 
-Every inner search of a recipe runs in float32 (bench._modes.inner_search): under mixed precision only
+Every inner search of a recipe runs in float32 (bench.recipes._modes.inner_search): under mixed precision only
 the outer update is autocast, so the input gradients that pick the adversarial example are the same as
 in a float32 run.
 """
@@ -12,9 +12,9 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
-from bench._modes import inner_search
+from bench.recipes._modes import inner_search
 from bench.recipes._base import eps_field
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def pgd_params(steps: int = 10, least_steps: int = 1) -> dict[str, Field]:

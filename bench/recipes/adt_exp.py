@@ -21,9 +21,9 @@ import math
 import torch
 from torch.nn import functional as F
 
-from bench._modes import inner_search
+from bench.recipes._modes import inner_search
 from bench.recipes._base import RECIPES, Recipe, eps_field
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def log1m_tanh_sq(u: torch.Tensor) -> torch.Tensor:

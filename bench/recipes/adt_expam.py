@@ -19,10 +19,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench._modes import eval_mode
+from bench.recipes._modes import eval_mode
 from bench.recipes._base import RECIPES, Recipe, eps_field
 from bench.recipes.adt_exp import entropy_per_example, sample_tanh_gaussian
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 class ResBlock(nn.Module):

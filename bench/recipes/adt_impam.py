@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from bench.recipes._base import RECIPES, eps_field
 from bench.recipes.adt_expam import AmortisedADT, Generator, generator_inputs, reverse_grad
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 class NoiseGenerator(nn.Module):

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from bench.recipes._base import RECIPES, Recipe
 from bench.recipes._pgd import pgd_linf, pgd_params
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 @RECIPES.register("alp")

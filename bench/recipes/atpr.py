@@ -27,10 +27,10 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from bench._modes import inner_search
+from bench.recipes._modes import inner_search
 from bench.recipes._base import RECIPES, Recipe
 from bench.recipes._pgd import pgd_linf, pgd_params
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def _ce_grad(model, x: torch.Tensor, y: torch.Tensor, keep: bool = False):

@@ -25,7 +25,7 @@ from bench.recipes._base import RECIPES, Recipe
 from bench.recipes._losses import trades_adversary, trades_objective
 from bench.recipes._pgd import pgd_linf, pgd_params
 from bench.recipes.trades import trades_params
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def _perturbed(model) -> list[torch.nn.Parameter]:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from bench._modes import inner_search
+from bench.recipes._modes import inner_search
 from bench.recipes._base import RECIPES, Recipe
 from bench.recipes._pgd import pgd_params
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def early_stopped_pgd(model, x, y, eps: float, alpha: float, steps: int, tau: int, omega: float) -> torch.Tensor:

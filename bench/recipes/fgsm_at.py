@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from bench.recipes._base import RECIPES, Recipe, eps_field
 from bench.recipes._pgd import pgd_linf
-from bench.yamlio import Field, parse
+from bench.suite.yamlio import Field, parse
 
 
 @RECIPES.register("fgsm-at")

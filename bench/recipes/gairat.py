@@ -17,10 +17,10 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from bench._modes import inner_search
+from bench.recipes._modes import inner_search
 from bench.recipes._base import RECIPES, Recipe
 from bench.recipes._pgd import pgd_params
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def gair_weights(kappa: torch.Tensor, steps: int, lam: float) -> torch.Tensor:

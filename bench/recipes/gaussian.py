@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from bench.recipes._base import RECIPES, Recipe
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 @RECIPES.register("gaussian")

@@ -40,7 +40,7 @@ from torch.nn import functional as F
 from bench.certify.ibp import Trace, margin_bounds, output_layer, worst_case_logits
 from bench.nets.resnets import BasicBlock
 from bench.recipes._base import RECIPES, Recipe, eps_field
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def smoothed_eps(step: float, start: float, length: float, eps: float, mid: float = 0.25, beta: float = 4.0) -> float:

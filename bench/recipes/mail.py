@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from bench.recipes._base import RECIPES, Recipe
 from bench.recipes._losses import kl_rows, mart_bce, mart_kl, probabilistic_margin, trades_adversary
 from bench.recipes._pgd import pgd_linf, pgd_params
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def mail_weights(pm: torch.Tensor, slope: float, bias: float, normalise: bool = False) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 from bench.recipes._base import RECIPES, Recipe
 from bench.recipes._losses import mart_bce, mart_kl
 from bench.recipes._pgd import pgd_linf, pgd_params
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def mart_objective(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:

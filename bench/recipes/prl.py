@@ -12,15 +12,15 @@ mean_b [ t_b + mean_j (l_bj - t_b)_+ / beta ], is the last t-step's objective, a
 algorithms.py) backpropagates it: that step's M samples at t after the t_steps - 1 updates before it.
 With beta <= 1 it is at least the mean sample loss. Defaults (advbench CVaR_SGD as used by the certified-PR paper): M = 20,
 beta = 0.5, 5 t-steps, t_init 1, t_lr 1.0; eps the dataset's Linf budget. Each step's M samples of
-every input go through the net in one batched forward pass (bench.vicinity.sample).
+every input go through the net in one batched forward pass (bench.pr.vicinity.sample).
 """
 import torch
 from torch.nn import functional as F
 
-from bench._modes import float32
+from bench.recipes._modes import float32
 from bench.recipes._base import RECIPES
 from bench.recipes._losses import VicinityRecipe, vicinity_params
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def cvar(losses: torch.Tensor, t: torch.Tensor, beta: float) -> torch.Tensor:

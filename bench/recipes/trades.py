@@ -12,7 +12,7 @@ epochs: the cards' lr milestones are the code's minus one); the search runs in f
 from bench.recipes._base import RECIPES, Recipe
 from bench.recipes._losses import trades_adversary, trades_objective
 from bench.recipes._pgd import pgd_params
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def trades_params(beta: float) -> dict:

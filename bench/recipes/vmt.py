@@ -9,7 +9,7 @@ torch.std; Algorithm 1 line 12 prints a different normalisation), so the loss eq
 mean + lambda * std. Defaults: n = 50, lambda = 1 (the RQ4 ablation finds lambda near 1 best; the code's
 MNIST and SVHN scripts, experiments/e1.py and e2.py), Linf vicinity of the dataset's budget (0.3 MNIST,
 8/255 CIFAR/SVHN); the CIFAR-10 card uses the code's lambda 6 (e3.py). The n samples of every input go
-through the net in one batched forward pass (bench.vicinity.sample); the code puts the clean input in the
+through the net in one batched forward pass (bench.pr.vicinity.sample); the code puts the clean input in the
 same forward (its BatchNorm statistics see it), bench does not. Training settings (paper Appendix C.1,
 and the code where the paper is silent): MNIST the PyTorch example ConvNet, Adadelta lr 1.0, batch 32,
 150 epochs; SVHN/CIFAR ResNet-18, SGD lr 0.01, wd 3.5e-3, batch 32, 114 epochs, lr x0.1 at epochs 55, 75,
@@ -19,7 +19,7 @@ import torch
 
 from bench.recipes._base import RECIPES
 from bench.recipes._losses import VicinityRecipe, vicinity_params
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 def vmt_objective(losses: torch.Tensor, lam: float) -> torch.Tensor:

@@ -49,7 +49,7 @@ def load_run(results: str | Path) -> dict:
     """run.json, plus ``timings``: training seconds per train cell (models/*.json) and evaluation seconds
     per eval cell (each parquet file's metadata), for the cost table."""
     from bench.report.data import cell_files
-    from bench.results import cell_meta
+    from bench.results.folder import cell_meta
 
     root = Path(results)
     path = root / "run.json"
@@ -61,7 +61,7 @@ def load_run(results: str | Path) -> dict:
             train[meta.get("id", f.stem)] = float(meta["train_seconds"])
     evals = {}
     for f in cell_files(root):
-        meta = cell_meta(f)  # bench.store.write_rows
+        meta = cell_meta(f)  # bench.results.store.write_rows
         if meta.get("seconds") is not None:
             evals[meta.get("cell", f.stem)] = float(meta["seconds"])
     run["timings"] = {"train": train, "eval": evals}

@@ -4,8 +4,8 @@
 over a DataFrame (tests). Layouts never iterate over samples: one GROUP BY (dataset, recipe, evaluation,
 seed) per kind of rows (``_pass``) gives
 
-- ``blocks``: one line per block and seed with the name parts of bench.names and the parameters;
-- ``values``: every declared metric (bench.metrics) of every block: mean over seeds of the per-seed mean,
+- ``blocks``: one line per block and seed with the name parts of bench.results.names and the parameters;
+- ``values``: every declared metric (bench.results.metrics) of every block: mean over seeds of the per-seed mean,
   the pooled sum, count and sum of squares for the intervals;
 - per block, bitstrings over the test indices: which samples it has, and for each rate metric which ones
   are true. McNemar's discordant counts (with several seeds: a sign test's, on per-input means) against a column's best (``discordant``) and the any-attack AND
@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from bench import metrics as declared
+from bench.results import metrics as declared
 from bench.errors import UserError
-from bench.names import parse
-from bench.schema import COLUMNS, ROW_SCHEMA
+from bench.results.names import parse
+from bench.results.schema import COLUMNS, ROW_SCHEMA
 
 KEY = ["dataset", "recipe", "evaluation"]
 PARTS = ["kind", "base", "predictor", "adaptive", "sweep", "component"]
@@ -35,8 +35,8 @@ ONE = ord("1")
 
 def cell_files(results: str | Path) -> list[Path]:
     """The parquet files of the cells the folder's run.json lists for its current suite
-    (bench.results.cell_files); a damaged one is a one-line error naming it."""
-    from bench.results import cell_files as current, parquet_ok
+    (bench.results.folder.cell_files); a damaged one is a one-line error naming it."""
+    from bench.results.folder import cell_files as current, parquet_ok
 
     files = current(results)
     bad = [p for p in files if not parquet_ok(p)]
@@ -85,7 +85,7 @@ class Rows:
                 self.by_kind.setdefault(kind, []).append(rel)
                 continue
             missing = [r[0] for r in con.execute(f"SELECT DISTINCT evaluation FROM {rel} WHERE kind IS NULL").fetchall()]
-            if missing:  # their parts from their names (bench.names.parse)
+            if missing:  # their parts from their names (bench.results.names.parse)
                 con.register(f"legacy_{i}", pd.DataFrame([{"evaluation": ev, **parse(ev)} for ev in missing]))
                 fill = ", ".join(f"coalesce(r.{c}, p.{c}) AS {c}" for c in PARTS)
                 rel = f"(SELECT r.* REPLACE ({fill}) FROM {rel} r LEFT JOIN legacy_{i} p USING (evaluation))"

@@ -20,9 +20,9 @@ from bench.report.data import Rows, _sql
 
 def cell_files(folder: Path) -> dict[str, tuple[Path, dict]]:
     """Eval cell id -> (its parquet file, its metadata: params, n_test, sample_seed, seconds, notes), for the
-    cells of the folder's current suite (bench.results; stale files are not read)."""
+    cells of the folder's current suite (bench.results.folder; stale files are not read)."""
     from bench.report.data import cell_files as current
-    from bench.results import cell_meta
+    from bench.results.folder import cell_meta
 
     out = {}
     for f in current(folder):

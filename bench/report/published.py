@@ -5,7 +5,7 @@ results/reference/papers/*.csv: one published number a row, with
 ``value`` and ``std`` as the paper prints them (percent for accuracies and rates, seconds for costs);
 ``recipe`` is bench's recipe name for the paper's method (empty when bench has none); ``evaluation`` is
 bench's evaluation family (clean, attack:<name as a suite names it>, certify:<vicinity>, ibp) and ``metric``
-one declared in bench.metrics; eps/kappa/alpha, when given, must match the reproduced evaluation's.
+one declared in bench.results.metrics; eps/kappa/alpha, when given, must match the reproduced evaluation's.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import UserError
-from bench.names import family
+from bench.results.names import family
 from bench.report import Cell, Table, pct
 from bench.report.data import Rows, as_rows
-from bench.report.metrics import metrics
+from bench.report.values import metrics
 from bench.report.stats import wilson
 
 PAPERS_DIR = Path(__file__).resolve().parents[2] / "results" / "reference" / "papers"
@@ -43,7 +43,7 @@ def load_papers(folder: str | Path | None = None) -> pd.DataFrame:
 
 
 def _params(rows: Rows) -> dict[tuple[str, str], dict]:
-    """eps, kappa, alpha and family (bench.names.family) of each (dataset, evaluation), from its blocks."""
+    """eps, kappa, alpha and family (bench.results.names.family) of each (dataset, evaluation), from its blocks."""
     out = {}
     for (ds, ev), g in rows.blocks.groupby(["dataset", "evaluation"], sort=False):
         out[(ds, ev)] = {c: (float(g[c].dropna().iloc[0]) if g[c].notna().any() else None)

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from bench.attacks import ATTACKS, AttackInfo
 from bench.evals import EVALS, Evaluation
 from bench.recipes import RECIPES, Recipe
-from bench.yamlio import Field
+from bench.suite.yamlio import Field
 
 
 @RECIPES.register("toy-ls")

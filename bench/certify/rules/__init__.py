@@ -17,7 +17,7 @@ precomputed for every w, a whole chunk of samples is decided at once (bench.cert
 where the one-sample-at-a-time rule would.
 
 CERTIFIERS (name -> make(kappa, alpha, max_samples, n) -> Rule), one module each in this package,
-discovered at import (bench.discover; modules starting with _ are helpers):
+discovered at import (bench.registry; modules starting with _ are helpers):
 - spike (default, spike.py): a spike-and-slab mixture SPRT, anytime-valid, 1.12-1.18x Wald's bound near p = 1.
 - sprt (sequential.py): a uniform mixture SPRT, anytime-valid: error <= alpha however long it runs.
 - paper (repeated_binomial.py): the certified-PR paper's Algorithm 2, exact binomial tests after every sample.
@@ -26,7 +26,7 @@ discovered at import (bench.discover; modules starting with _ are helpers):
 from __future__ import annotations
 
 from bench.certify.rules._rule import CERTIFIERS, N0, Rule, exact, simulate, wald_bound  # noqa: F401  (public)
-from bench.discover import import_all
+from bench.registry import import_all
 
 import_all(__name__, __path__)  # every certifier module registers itself
 

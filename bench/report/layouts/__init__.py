@@ -1,8 +1,8 @@
 """Table layouts, chosen by name. Each is a pure function (rows, run) -> Table, or None when the rows it
 needs are absent; ``rows`` is a bench.report.data.Rows (a DataFrame of rows is converted). Every module in
-this package registers its layouts with ``@layout`` (bench.discover).
+this package registers its layouts with ``@layout`` (bench.registry).
 
-Layouts select on the block catalogue (``evaluations_of``, ``part``: the name parts of bench.names) and
+Layouts select on the block catalogue (``evaluations_of``, ``part``: the name parts of bench.results.names) and
 read aggregates: ``metric_column`` (one declared metric of one evaluation per recipe: mean, 95% interval,
 best in bold, and a dagger on those McNemar's test cannot tell apart from the best, every column's counts
 from one pass) and ``compare`` (the same for per-sample Series a layout combines itself).
@@ -16,9 +16,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from bench import metrics as declared
-from bench.discover import import_all
-from bench.names import family
+from bench.results import metrics as declared
+from bench.registry import import_all
+from bench.results.names import family
 from bench.registry import Registry
 from bench.report import Cell, Table, ordered, pct
 from bench.report.data import Rows, as_rows
@@ -122,7 +122,7 @@ def compare(samples: dict[str, pd.Series | None], kind: str = "rate", higher: bo
 
 def metric_column(rows: Rows, ds: str, recipes: list[str], evaluation: str | None, metric: str = "accuracy",
                   fmt: Callable[[float], str] = pct) -> dict[str, Cell]:
-    """One column: the declared ``metric`` (bench.metrics) of ``evaluation`` on dataset ``ds`` per recipe."""
+    """One column: the declared ``metric`` (bench.results.metrics) of ``evaluation`` on dataset ``ds`` per recipe."""
     v = _values(rows).get((ds, evaluation, metric), {})
     cells = {}
     for r in recipes:

@@ -7,7 +7,7 @@ an attack row's ``correct`` is clean-correct and adversarially correct.
 """
 from __future__ import annotations
 
-from bench.names import block_name, display
+from bench.results.names import block_name, display
 from bench.report import Table
 from bench.report.data import Rows
 from bench.report.layouts import (by_columns, by_rows, compare, datasets_of, evaluations_of, group, layout,
@@ -102,7 +102,7 @@ def eps_sweep(rows: Rows, run: dict) -> Table | None:
 
 def families(rows: Rows, run: dict, ds: str, where) -> dict[str, list[tuple[float, str]]]:
     """A dataset's attack evaluations (not AutoAttack components) that pass ``where(block)``, by family
-    (``attack:PGD``, ``attack:PGD[vote,EOT]``: bench.names), each with its (eps, evaluation) points by eps."""
+    (``attack:PGD``, ``attack:PGD[vote,EOT]``: bench.results.names), each with its (eps, evaluation) points by eps."""
     out: dict[str, list] = {}
     for ev in evaluations_of(rows, run, ds, lambda b: b.kind == "attack" and not b.component and where(b)):
         fam = block_name("attack:" + part(rows, ev, "base"), predictor=part(rows, ev, "predictor"),

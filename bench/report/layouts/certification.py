@@ -10,8 +10,8 @@ majority prediction == label, and standard accuracy comes from the ``clean`` eva
 """
 from __future__ import annotations
 
-from bench import metrics as declared
-from bench.names import DEFAULT_ALPHA, DEFAULT_KAPPA
+from bench.results import metrics as declared
+from bench.results.names import DEFAULT_ALPHA, DEFAULT_KAPPA
 from bench.report import Table, ordered
 from bench.report.data import Rows
 from bench.report.layouts import (by_columns, datasets_of, evaluations_of, group, layout, metric_column, part,

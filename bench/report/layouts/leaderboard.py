@@ -1,8 +1,8 @@
-"""The leaderboard: every evaluation's headline metric (its kind's declaration, bench.metrics) per recipe
+"""The leaderboard: every evaluation's headline metric (its kind's declaration, bench.results.metrics) per recipe
 and dataset."""
 from __future__ import annotations
 
-from bench import metrics as declared
+from bench.results import metrics as declared
 from bench.report import Table
 from bench.report.data import Rows
 from bench.report.layouts import by_columns, datasets_of, evaluations_of, group, layout, metric_column, recipes_of

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 
-from bench.metrics import PROBACC_Q
-from bench.names import base_of, block_name
+from bench.results.metrics import PROBACC_Q
+from bench.results.names import base_of, block_name
 from bench.report import Table
 from bench.report.data import Rows
 from bench.report.layouts import (by_columns, datasets_of, evaluations_of, first_present, group, layout,

@@ -7,7 +7,7 @@ loop. Parameters of the geometric transformations are drawn per sample and appli
 ``grid_sample``. ``generator`` (a torch.Generator on x's device) makes a draw reproducible on its own
 stream; by default the global RNG is used. ``draw(name, rows, radius, source)`` samples once per row from
 any source of randomness with ``rand(shape, like)`` and ``randn(shape, like)``: ``TorchSource`` (torch's
-RNG) or bench.keyed's ``KeyedSource`` (each row's values a function of its key alone; certification).
+RNG) or bench.pr.keyed's ``KeyedSource`` (each row's values a function of its key alone; certification).
 
 - linf: per pixel U(max(x-r,0), min(x+r,1)), as AT-PR's PR evaluation samples (r = eps). This is the
   uniform distribution on the Linf ball intersected with the pixel box [0,1].

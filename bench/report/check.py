@@ -1,6 +1,6 @@
 """`bench check RESULTS --reference FILE`: compare every metric in a reference file with the results.
 
-A reference file is CSV with the columns of bench.report.metrics (dataset, recipe, evaluation, metric,
+A reference file is CSV with the columns of bench.report.values (dataset, recipe, evaluation, metric,
 value, n) and an optional ``tol``; values are fractions as metrics() computes them. `bench check
 --write` makes one from a results folder. A metric passes when |result - reference| <= tol, where a
 tolerance is either absolute ("0.004") or in samples ("2s" = 2 / n, n the reference's sample count);
@@ -23,8 +23,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.errors import UserError
-from bench.yamlio import read_text
-from bench.report.metrics import METRIC_COLUMNS, metrics
+from bench.suite.yamlio import read_text
+from bench.report.values import METRIC_COLUMNS, metrics
 
 KEY = ["dataset", "recipe", "evaluation", "metric"]
 DEFAULT_TOL = "1s"

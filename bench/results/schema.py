@@ -1,6 +1,6 @@
-"""The per-sample row schema every parquet file of OUT/samples shares (bench.store writes it; the report
+"""The per-sample row schema every parquet file of OUT/samples shares (bench.results.store writes it; the report
 reads it without importing torch). Columns an evaluation does not fill are null; the name-part columns are
-bench.names'."""
+bench.results.names'."""
 from __future__ import annotations
 
 import pyarrow as pa
@@ -8,7 +8,7 @@ import pyarrow as pa
 ROW_SCHEMA = pa.schema([
     ("dataset", pa.string()), ("recipe", pa.string()), ("arch", pa.string()), ("seed", pa.int64()),
     ("evaluation", pa.string()),
-    # the evaluation name's parts (bench.names)
+    # the evaluation name's parts (bench.results.names)
     ("kind", pa.string()), ("base", pa.string()), ("predictor", pa.string()), ("adaptive", pa.bool_()),
     ("sweep", pa.bool_()),
     ("index", pa.int64()), ("label", pa.int64()), ("pred", pa.int64()),

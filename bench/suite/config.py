@@ -1,6 +1,10 @@
-"""Suite files -> validated, frozen config objects (model cards and training settings: bench.cards).
+"""Suite files -> a validated, frozen ``Suite`` (model cards and training settings: bench.suite.cards;
+external models: bench.suite.models).
 
-Every mistake is a UserError naming file:line and the field. See README "Suite format".
+Everything is resolved here, once, against every dataset of the suite, before anything runs: each
+recipe's training config per dataset (``RecipeSpec.training``) and each evaluation's name and parameters
+per dataset (``Suite.evaluations``). The plan (bench.plan.grid) only reads them. Every mistake is a
+UserError naming file:line and the field. See README "Suite format".
 """
 from __future__ import annotations
 
@@ -12,21 +16,10 @@ from pathlib import Path
 from bench.data import DATASETS
 from bench.errors import UserError
 from bench.evals import EVALS
-from bench.cards import REPO_MODELS, SETTINGS, Card, load_card, resolve_training
-from bench.yamlio import MAX_INT, Field, Node, Seq, convert, keys_known, load_yaml, parse, to_float
-
-
-
-
-def canonical(obj) -> str:
-    """Canonical JSON (sorted keys, no spaces) used for hashing and storing params."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_plain)
-
-
-def _plain(o):
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(f"not JSON-able: {o!r}")
+from bench.ids import canonical
+from bench.suite import models, plugins
+from bench.suite.cards import REPO_MODELS, SETTINGS, Card, load_card, resolve_training
+from bench.suite.yamlio import MAX_INT, Field, Node, Seq, convert, keys_known, load_yaml, parse, to_float
 
 
 @dataclass(frozen=True)
@@ -43,10 +36,16 @@ class RecipeSpec:
     card: Card
     overrides_json: str  # training-setting overrides from the suite
     where: str
+    trainings_json: str  # {dataset: {"config": resolved training config, "n_train": int or null}}
 
     @property
     def overrides(self) -> dict:
         return json.loads(self.overrides_json)
+
+    def training(self, dataset: str) -> tuple[dict, int | None]:
+        """The resolved training config on a dataset and the size of its training subset (None: all)."""
+        t = json.loads(self.trainings_json)[dataset]
+        return t["config"], t["n_train"]
 
 
 @dataclass(frozen=True)
@@ -71,25 +70,30 @@ class Suite:
     seeds: tuple[int, ...]
     sample_seed: int
     batch_size: int
-    evaluations_raw: tuple  # (kind, main, opts, label, where) per evaluation, resolved per dataset
+    resolved_evaluations: tuple  # (dataset, (EvalSpec, ...)) per dataset
     resources: tuple = ()  # (key, value) pairs of the `resources:` block, for the Ray executor
-    models: tuple = ()  # bench.external.ExternalSpec per `models:` entry
+    models: tuple = ()  # bench.suite.models.ExternalSpec per `models:` entry
     plugins: tuple = ()  # modules named by `plugins:` (imported by load_suite)
 
     def evaluations(self, dataset: str) -> tuple[EvalSpec, ...]:
-        """Evaluations resolved against a dataset's budgets."""
-        info = DATASETS.get(dataset)
-        out, seen = [], {}
-        for kind, main, opts, label, where in self.evaluations_raw:
-            cls = EVALS.get(kind, where, "evaluations")
-            name, params = cls.resolve(main, opts, info, where)
-            name = display_name(name, label)
-            if name in seen:
-                raise UserError(f"two evaluations named {name!r} (the other at {seen[name]}); "
-                                "give one a different `as:`", where, "as")
-            seen[name] = where
-            out.append(EvalSpec(kind, name, canonical(params), where))
-        return tuple(out)
+        """The evaluations resolved against a dataset's budgets."""
+        return dict(self.resolved_evaluations)[dataset]
+
+
+def resolve_evaluations(raw: list, dataset: str) -> tuple[EvalSpec, ...]:
+    """Each (kind, main, opts, label, where) of the suite's list resolved against one dataset."""
+    info = DATASETS.get(dataset)
+    out, seen = [], {}
+    for kind, main, opts, label, where in raw:
+        cls = EVALS.get(kind, where, "evaluations")
+        name, params = cls.resolve(main, opts, info, where)
+        name = display_name(name, label)
+        if name in seen:
+            raise UserError(f"two evaluations named {name!r} (the other at {seen[name]}); "
+                            "give one a different `as:`", where, "as")
+        seen[name] = where
+        out.append(EvalSpec(kind, name, canonical(params), where))
+    return tuple(out)
 
 
 def display_name(default: str, label: str | None) -> str:
@@ -111,9 +115,9 @@ SUITE = {
     "sample_seed": Field("int", 0, lo=0, hi=MAX_INT),
     "batch_size": Field("int", 256, lo=1),
     "evaluations": Field("list", required=True),
-    "models": Field("any"),  # external models (bench.external)
+    "models": Field("any"),  # external models (bench.suite.models)
     "cards": Field("str"),  # a folder of model cards
-    "plugins": Field("list", []),  # modules whose registrations extend bench's registries (bench.plugins)
+    "plugins": Field("list", []),  # modules whose registrations extend bench's registries (bench.suite.plugins)
     "resources": Field("map", {}),
 }
 SEED = Field("int", lo=0, hi=MAX_INT)
@@ -170,10 +174,11 @@ def _recipes(node: Node, value: Seq, search: list[Path], datasets) -> tuple[Reci
             raise UserError(f"recipe {label!r} listed twice (also at {labels[label]}); give one an `as:`", where, "recipes")
         labels[label] = where
         card = load_card(card_name, search, where, "recipes")
-        spec = RecipeSpec(label, card, canonical(overrides), where)
-        for ds in datasets:  # resolve now, so a mistake surfaces before anything runs
-            resolve_training(spec, ds.name)
-        out.append(spec)
+        trainings = {}
+        for ds in datasets:
+            cfg = resolve_training(card, overrides, ds.name, where)
+            trainings[ds.name] = {"config": cfg, "n_train": cfg.pop("n_train", None) or ds.n_train}
+        out.append(RecipeSpec(label, card, canonical(overrides), where, canonical(trainings)))
     return tuple(out)
 
 
@@ -203,27 +208,9 @@ def distinct(value, field: str) -> None:
         seen[key] = value.where(i)
 
 
-def load_suite(path: str | Path, text: str | None = None) -> Suite:
-    node = load_yaml(path, text)
-    opts = parse(node, SUITE)
-    from bench import external, plugins
-
-    plugins.load(opts["plugins"], node.where("plugins"))
-    suite_dir = Path(path).resolve().parent
-    search = [Path(opts["cards"]) if opts["cards"] and Path(opts["cards"]).is_absolute()
-              else suite_dir / (opts["cards"] or "../models")]
-    if not opts["cards"]:
-        search.append(REPO_MODELS)
-    datasets = _datasets(node, node["datasets"], opts["n_test"])
-    at = node["seeds"].where if "seeds" in node else (lambda i: node.where())
-    seeds = [convert(s, SEED, at(i), "seeds") for i, s in enumerate(opts["seeds"])]
-    if not seeds:
-        raise UserError("no seeds", node.where("seeds"), "seeds")
-    distinct(opts["seeds"], "seeds")
-    if "recipes" not in node and "models" not in node:
-        raise UserError("a suite needs `recipes:`, `models:` or both", node.where(), "recipes")
-    recipes = _recipes(node, node["recipes"], search, datasets) if "recipes" in node else ()
-    models = external.parse_models(node, suite_dir, tuple(d.name for d in datasets), {r.label: r.where for r in recipes})
+def _evaluations(node: Node) -> list[tuple]:
+    """The suite's `evaluations:` list as (kind, main value, options, `as:` label, where), checked against
+    each kind's declaration; resolved per dataset by ``resolve_evaluations``."""
     evals = []
     value = node["evaluations"]
     if not value:
@@ -251,6 +238,29 @@ def load_suite(path: str | Path, text: str | None = None) -> Suite:
         for key, items in rest.items():
             distinct(items, key)
         evals.append((kind, main, rest, label, where))
+    return evals
+
+
+def load_suite(path: str | Path, text: str | None = None) -> Suite:
+    node = load_yaml(path, text)
+    opts = parse(node, SUITE)
+    plugins.load(opts["plugins"], node.where("plugins"))
+    suite_dir = Path(path).resolve().parent
+    search = [Path(opts["cards"]) if opts["cards"] and Path(opts["cards"]).is_absolute()
+              else suite_dir / (opts["cards"] or "../models")]
+    if not opts["cards"]:
+        search.append(REPO_MODELS)
+    datasets = _datasets(node, node["datasets"], opts["n_test"])
+    at = node["seeds"].where if "seeds" in node else (lambda i: node.where())
+    seeds = [convert(s, SEED, at(i), "seeds") for i, s in enumerate(opts["seeds"])]
+    if not seeds:
+        raise UserError("no seeds", node.where("seeds"), "seeds")
+    distinct(opts["seeds"], "seeds")
+    if "recipes" not in node and "models" not in node:
+        raise UserError("a suite needs `recipes:`, `models:` or both", node.where(), "recipes")
+    recipes = _recipes(node, node["recipes"], search, datasets) if "recipes" in node else ()
+    external = models.parse_models(node, suite_dir, tuple(d.name for d in datasets), {r.label: r.where for r in recipes})
+    evals = _evaluations(node)
     name = opts["name"] if opts["name"] is not None else Path(path).stem
     if not NAME.fullmatch(name) or ".." in name:
         raise UserError(f"a suite name is a plain label (no '/', '\\', '..' or leading '.'), got {name!r}",
@@ -264,11 +274,9 @@ def load_suite(path: str | Path, text: str | None = None) -> Suite:
         seeds=tuple(seeds),
         sample_seed=opts["sample_seed"],
         batch_size=opts["batch_size"],
-        evaluations_raw=tuple(evals),
+        resolved_evaluations=tuple((ds.name, resolve_evaluations(evals, ds.name)) for ds in datasets),
         resources=tuple(parse(node.get("resources") or {}, RESOURCES, "resources", node.where("resources")).items()),
-        models=models,
+        models=external,
         plugins=tuple(opts["plugins"]),
     )
-    for ds in datasets:  # resolve every evaluation now: mistakes surface before anything runs
-        suite.evaluations(ds.name)
     return suite

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bench.vicinity import sample
+from bench.pr.vicinity import sample
 
 QS = (0.2, 0.1, 0.05, 0.01)
 

@@ -1,4 +1,4 @@
-"""The training engine: optimizer, schedule, batches, progress bar (and bench.progress lines), checkpoint metadata.
+"""The training engine: optimizer, schedule, batches, progress bar (and bench.execute.progress lines), checkpoint metadata.
 
 Optimizers: sgd (momentum, weight_decay, nesterov), adam (betas, weight_decay), adadelta (rho).
 Schedules: none, multistep (milestones in epochs, gamma), cosine (to 0 over all steps), cyclic (one cycle:
@@ -19,7 +19,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from bench import progress as lines
+from bench.execute import progress
 from bench.data import Split, augment_batch
 from bench.recipes import RECIPES, Recipe, StepState, TrainContext
 
@@ -98,9 +98,20 @@ def uses_amp(recipe, device: torch.device) -> bool:
     return owner is Recipe or "amp" in vars(owner)
 
 
-def train(model, recipe_name: str, args: dict, train_split: Split, settings: dict, info, seed: int,
-          device: torch.device, progress: bool = True, label: str = "") -> dict:
-    """Train ``model`` in place with the recipe; returns the metadata of the checkpoint."""
+def make_recipe(model, method: str, settings: dict, info, device: torch.device, steps_per_epoch: int):
+    """The recipe of a training config, set up on ``model`` (its context, mixed precision where it applies,
+    its own state), and the model's optimizer: what a training run and a timed estimate step both use."""
+    ctx = TrainContext(info=info, epochs=settings["epochs"], steps_per_epoch=steps_per_epoch, device=device)
+    recipe = RECIPES.get(method)(settings["args"], ctx)
+    recipe.scaler = torch.amp.GradScaler(device.type) if uses_amp(recipe, device) else None
+    recipe.setup(model)
+    return recipe, make_optimizer(list(model.parameters()), settings["optimizer"])
+
+
+def train(model, method: str, settings: dict, train_split: Split, info, seed: int, device: torch.device,
+          show_bar: bool = True, label: str = "") -> dict:
+    """Train ``model`` in place with a resolved training config (bench.suite.cards.resolve_training: the
+    recipe's ``args``, ``augment`` and the rest); returns the metadata of the checkpoint."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     cuda = device.type == "cuda"
@@ -109,19 +120,14 @@ def train(model, recipe_name: str, args: dict, train_split: Split, settings: dic
     n = len(train_split)
     steps_per_epoch = max(1, math.ceil(n / bs))
     epochs = settings["epochs"]
-    ctx = TrainContext(info=info, epochs=epochs, steps_per_epoch=steps_per_epoch, device=device)
-    recipe = RECIPES.get(recipe_name)(args, ctx)
-    amp = uses_amp(recipe, device)
-    recipe.scaler = torch.amp.GradScaler(device.type) if amp else None
-    recipe.setup(model)
-    optimizer = make_optimizer(list(model.parameters()), settings["optimizer"])
+    recipe, optimizer = make_recipe(model, method, settings, info, device, steps_per_epoch)
+    ctx, amp = recipe.ctx, recipe.scaler is not None
     base_lrs = [g["lr"] for g in optimizer.param_groups]
-    augment = settings.get("augment") or info.augment
-    crop = settings.get("crop") or {}
+    augment, crop = settings["augment"], settings.get("crop") or {}
     batches = Batches(train_split, bs, device)
     start = time.perf_counter()
     step, total_loss, total_correct, seen = 0, 0.0, 0, 0
-    bar = tqdm(total=epochs * steps_per_epoch, desc=label or recipe_name, disable=not progress,
+    bar = tqdm(total=epochs * steps_per_epoch, desc=label or method, disable=not show_bar,
                leave=False, dynamic_ncols=True)
     for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
@@ -143,12 +149,12 @@ def train(model, recipe_name: str, args: dict, train_split: Split, settings: dic
             if step - synced == SYNC_EVERY or b == steps_per_epoch - 1:
                 total_loss, total_correct = loss_sum.item(), int(correct_sum.item())
                 if not math.isfinite(total_loss):
-                    raise FloatingPointError(f"{label or recipe_name}: loss became {total_loss} "
+                    raise FloatingPointError(f"{label or method}: loss became {total_loss} "
                                              f"between steps {synced} and {step - 1}")
                 bar.update(step - synced)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{total_loss / seen:.3f}", acc=f"{total_correct / seen:.3f}")
                 synced = step
-        lines.epoch(label or recipe_name, epoch + 1, epochs, total_loss / max(1, seen), total_correct / max(1, seen),
+        progress.epoch(label or method, epoch + 1, epochs, total_loss / max(1, seen), total_correct / max(1, seen),
                        time.perf_counter() - start)
     bar.close()
     model.eval()

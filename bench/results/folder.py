@@ -20,25 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.errors import UserError
-from bench.schema import COLUMNS, ROW_SCHEMA  # noqa: F401 (re-exported)
+from bench.results import runfile
+from bench.results.schema import ROW_SCHEMA
 
 ROWS_KEY = b"bench.rows"  # the row count a cell wrote, checked when the file is read back
-
-
-def run_info(results_dir: str | Path) -> dict:
-    """OUT/run.json: the suite, its cells, versions and git commit of the folder's last run."""
-    path = Path(results_dir) / "run.json"
-    if not Path(results_dir).is_dir():
-        raise UserError(f"{results_dir}: no such results folder")
-    try:
-        info = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"no results in {results_dir}: no run.json (run `bench run SUITE --out {results_dir}` first)") from None
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: unreadable ({e})") from None
-    if not isinstance(info, dict) or not isinstance(info.get("eval_cells"), list):
-        raise UserError(f"{path}: lists no eval cells; re-run `bench run SUITE --out {results_dir}`")
-    return info
 
 
 def _footer(path: Path):
@@ -86,7 +71,7 @@ def _samples(results_dir: str | Path, eid: str) -> Path:
 def cell_files(results_dir: str | Path, stale: bool = False) -> list[Path]:
     """The parquet files of the eval cells run.json lists that exist, in run.json's order; with
     ``stale=True`` the other parquet files in OUT/samples, which no cell of the current suite names."""
-    ids = [c["id"] for c in run_info(results_dir)["eval_cells"]]
+    ids = [c["id"] for c in runfile.read(results_dir)["eval_cells"]]
     if stale:
         named = {f"{eid}.parquet" for eid in ids}
         folder = Path(results_dir) / "samples"
@@ -96,12 +81,12 @@ def cell_files(results_dir: str | Path, stale: bool = False) -> list[Path]:
 
 def pending_cells(results_dir: str | Path) -> list[dict]:
     """run.json's entries of the eval cells whose parquet file does not exist yet."""
-    return [c for c in run_info(results_dir)["eval_cells"] if not _samples(results_dir, c["id"]).exists()]
+    return [c for c in runfile.read(results_dir)["eval_cells"] if not _samples(results_dir, c["id"]).exists()]
 
 
 def stale_models(results_dir: str | Path) -> list[Path]:
     """Checkpoints and their metadata in OUT/models that no train cell of the current suite names."""
-    named = {c["id"] for c in run_info(results_dir).get("train_cells", [])}
+    named = {c["id"] for c in runfile.read(results_dir).get("train_cells", [])}
     folder = Path(results_dir) / "models"
     return sorted(p for p in folder.iterdir() if p.suffix in (".pt", ".json") and p.stem not in named) \
         if folder.is_dir() else []

@@ -9,19 +9,14 @@ Every file is written to a temporary name in its folder (``.<name>.<pid>.<random
 the umask's permissions) and renamed into place. A cell is done only when its files read back whole
 (``parquet_ok``: the footer, the row schema and the row count its metadata records; ``model_ok``: the
 metadata parses and the checkpoint loads); a damaged file is reported and recomputed. A process
-computing a cell holds the cell's lock (bench.locks), so two runs on one folder never compute a cell
-twice. All parquet files share one schema (bench.schema.ROW_SCHEMA; columns an evaluation does not fill are null),
+computing a cell holds the cell's lock (bench.results.locks), so two runs on one folder never compute a cell
+twice. All parquet files share one schema (bench.results.schema.ROW_SCHEMA; columns an evaluation does not fill are null),
 so OUT/samples is one parquet dataset that pandas, pyarrow and DuckDB read as it is. The reading side of
-a results folder (which files belong to the current run) is bench.results, which needs no torch.
+a results folder (which files belong to the current run) is bench.results.folder, which needs no torch.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import platform
-import secrets
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -29,42 +24,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from bench import locks
-from bench.config import canonical
 from bench.errors import UserError
-from bench.results import COLUMNS, ROW_SCHEMA, ROWS_KEY, cell_meta, parquet_ok  # noqa: F401 - re-exported
+from bench.ids import canonical
+from bench.results import atomic, locks
+from bench.results.atomic import write_json
+from bench.results.folder import ROWS_KEY, parquet_ok
+from bench.results.schema import COLUMNS, ROW_SCHEMA
 
-
-
-def cell_id(obj) -> str:
-    return hashlib.sha256(canonical(obj).encode()).hexdigest()[:16]
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # 0666 less the umask, as open() does
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: Path, obj) -> None:
-    def w(tmp):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=str)
-            f.write("\n")
-
-    _atomic(path, w)
 
 
 def save_model(out: Path, tid: str, state_dict: dict, meta: dict) -> None:
     write_json(out / "models" / f"{tid}.json", meta)
-    _atomic(out / "models" / f"{tid}.pt", lambda tmp: torch.save(state_dict, tmp))
+    atomic.write(out / "models" / f"{tid}.pt", lambda tmp: torch.save(state_dict, tmp))
 
 
 def load_state(out: Path, tid: str) -> dict:
@@ -145,32 +116,5 @@ def write_rows(out: Path, eid: str, columns: dict, meta: dict) -> Path:
     schema = ROW_SCHEMA.with_metadata({"bench": canonical(meta), ROWS_KEY: str(n)})
     table = pa.Table.from_arrays(arrays, schema=schema)
     path = samples_path(out, eid)
-    _atomic(path, lambda tmp: pq.write_table(table, tmp))
+    atomic.write(path, lambda tmp: pq.write_table(table, tmp))
     return path
-
-
-def versions() -> dict:
-    import importlib.metadata as im
-
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "torchvision", "torchattacks", "pyautoattack", "numpy", "pandas", "pyarrow", "scipy"):
-        try:
-            out[pkg] = im.version(pkg)
-        except im.PackageNotFoundError:
-            out[pkg] = None
-    out["bench"] = bench_version()
-    return out
-
-
-def bench_version() -> str:
-    from bench import __version__
-
-    return __version__
-
-
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=Path(__file__).resolve().parent, check=True).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None

@@ -9,7 +9,7 @@ unrelated points of the 2^64 cycle. torch's int64 arithmetic wraps around, which
 (tests/test_keyed.py checks it against a Python reference); the logical right shift is an arithmetic shift
 and a mask.
 
-``KeyedSource(keys)`` is a vicinity's source of randomness (bench.vicinity): ``rand(shape, like)`` returns
+``KeyedSource(keys)`` is a vicinity's source of randomness (bench.pr.vicinity): ``rand(shape, like)`` returns
 U[0,1) values of ``shape`` whose first dimension indexes the rows of ``keys``; its c-th call reads the
 counters c * 2^32 + column, so the calls of one vicinity draw never share values.
 """

@@ -1,8 +1,8 @@
-"""Metric declarations, one list per kind of rows (the ``kind`` column, bench.names). Torch-free: reports,
+"""Metric declarations, one list per kind of rows (the ``kind`` column, bench.results.names). Torch-free: reports,
 `bench check` and the leaderboard read these declarations without importing any evaluation module.
 
 A metric is a per-sample SQL expression over the row columns (evaluated by DuckDB in one columnar pass,
-bench.report.metrics), NULL where a sample does not count, and how the samples aggregate:
+bench.report.values), NULL where a sample does not count, and how the samples aggregate:
 
     rate   a boolean per sample; value = mean over seeds of the per-seed share (Wilson interval, McNemar)
     mean   a number per sample; value = mean over seeds of the per-seed mean (normal interval)

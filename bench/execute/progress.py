@@ -1,6 +1,6 @@
 """Progress of a run that a batch job can read.
 
-In a terminal, training shows tqdm bars (bench.train) and nothing here prints to it. When stderr is not a
+In a terminal, training shows tqdm bars (bench.execute.train) and nothing here prints to it. When stderr is not a
 terminal (a log file, CI, a cluster job), the active ``Board`` prints plain lines to stderr:
 
     [bench 12:03:04] epoch 3/10 fashion-mnist/pgdt/s0: loss 0.8123 acc 0.7012 41.2s | cell ETA 4m48s | run ETA 31m
@@ -79,8 +79,7 @@ class Board:
     # -- plan and ETA ------------------------------------------------------------------------------------
     def begin(self, trains, evals, train_done, eval_done) -> None:
         """The cells still to run (``train_done(cell)`` / ``eval_done(cell)`` say which are finished)."""
-        # an external model's cell loads a model: no epochs
-        self.epochs_left = {train_label(c): int(c.config.get("epochs", 0)) for c in trains if not train_done(c)}
+        self.epochs_left = {c.label: c.epochs for c in trains if not train_done(c)}
         self.evals_left = sum(not eval_done(c) for c in evals)
         self.say(f"run: {len(self.epochs_left)} train cells and {self.evals_left} eval cells to run")
 
@@ -168,15 +167,6 @@ class _Forward(logging.Handler):
 
     def emit(self, record):
         self.board.say(f"eval {self.label}: {record.getMessage()}")
-
-
-def train_label(cell) -> str:
-    """The label training lines and tqdm bars carry: dataset/recipe/s<seed>."""
-    return f"{cell.dataset}/{cell.recipe}/s{cell.seed}"
-
-
-def eval_label(cell) -> str:
-    return f"{train_label(cell.train)} {cell.name}"
 
 
 _ACTIVE: Board | None = None

@@ -1,7 +1,7 @@
 """Every scalar metric the rows hold, in long format: one row per (dataset, recipe, evaluation, metric).
 
 This is what `bench check` compares with a reference file and what `--compare-paper` puts beside the
-published numbers. The metrics are those each kind of rows declares (bench.metrics: accuracy, certified
+published numbers. The metrics are those each kind of rows declares (bench.results.metrics: accuracy, certified
 rate and accuracy, mean PR, ProbAcc(q), smoothing's certified accuracy at radii, and any kind registered
 later). Values are fractions, the mean over seeds of the per-seed value; ``n`` is the number of
 per-sample values behind it. All of them come from one columnar pass (bench.report.data.Rows.values).

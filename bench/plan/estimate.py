@@ -19,14 +19,17 @@ after a synchronize), so the first call's allocation and kernel selection are no
 """
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
 import torch
 
-from bench import store
-from bench.config import canonical
+from bench.data import DATASETS, augment_batch
+from bench.evals import EVALS, EvalContext
+from bench.execute.compute import untrained
+from bench.execute.train import make_recipe
+from bench.ids import canonical
+from bench.recipes import StepState
 
 WARMUP = 1
 TRAIN_STEPS = 3
@@ -38,8 +41,6 @@ SIZES = {"digits": (1297, 500), "fashion-mnist": (60000, 10000), "mnist": (60000
 
 def split_sizes(dataset: str, root: str | None) -> tuple[int, int]:
     if dataset not in SIZES:
-        from bench.data import DATASETS
-
         train, test = DATASETS.get(dataset).load(root=root)
         SIZES[dataset] = (len(train), len(test))
     return SIZES[dataset]
@@ -50,27 +51,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _model(cfg: dict, info, device: torch.device) -> torch.nn.Module:
-    from bench.nets import build
-
-    fmt = torch.channels_last if device.type == "cuda" else torch.preserve_format
-    return build(cfg["arch"], info, cfg.get("normalize"), **cfg["arch_args"]).to(device, memory_format=fmt)
-
-
 def time_train_step(method: str, cfg: dict, info, device: torch.device, steps_per_epoch: int) -> float:
     """Seconds one training step of the recipe takes (mean of TRAIN_STEPS after WARMUP)."""
-    from bench.data import augment_batch
-    from bench.recipes import RECIPES, StepState, TrainContext
-    from bench.train import make_optimizer, uses_amp
-
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    model = _model(cfg, info, device).train()
-    ctx = TrainContext(info=info, epochs=cfg["epochs"], steps_per_epoch=steps_per_epoch, device=device)
-    recipe = RECIPES.get(method)(cfg["args"], ctx)
-    recipe.scaler = torch.amp.GradScaler(device.type) if uses_amp(recipe, device) else None
-    recipe.setup(model)
-    optimizer = make_optimizer(list(model.parameters()), cfg["optimizer"])
+    model = untrained(cfg, info, str(device)).train()
+    recipe, optimizer = make_recipe(model, method, cfg, info, device, steps_per_epoch)
+    ctx = recipe.ctx
     bs = cfg["batch_size"]
     last = max(0, cfg["epochs"] - 1)
     x_all = torch.rand((bs, *info.shape), generator=gen)
@@ -80,7 +67,7 @@ def time_train_step(method: str, cfg: dict, info, device: torch.device, steps_pe
         if i == WARMUP:
             _sync(device)
             start = time.perf_counter()
-        x = augment_batch(x_all, cfg.get("augment") or info.augment, gen, **(cfg.get("crop") or {})).to(device)
+        x = augment_batch(x_all, cfg["augment"], gen, **(cfg.get("crop") or {})).to(device)
         if device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         step = last * steps_per_epoch + min(i, steps_per_epoch - 1)
@@ -90,16 +77,10 @@ def time_train_step(method: str, cfg: dict, info, device: torch.device, steps_pe
 
 
 def time_eval_input(cell, info, device: torch.device) -> float:
-    """Seconds the cell's evaluation takes per input, on EVAL_INPUTS random inputs of an untrained model."""
-    from bench.evals import EVALS, EvalContext
-
+    """Seconds the cell's evaluation takes per input, on EVAL_INPUTS random inputs of the model cell's
+    ``timing_model`` (an untrained net of a recipe's architecture; a model trained elsewhere itself)."""
     torch.manual_seed(0)
-    if cell.train.method == "external":  # the model itself (its files are at hand), not an untrained one
-        from bench.external import load
-
-        model = load(cell.train, str(device))
-    else:
-        model = _model(cell.train.config, info, device).eval()
+    model = cell.train.timing_model(str(device)).eval()
     n = min(EVAL_INPUTS, cell.n_test)
     x = torch.rand((n, *info.shape), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -118,34 +99,25 @@ def estimate(trains, evals, device: str, root: str | None = None, done=lambda ki
              train_step=time_train_step, eval_input=time_eval_input) -> list[dict]:
     """One dict per cell still to run: kind, label, units (steps or inputs), seconds per unit, hours.
     Each distinct configuration is timed once."""
-    from bench.data import DATASETS
-
     dev = torch.device(device)
     per_step: dict[str, float] = {}
     per_input: dict[str, float] = {}
     out = []
     for c in trains:
-        if done("train", c) or c.method == "external":  # an external model is loaded, not trained
+        work = None if done("train", c) else c.train_work(split_sizes(c.dataset, root)[0])
+        if work is None:  # done, or nothing to train (a model trained elsewhere)
             continue
-        info = DATASETS.get(c.dataset)
-        cfg = c.config
-        n = c.n_train or split_sizes(c.dataset, root)[0]
-        steps_per_epoch = math.ceil(min(n, split_sizes(c.dataset, root)[0]) / cfg["batch_size"])
-        key = canonical([c.dataset, c.method, {k: v for k, v in cfg.items() if k not in ("epochs",)}, steps_per_epoch])
+        key, units = work["key"], work["steps"]
         if key not in per_step:
-            per_step[key] = train_step(c.method, cfg, info, dev, steps_per_epoch)
-        units = cfg["epochs"] * steps_per_epoch
+            per_step[key] = train_step(c.method, c.config, DATASETS.get(c.dataset), dev, work["steps_per_epoch"])
         out.append({"kind": "train", "label": f"{c.dataset} {c.recipe} seed {c.seed}", "units": units,
                     "unit": "steps", "seconds_per_unit": per_step[key], "hours": units * per_step[key] / 3600})
     for c in evals:
         if done("eval", c):
             continue
-        info = DATASETS.get(c.train.dataset)
-        cfg = c.train.config
-        model = c.train.id if c.train.method == "external" else [cfg["arch"], cfg["arch_args"]]
-        key = canonical([c.train.dataset, model, c.kind, c.name, c.params, c.batch_size])
+        key = canonical([c.train.dataset, c.train.timing_key, c.kind, c.name, c.params, c.batch_size])
         if key not in per_input:
-            per_input[key] = eval_input(c, info, dev)
+            per_input[key] = eval_input(c, DATASETS.get(c.train.dataset), dev)
         units = min(c.n_test, split_sizes(c.train.dataset, root)[1])
         out.append({"kind": "eval", "label": f"{c.train.dataset} {c.train.recipe} seed {c.train.seed} {c.name}",
                     "units": units, "unit": "inputs", "seconds_per_unit": per_input[key],
@@ -170,6 +142,6 @@ def render(rows: list[dict], device: str) -> str:
 def estimate_run(trains, evals, out: Path, device: str, root: str | None = None) -> str:
     """The estimate of a run as printed by `bench run --estimate` (cells already done are left out)."""
     def done(kind, cell):
-        return store.model_done(out, cell.id) if kind == "train" else store.samples_path(out, cell.id).exists()
+        return cell.done(out)
 
     return render(estimate(trains, evals, device, root, done), device)

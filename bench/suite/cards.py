@@ -10,13 +10,12 @@ from pathlib import Path
 
 from bench.data import DATASETS
 from bench.errors import UserError
-from bench.external import NORMALIZE
 from bench.nets import ARCHS, arch_params
 from bench.recipes import RECIPES
 from bench.registry import did_you_mean
-from bench.yamlio import Field, Node, convert, keys_known, load_yaml, parse
+from bench.suite.yamlio import Field, Node, convert, keys_known, load_yaml, parse
 
-REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 OPTIMIZER = {
     "name": Field("str", required=True, choices=("sgd", "adam", "adadelta")),
     "lr": Field("float", required=True, lo=0.0, open_lo=True),
@@ -39,6 +38,8 @@ CROP = {
     "pad": Field("int", 4, lo=0),
     "mode": Field("str", "zeros", choices=("zeros", "edge", "reflect")),
 }
+# A net's input normalisation (cards' `normalize:`, and external models'): per-channel mean and std.
+NORMALIZE = {"mean": Field("floats", required=True), "std": Field("floats", required=True, lo=0.0, open_lo=True)}
 # Training settings: a card's `train:` block, each `datasets.<name>:` block, and a suite's recipe entry.
 SETTINGS = {
     "arch": Field("str"),
@@ -57,28 +58,27 @@ SETTINGS = {
 
 @dataclass(frozen=True)
 class Card:
-    """A model card (models/<name>.yaml): a method, its paper, its args, per-dataset training settings."""
+    """A model card (models/<name>.yaml): a method, its paper, its args and its training settings, parsed
+    once when the card is read: ``train`` (the card's `train:` block) and ``datasets`` (each
+    `datasets.<name>:` block), with their line numbers."""
 
     name: str
     file: str
     method: str
     paper: str
-    node: Node  # the validated YAML, kept for per-dataset resolution with line numbers
+    args: dict
+    train: dict
+    datasets: dict  # dataset name -> parsed settings
 
     def settings(self, dataset: str, overrides: dict, where: str) -> dict:
-        """Resolved training settings for a dataset: card `train:` <- card `datasets.<d>` <- overrides."""
-        base = dict(parse(self.node.get("train", {}), SETTINGS, "train"))
-        per = self.node.get("datasets", {})
-        if dataset not in per:
+        """Training settings for a dataset: card `train:` <- card `datasets.<d>` <- overrides."""
+        if dataset not in self.datasets:
             raise UserError(f"model card {self.name!r} ({self.file}) has no settings for dataset {dataset!r}; "
-                            f"it has {', '.join(per) or 'none'}", where, "recipes")
-        layers = [parse(per[dataset], SETTINGS, f"datasets.{dataset}"), overrides]
-        args = dict(self.node.get("args", {}) or {})
-        for layer in layers:
-            for k, v in layer.items():
-                if v is None or (k == "args"):
-                    continue
-                base[k] = v
+                            f"it has {', '.join(self.datasets) or 'none'}", where, "recipes")
+        base = {k: v for k, v in self.train.items() if k != "args"}
+        args = dict(self.args)
+        for layer in (self.train, self.datasets[dataset], overrides):
+            base.update({k: v for k, v in layer.items() if v is not None and k != "args"})
             args.update(layer.get("args") or {})
         for key in ("arch", "epochs", "batch_size", "optimizer"):
             if base.get(key) is None:
@@ -104,11 +104,12 @@ def load_card(name: str, search: list[Path], where: str, field: str) -> Card:
     for key in ("args", "train", "datasets"):
         if key in node and not isinstance(node[key], dict):
             raise UserError("expected a mapping", node.where(key), key)
-    parse(node.get("train", {}), SETTINGS, "train")
+    per = {}
     for ds, block in (node.get("datasets") or {}).items():
         DATASETS.get(ds, node["datasets"].where(ds), f"datasets.{ds}")
-        parse(block, SETTINGS, f"datasets.{ds}")
-    return Card(name, str(path), node["method"], str(node.get("paper", "")), node)
+        per[ds] = parse(block, SETTINGS, f"datasets.{ds}")
+    return Card(name, str(path), node["method"], str(node.get("paper", "")), dict(node.get("args") or {}),
+                parse(node.get("train", {}), SETTINGS, "train"), per)
 
 
 def _like(default) -> Field:
@@ -120,37 +121,37 @@ def _like(default) -> Field:
     return Field({float: "float", str: "str"}.get(type(default), "any"))
 
 
-def resolve_training(spec, dataset: str) -> dict:
-    """The full training config of a recipe on a dataset (``spec``: a bench.config.RecipeSpec, its card,
-    overrides and place in the suite): settings, arch args, and the method's args."""
+def resolve_training(card: Card, overrides: dict, dataset: str, where: str) -> dict:
+    """The full training config of a card (with a suite's ``overrides``, the entry at ``where``) on a dataset:
+    settings with their defaults (``augment``: the dataset's), arch args, and the method's args."""
     info = DATASETS.get(dataset)
-    s = spec.card.settings(dataset, spec.overrides, spec.where)
-    ARCHS.get(s["arch"], spec.where, "arch")
+    s = card.settings(dataset, overrides, where)
+    ARCHS.get(s["arch"], where, "arch")
     known = arch_params(s["arch"])
     for k in s["arch_args"]:
         if k not in known:
             raise UserError(f"architecture {s['arch']!r} takes no argument {k!r}{did_you_mean(k, known)}",
-                            spec.where, "arch_args")
-    s["arch_args"] = {**known, **{k: convert(v, _like(known[k]), spec.where, f"arch_args.{k}")
+                            where, "arch_args")
+    s["arch_args"] = {**known, **{k: convert(v, _like(known[k]), where, f"arch_args.{k}")
                                   for k, v in s["arch_args"].items()}}
-    check_arch(s["arch"], info, s["arch_args"], spec.where)
-    s["optimizer"] = parse(s["optimizer"], OPTIMIZER, "optimizer", spec.where)
-    s["schedule"] = parse(s.get("schedule") or {}, SCHEDULE, "schedule", spec.where)
+    check_arch(s["arch"], info, s["arch_args"], where)
+    s["optimizer"] = parse(s["optimizer"], OPTIMIZER, "optimizer", where)
+    s["schedule"] = parse(s.get("schedule") or {}, SCHEDULE, "schedule", where)
     if s["schedule"]["name"] != "cyclic":  # only the cyclic schedule's config (and id) holds its peak
         s["schedule"].pop("peak")
     s["augment"] = s.get("augment") or info.augment
     crop = s.pop("crop", None)
     if crop:  # absent otherwise, so the ids of cells that keep the default crop stay as they were
-        s["crop"] = parse(crop, CROP, "crop", spec.where)
+        s["crop"] = parse(crop, CROP, "crop", where)
         side = min(info.shape[1:])
         if s["crop"]["mode"] == "reflect" and s["crop"]["pad"] >= side:
             raise UserError(f"reflect padding must be smaller than the {side}-pixel image, got {s['crop']['pad']}",
-                            spec.where, "crop.pad")
+                            where, "crop.pad")
     norm = s.pop("normalize", None)
     if norm is not None:  # likewise
-        s["normalize"] = normalization(norm, info.shape[0], spec.where)
-    recipe = RECIPES.get(spec.card.method)
-    s["args"] = recipe.resolve(s["args"], info, "args", spec.where)
+        s["normalize"] = normalization(norm, info.shape[0], where)
+    recipe = RECIPES.get(card.method)
+    s["args"] = recipe.resolve(s["args"], info, "args", where)
     return s
 
 

@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import progress as lines
-from bench import store
-from bench.cells import EvalCell, TrainCell, run_eval_cell, run_train_cell
 from bench.errors import UserError
+from bench.execute import progress
+from bench.execute.compute import compute
+from bench.results import store
 
 MARKER = ".bench-store"
 
@@ -83,7 +83,7 @@ def _enter(out: Path, device: str, cpus: float, modules=()) -> None:
     plugin modules are imported, so their recipes, attacks and evaluations exist in this worker too."""
     import torch
 
-    from bench import plugins
+    from bench.suite import plugins
 
     if not (out / MARKER).exists():
         raise RuntimeError(f"results folder {out} is not visible on node {socket.gethostname()}: "
@@ -94,28 +94,24 @@ def _enter(out: Path, device: str, cpus: float, modules=()) -> None:
     plugins.load(modules)
 
 
-def _train_task(cell: TrainCell, out: Path, device: str, root: str | None, cpus: float, modules=()) -> dict:
+def _train_task(cell, out: Path, device: str, root: str | None, cpus: float, modules=()) -> dict:
     _enter(out, device, cpus, modules)
     start = time.perf_counter()
-    meta = run_train_cell(cell, out, device, root, progress=False)
+    compute(cell, out, device, root, False)
+    meta = store.model_meta(out, cell.id)
     return {"id": cell.id, "node": socket.gethostname(), "seconds": time.perf_counter() - start,
-            "train_seconds": meta["train_seconds"], "final_train_accuracy": meta["final_train_accuracy"]}
+            "summary": cell.summary(meta)}
 
 
-def _eval_task(cell: EvalCell, out: Path, device: str, root: str | None, cpus: float, _trained=None,
-               modules=()) -> dict:
+def _eval_task(cell, out: Path, device: str, root: str | None, cpus: float, _trained=None, modules=()) -> dict:
     # _trained: the train task's result; passing it makes Ray run this task only after that one
     _enter(out, device, cpus, modules)
     start = time.perf_counter()
-    run_eval_cell(cell, out, device, root)
+    compute(cell, out, device, root)
     return {"id": cell.id, "node": socket.gethostname(), "seconds": time.perf_counter() - start}
 
 
-def label(kind: str, cell) -> str:
-    return lines.train_label(cell) if kind == "train" else lines.eval_label(cell)
-
-
-def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: str, root: str | None,
+def run_ray(trains: list, evals: list, out: Path, device: str, root: str | None,
             res: Resources, address: str | None = None, log=print, plugins: tuple = ()) -> dict:
     """Run every cell not yet done as Ray tasks. Returns counts like the local executor's, plus
     ``failed``; raises a UserError naming the failed cells after all the others finished."""
@@ -130,7 +126,7 @@ def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: s
         log(f"removed {tmp}, left by a killed run")
     store.write_json(out / MARKER, {"driver": socket.gethostname(), "pid": os.getpid()})
     # the board (stderr when not a terminal, and --log FILE): what is left, then a line per finished cell
-    lines.begin(trains, evals, lambda c: store.model_files(out, c.id)[1].exists(),
+    progress.begin(trains, evals, lambda c: store.model_files(out, c.id)[1].exists(),
                 lambda c: store.samples_path(out, c.id).exists())
     opts = {"num_cpus": res.cpus, "num_gpus": res.gpus, "max_retries": res.max_retries}
     train_fn = ray.remote(_train_task).options(name="bench-train", **opts)
@@ -140,14 +136,14 @@ def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: s
     pending: dict = {}  # ObjectRef -> (kind, cell)
     train_refs = {}
     for cell in trains:
-        if store.model_done(out, cell.id):
+        if cell.done(out):
             counts["train_skipped"] += 1
             continue
         ref = train_fn.remote(cell, out, device, root, res.cpus, plugins)
         train_refs[cell.id] = ref
         pending[ref] = ("train", cell)
     for cell in evals:
-        if store.eval_done(out, cell.id):
+        if cell.done(out):
             counts["eval_skipped"] += 1
             continue
         ref = eval_fn.remote(cell, out, device, root, res.cpus, train_refs.get(cell.train.id), plugins)
@@ -169,12 +165,12 @@ def run_ray(trains: list[TrainCell], evals: list[EvalCell], out: Path, device: s
             counts["failed"] += 1
             cause = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             log(f"[{kind} {done[kind]}/{total[kind]}] {what}: FAILED: {cause}")
-            lines.say(f"FAILED {kind} {done[kind]}/{total[kind]} {label(kind, cell)}: {cause} | {len(pending)} cells left")
+            progress.say(f"FAILED {kind} {done[kind]}/{total[kind]} {cell.label}: {cause} | {len(pending)} cells left")
             continue
         counts["trained" if kind == "train" else "evaluated"] += 1
-        extra = (f", train acc {info['final_train_accuracy']:.3f}" if kind == "train" else "")
+        extra = f", {info['summary']}" if kind == "train" else ""
         log(f"[{kind} {done[kind]}/{total[kind]}] {what}: {info['seconds']:.1f}s on {info['node']}{extra}")
-        lines.say(f"done {kind} {done[kind]}/{total[kind]} {label(kind, cell)} in {info['seconds']:.1f}s on "
+        progress.say(f"done {kind} {done[kind]}/{total[kind]} {cell.label} in {info['seconds']:.1f}s on "
                   f"{info['node']}{extra} | {len(pending)} cells left")
     if failures:
         raise UserError(f"{len(failures)} cells failed: {', '.join(failures)} (see the log above); "

@@ -1,6 +1,6 @@
-"""Building an external model from its files (bench.external): a registered architecture + state_dict, a
-builder + optional state_dict, a TorchScript file, or a RobustBench zoo entry; optionally wrapped in a
-normalisation layer so that attacks and vicinities work on [0,1] pixels.
+"""Building a model trained elsewhere (a suite's `models:` entry, bench.suite.models) from its files: a
+registered architecture + state_dict, a builder + optional state_dict, a TorchScript file, or a RobustBench
+zoo entry; optionally wrapped in a normalisation layer so that attacks and vicinities work on [0,1] pixels.
 
 Checkpoints are read with ``torch.load(weights_only=True)``: a pickle that would run code is refused
 before any of it runs. A TorchScript file is code by nature: loading one runs it (README says so).
@@ -16,7 +16,11 @@ from torch import nn
 
 from bench.errors import UserError
 from bench.nets import Normalize, build
+from bench.suite.models import parse_builder
 
+# Bumped when loading or wrapping an external model changes its numbers (hashed into the cell id, as a
+# recipe's version is).
+VERSION = 1
 RB_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100"}  # bench name -> RobustBench's BenchmarkDataset
 
 
@@ -65,8 +69,6 @@ def _arch(s: dict, paths: dict, info, where: str) -> nn.Module:
 
 
 def _module(s: dict, paths: dict, info, where: str) -> nn.Module:
-    from bench.external import parse_builder
-
     fn = parse_builder(s["module"], where)
     try:
         net = fn(**s.get("args", {}))

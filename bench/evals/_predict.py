@@ -2,7 +2,7 @@
 
 - plain: argmax of the logits.
 - vote: the certified-PR paper's h-dagger ("Towards Certified Probabilistic Robustness with High
-  Accuracy", Eq. 6): the majority class over n samples of a vicinity (bench.vicinity) of the input.
+  Accuracy", Eq. 6): the majority class over n samples of a vicinity (bench.pr.vicinity) of the input.
   Keys: vicinity (linf), eps (the vicinity's default for the dataset), n (100), eot (16).
 - smooth: Cohen et al.'s (ICML 2019) smoothed classifier, PREDICT with Gaussian noise sigma; abstains
   (label -1) when the binomial test of the top two counts fails at alpha. Keys: sigma (0.25), n (1000),
@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from bench.attacks import ATTACKS
-from bench.attacks._run import norms
+from bench.attacks.run import norms
 from bench.certify import smoothing
 from bench.errors import UserError
-from bench.vicinity import VICINITIES, radii, sample
-from bench.yamlio import Field, parse
+from bench.pr.vicinity import VICINITIES, radii, sample
+from bench.suite.yamlio import Field, parse
 
 SPECS = {
     "plain": {},

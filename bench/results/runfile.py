@@ -1,0 +1,145 @@
+"""OUT/run.json: what a results folder's last run planned. One writer (``record`` + ``write``) for `bench run`
+and ``bench.evaluate``, one validating reader (``read``) for the results, the report, the site and the
+merge. Torch-free.
+
+`bench run` writes it before any cell runs, so a report knows the current cells, done or not, and again at
+the end with the run's seconds and counts. ``bench.evaluate(out=DIR)`` merges each call's cells into the
+folder's file (``merge``): a model re-evaluated under the same label, dataset and evaluation replaces its
+earlier cells. The file is data: reading it runs no code and never leaves the folder, since every cell id
+must be ``ID_LENGTH`` hex digits (a file name inside OUT/samples or OUT/models), and a file that does not
+hold the schema below is one line naming the file and the field.
+
+    schema        1
+    suite, suite_file, description
+    datasets      [{name, n_test, download, n_train}]
+    recipes       {label: {card, method, paper}}
+    models        {label: the external model's settings}
+    plugins       [module]: the suite's `plugins:` (`bench report` imports them for their metric declarations)
+    train_cells   [{id, dataset, recipe, method, seed, config, versions}]
+    eval_cells    [{id, train_cell, recipe, dataset, evaluation, kind, params, versions}]
+    order         {datasets, recipes, evaluations}: the suite's order, which tables keep
+    device, executor, versions, git_commit; after the run: seconds, counts
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from bench.errors import UserError
+from bench.ids import ID_LENGTH
+from bench.results import atomic, locks
+from bench.results.provenance import git_commit, versions
+
+SCHEMA = 1
+NAME = "run.json"
+CELL_ID = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
+MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def record(suite, trains, evals, device: str, executor: str = "local") -> dict:
+    """run.json of a suite's plan (``trains``: model cells, ``evals``: eval cells, bench.plan.cells)."""
+    return {
+        "schema": SCHEMA, "suite": suite.name, "suite_file": str(suite.file), "description": suite.description,
+        "datasets": [vars(d) for d in suite.datasets],
+        "recipes": {r.label: {"card": r.card.name, "method": r.card.method, "paper": r.card.paper} for r in suite.recipes},
+        "models": {m.label: m.settings for m in suite.models},
+        "plugins": list(suite.plugins),
+        "train_cells": [c.record() for c in trains],
+        "eval_cells": [c.record() for c in evals],
+        "order": {"datasets": [d.name for d in suite.datasets],
+                  "recipes": [r.label for r in suite.recipes] + [m.label for m in suite.models],
+                  "evaluations": list(dict.fromkeys(c.name for c in evals))},
+        "device": device, "executor": executor, "versions": versions(), "git_commit": git_commit(),
+    }
+
+
+def merge(old: dict | None, new: dict) -> dict:
+    """``new`` (one ``bench.evaluate`` call's record) added to a folder's earlier run.json: the calls' datasets,
+    models and evaluations accumulate; this call's cells replace an earlier call's for the same model label,
+    dataset and evaluation, so a re-evaluated model is not read twice."""
+    if old is None:
+        return new
+    out = dict(old)
+    seen = {d["name"] for d in out["datasets"]}
+    out["datasets"] = out["datasets"] + [d for d in new["datasets"] if d["name"] not in seen]
+    out["models"] = {**out.get("models", {}), **new["models"]}
+    out["plugins"] = list(dict.fromkeys([*out.get("plugins", []), *new["plugins"]]))
+    out["order"] = {k: list(dict.fromkeys([*out["order"].get(k, []), *new["order"][k]])) for k in new["order"]}
+    mine = {(c["recipe"], c["dataset"], c["evaluation"]) for c in new["eval_cells"]}
+    out["eval_cells"] = [c for c in out["eval_cells"] if (c["recipe"], c["dataset"], c["evaluation"]) not in mine] \
+        + new["eval_cells"]
+    ids = {c["id"] for c in new["train_cells"]}
+    out["train_cells"] = [c for c in out["train_cells"] if c["id"] not in ids] + new["train_cells"]
+    out.update({k: new[k] for k in ("device", "executor", "versions", "git_commit")})
+    return out
+
+
+def write(out: Path, info: dict) -> None:
+    """Write OUT/run.json atomically, under the folder's run lock (several processes may write it)."""
+    with locks.cell_lock(out, "run"):
+        atomic.write_json(Path(out) / NAME, info)
+
+
+def read(results_dir: str | Path) -> dict:
+    """The folder's run.json, checked against the schema; one line naming the file and the field if not."""
+    folder = Path(results_dir)
+    path = folder / NAME
+    if not folder.is_dir():
+        raise UserError(f"{results_dir}: no such results folder")
+    if path.is_symlink():
+        raise UserError(f"{path}: a symbolic link; a results folder's files are its own")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"no results in {results_dir}: no run.json (run `bench run SUITE --out {results_dir}` first)") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    check(info, str(path))
+    return info
+
+
+def _fail(where: str, field: str, message: str):
+    raise UserError(f"{where}: {field}: {message}; re-run `bench run` into this folder to rewrite it")
+
+
+def _cells(info: dict, key: str, where: str, fields: dict, optional: dict) -> None:
+    """Each cell of ``info[key]`` has the ``fields`` and, where present, the ``optional`` ones, of their types
+    ("id": ``ID_LENGTH`` hex digits)."""
+    cells = info.get(key, [])
+    if not isinstance(cells, list):
+        _fail(where, key, "expected a list of cells")
+    for i, c in enumerate(cells):
+        at = f"{key}[{i}]"
+        if not isinstance(c, dict):
+            _fail(where, at, "expected a mapping")
+        for name, kind in {**fields, **optional}.items():
+            if name not in c:
+                if name in fields:
+                    _fail(where, f"{at}.{name}", "missing")
+                continue
+            if kind == "id":
+                if not isinstance(c[name], str) or not CELL_ID.fullmatch(c[name]):
+                    _fail(where, f"{at}.{name}", f"expected {ID_LENGTH} hex digits, got {str(c[name])[:40]!r}")
+            elif not isinstance(c[name], kind):
+                _fail(where, f"{at}.{name}", f"expected {kind.__name__}, got {type(c[name]).__name__}")
+
+
+def check(info, where: str) -> None:
+    """The checks ``read`` makes: types of the fields reports read, cell ids as file names inside the folder."""
+    if not isinstance(info, dict):
+        raise UserError(f"{where}: expected a JSON object")
+    if "eval_cells" not in info:
+        _fail(where, "eval_cells", "missing (the file lists no eval cells)")
+    named = {"dataset": str, "recipe": str}
+    _cells(info, "train_cells", where, {"id": "id"}, {**named, "seed": int})
+    _cells(info, "eval_cells", where, {"id": "id", "evaluation": str}, {**named, "train_cell": "id", "kind": str})
+    for key, kind in (("datasets", list), ("recipes", dict), ("models", dict), ("order", dict), ("plugins", list)):
+        if key in info and not isinstance(info[key], kind):
+            _fail(where, key, f"expected a {'list' if kind is list else 'mapping'}")
+    for k, v in info.get("order", {}).items():
+        if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+            _fail(where, f"order.{k}", "expected a list of names")
+    for i, m in enumerate(info.get("plugins", [])):
+        if not isinstance(m, str) or not MODULE.fullmatch(m):
+            _fail(where, f"plugins[{i}]", f"expected a module name, got {str(m)[:40]!r}")
