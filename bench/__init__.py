@@ -1,6 +1,6 @@
 """bench: a robustness benchmarking harness for image classifiers."""
 
-__version__ = "0.1.0"
+from bench.version import __version__  # noqa: F401
 
 
 def __getattr__(name: str):

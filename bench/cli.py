@@ -128,7 +128,18 @@ def progress_board(args, out: Path):
     return progress.board(lines=not args.quiet and not sys.stderr.isatty(), log_file=log)
 
 
+def _recorded_plugins(*folders) -> None:
+    """Import the plugins each folder's suite named (bench.suite.plugins.load_recorded): their metric
+    declarations shape the tables."""
+    from bench.results import runfile
+    from bench.suite import plugins
+
+    for folder in folders:
+        plugins.load_recorded(folder, runfile.read(folder).get("plugins", []))
+
+
 def cmd_report(args) -> int:
+    _recorded_plugins(args.results, *args.more)
     if args.more or args.site:  # several folders, or the leaderboard site: bench.report.merge
         from bench.report.merge import report_many
 
@@ -169,6 +180,7 @@ def cmd_check(args) -> int:
     from bench.report import check
     from bench.report import load_rows
 
+    _recorded_plugins(args.results)
     rows = load_rows(args.results)
     _cells_note(args.results, args.stale)
     if args.write:

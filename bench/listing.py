@@ -61,7 +61,7 @@ def _table(what: str, pattern: str):
     if what == "evaluations":
         from bench.evals import EVALS
 
-        rows = [(n, ", ".join(c.params), first_doc_line(inspect.getmodule(c))) for n, c in EVALS.list(pattern)]
+        rows = [(n, ", ".join(c.fields), first_doc_line(inspect.getmodule(c))) for n, c in EVALS.list(pattern)]
         return EVALS, rows, ["kind", "keys", "description"]
     if what == "vicinities":
         from bench.pr.vicinity import VICINITIES

@@ -18,7 +18,7 @@ from bench.data import DATASETS
 from bench.errors import UserError
 from bench.nets import build
 from bench.report.render import md
-from bench.results.folder import read_rows as load_rows
+from bench.results.folder import read_rows
 
 SUITE = """\
 name: ext
@@ -92,7 +92,7 @@ def test_exported_nets_give_the_recipes_rows(trained, tmp_path, cli):
     code, text, err = cli("run", suite, "--out", out, "--quiet")
     assert code == 0, err
     assert "trained 4 (skipped 1)" in text
-    script = load_rows(out)  # the ibp suite below leaves ext-script's cells out of the folder's current run
+    script = read_rows(out)  # the ibp suite below leaves ext-script's cells out of the folder's current run
     script = script[script["recipe"] == "ext-script"]
     # ibp where the architecture's layers are known to bench; a TorchScript model is refused up front
     code, _, err = cli("run", _suite(trained, ENTRIES, "ibp.yaml", ibp=True), "--out", out, "--quiet")
@@ -100,7 +100,7 @@ def test_exported_nets_give_the_recipes_rows(trained, tmp_path, cli):
     code, _, err = cli("run", _suite(trained, ENTRIES.split("  - as: ext-script")[0], "ibp.yaml", ibp=True),
                        "--out", out, "--quiet")
     assert code == 0, err
-    rows = pd.concat([load_rows(out), script], ignore_index=True)
+    rows = pd.concat([read_rows(out), script], ignore_index=True)
     assert set(rows["recipe"]) == {"erm", "ext-arch", "ext-builder", "ext-bare", "ext-script"}
     ref = rows[rows["recipe"] == "erm"].sort_values(["evaluation", "index"]).reset_index(drop=True)
     assert 0 < ref.loc[ref["evaluation"] == "attack:PGD", "correct"].sum() < ref.loc[ref["evaluation"] == "clean", "correct"].sum()
@@ -195,7 +195,7 @@ def test_python_api_rows_and_folder(trained, tmp_path, cli):
     evals = ["clean", "attack: PGD\nparams: {steps: 3}", {"ibp": None}]
     rows = bench.evaluate(net, dataset="digits", evaluations=evals, n_test=40, seed=0, device="cpu", label="mine")
     assert list(rows.columns) == COLUMNS and set(rows["recipe"]) == {"mine"} and (rows["seed"] == 0).all()
-    ref = load_rows(trained / "out")
+    ref = read_rows(trained / "out")
     ref = ref[ref["evaluation"].isin(["clean", "attack:PGD", "ibp"])].sort_values(["evaluation", "index"]).reset_index(drop=True)
     got = rows.sort_values(["evaluation", "index"]).reset_index(drop=True)
     for col in ["evaluation", *SAME]:

@@ -3,8 +3,11 @@ a suite then runs; clashes and bad modules are one line; `bench list` names each
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +16,7 @@ from torch.nn import functional as F
 from bench.suite import plugins
 from bench.data import DATASETS, subset
 from bench.nets import build
-from bench.results.folder import read_rows as load_rows
+from bench.results.folder import read_rows
 
 CARD = """\
 method: toy-ls
@@ -36,14 +39,21 @@ evaluations:
 """
 
 
+def _env() -> dict:
+    """The environment of a fresh bench process that can import the test plugin package (tests/ on the path)."""
+    tests = str(Path(__file__).resolve().parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+
+
 @pytest.fixture(autouse=True)
 def unregister():
     """Take the plugin's registrations out again, so registry-wide tests see bench's own entries only."""
     from bench.attacks import ATTACKS
     from bench.evals import EVALS
     from bench.recipes import RECIPES
+    from bench.results.metrics import METRICS
 
-    saved = [(reg, dict(reg._items), dict(reg._origin)) for reg in (ATTACKS, EVALS, RECIPES)]
+    saved = [(reg, dict(reg._items), dict(reg._origin)) for reg in (ATTACKS, EVALS, RECIPES, METRICS)]
     yield
     for reg, items, origin in saved:
         reg._items, reg._origin = items, origin
@@ -58,7 +68,7 @@ def test_plugin_recipe_attack_and_evaluation_run_in_a_suite(tmp_path, cli):
     suite.write_text(SUITE.format(module="bench_toyplugin"))
     code, _, err = cli("run", suite, "--out", tmp_path / "out", "--quiet")
     assert code == 0, err
-    rows = load_rows(tmp_path / "out")
+    rows = read_rows(tmp_path / "out")
     assert sorted(set(rows["evaluation"])) == ["attack:ToySign", "clean", "toy-margin"]
     info = DATASETS.get("digits")
     net = build("small_cnn", info, width=8)
@@ -91,6 +101,12 @@ def test_plugin_recipe_attack_and_evaluation_run_in_a_suite(tmp_path, cli):
     assert "attack:ToySign" in page and ">toy</a>" in page and "recipe toy-ls (card toy)" in page
     entry = re.search(r'href="(entry-[0-9a-f]+\.html)">toy<', page).group(1)
     assert "<td data-value=\"toy-margin\">toy-margin</td>" in (tmp_path / "site" / entry).read_text()
+    # a fresh `bench check` process has the plugin's metric declaration: it imports the module run.json names
+    ref = tmp_path / "ref.csv"
+    done = subprocess.run([sys.executable, "-m", "bench", "check", str(tmp_path / "out"), "--reference", str(ref),
+                           "--write"], capture_output=True, text=True, cwd=tmp_path, env=_env())
+    assert done.returncode == 0, done.stderr
+    assert "toy-margin,margin_rate," in ref.read_text()
     code, text, _ = cli("list", "recipes", "toy*")
     assert code == 0 and "toy-ls" in text and text.splitlines()[-1].split()[-1] == "bench_toyplugin"
     _, text, _ = cli("list", "attacks", "PGD")
@@ -120,3 +136,22 @@ def test_entry_point_group_is_imported(monkeypatch):
     monkeypatch.setattr(plugins, "_import", lambda module, where, field: calls.append(module))
     plugins.load([])
     assert calls == [plugins.GROUP, "bench_toyplugin"]
+
+
+def test_a_results_folder_names_plugins_but_never_brings_them(tmp_path):
+    """run.json's `plugins:` are imported only when installed outside the folder, never from the standard
+    library or from the folder itself (a results folder is data)."""
+    from bench.errors import UserError
+
+    (tmp_path / "evil_plugin.py").write_text("raise SystemExit('ran code from the results folder')\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(UserError, match="from inside the results folder"):
+            plugins.load_recorded(tmp_path, ["evil_plugin"])
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert "evil_plugin" not in sys.modules
+    with pytest.raises(UserError, match="'antigravity' is part of Python"):
+        plugins.load_recorded(tmp_path, ["antigravity"])
+    with pytest.raises(UserError, match="'no_such_plugin_xyz' is not installed"):
+        plugins.load_recorded(tmp_path, ["no_such_plugin_xyz"])

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.pr.estimate import agree_counts, agrees, pr_metrics
+from bench.pr.estimate import agree_counts, agrees
+from bench.results.metrics import summarise
 from bench.data import DATASETS
 from bench.errors import UserError
 from bench.evals import EVALS, EvalContext
@@ -31,14 +32,17 @@ def test_agree_counts_match_the_share_of_the_vicinity():
 
 
 def test_pr_metrics_conventions():
+    """The declared PR aggregates (bench.results.metrics), by hand: AT-PR's mean over clean-correct inputs,
+    PRL's ProbAcc over all inputs with a strict comparison, ProbAcc over clean-correct inputs, augmented accuracy."""
     pr = np.array([1.0, 0.95, 0.5, 0.0])
     correct = np.array([True, True, True, False])
-    m = pr_metrics(pr, correct)
-    assert m["mean_pr"] == pytest.approx((1 + 0.95 + 0.5) / 3)  # AT-PR: clean-correct only
-    assert m["prob_acc@0.1"] == pytest.approx(0.5)  # PRL: all inputs, pr > 0.9
-    assert m["prob_acc_cc@0.1"] == pytest.approx(2 / 3)
-    assert m["prob_acc@0.05"] == pytest.approx(0.25)  # strictly greater than 1 - q
-    assert m["augmented_accuracy"] == pytest.approx(pr.mean())
+    m = summarise("pr", {"pr": pr, "correct": correct})
+    assert m["mean_pr"]["value"] == pytest.approx((1 + 0.95 + 0.5) / 3) and m["mean_pr"]["n"] == 3
+    assert m["mean_pr"]["std"] == pytest.approx(np.std([1, 0.95, 0.5]))
+    assert m["probacc@0.1"]["value"] == pytest.approx(0.5) and m["probacc@0.1"]["n"] == 4  # pr > 0.9
+    assert m["probacc_cc@0.1"]["value"] == pytest.approx(2 / 3) and m["probacc_cc@0.1"]["n"] == 3
+    assert m["probacc@0.05"]["value"] == pytest.approx(0.25)  # strictly greater than 1 - q: 0.95 is not
+    assert m["augmented_accuracy"]["value"] == pytest.approx(pr.mean())
 
 
 def _ctx():
@@ -58,7 +62,11 @@ def test_pr_evaluation_rows_per_radius():
     assert np.allclose(cols["pr"], cols["agree"] / 50) and set(cols["eps"]) == {0.03, 0.1}
     clean = Threshold()(x).argmax(1).numpy()
     assert np.array_equal(cols["pred"][:6], clean) and np.array_equal(cols["correct"][6:], clean == y.numpy())
-    assert set(ctx.notes["pr_metrics"]) == {"pr:linf@0.03", "pr:linf@0.1"}
+    assert set(ctx.notes["pr"]) == {"pr:linf@0.03", "pr:linf@0.1"}
+    block = slice(6, 12)  # the notes are the declared metrics of each radius's rows
+    cc = cols["correct"][block]
+    want = cols["pr"][block][cc].mean() if cc.any() else float("nan")
+    assert ctx.notes["pr"]["pr:linf@0.1"]["mean_pr"]["value"] == pytest.approx(want, nan_ok=True)
 
 
 def test_pr_default_radius_and_errors():

@@ -1,8 +1,8 @@
-"""Inference modes (bench.evals._predict): plain, vote, smooth; `predictor:` on clean and attack, with EOT."""
+"""Inference modes (bench.evals._predictors): plain, vote, smooth; `predictor:` on clean and attack, with EOT."""
 import pytest
 import torch
 
-from bench.evals import _predict as modes
+from bench.evals import _predictors
 from bench.data import DATASETS
 from bench.errors import UserError
 from bench.evals import EVALS, EvalContext
@@ -23,22 +23,22 @@ class Bright(torch.nn.Module):
 
 
 def test_parse_predictor():
-    assert modes.parse_predictor(None, INFO, "s:1") is None and modes.parse_predictor("plain", INFO, "s:1") is None
-    assert modes.parse_predictor("vote", INFO, "s:1") == {"name": "vote", "vicinity": "linf", "eps": 0.1, "n": 100,
+    assert _predictors.parse_predictor(None, INFO, "s:1") is None and _predictors.parse_predictor("plain", INFO, "s:1") is None
+    assert _predictors.parse_predictor("vote", INFO, "s:1") == {"name": "vote", "vicinity": "linf", "eps": 0.1, "n": 100,
                                                           "eot": 16}
-    spec = modes.parse_predictor({"name": "smooth", "sigma": 0.5}, INFO, "s:1")
+    spec = _predictors.parse_predictor({"name": "smooth", "sigma": 0.5}, INFO, "s:1")
     assert spec["sigma"] == 0.5 and spec["alpha"] == 0.001
     with pytest.raises(UserError, match="did you mean 'vote'"):
-        modes.parse_predictor("vot", INFO, "s:1")
+        _predictors.parse_predictor("vot", INFO, "s:1")
     with pytest.raises(UserError, match="must be < 1"):
-        modes.parse_predictor({"name": "vote", "vicinity": "scale", "eps": 2}, INFO, "s:1")
+        _predictors.parse_predictor({"name": "vote", "vicinity": "scale", "eps": 2}, INFO, "s:1")
 
 
 @pytest.mark.parametrize("name", ["plain", "vote", "smooth"])
 def test_modes_predict_the_clear_cases(name):
     x = torch.cat([torch.full((2, 1, 8, 8), 0.9), torch.full((2, 1, 8, 8), 0.1)])
-    spec = modes.parse_predictor(name, INFO, "s:1")
-    assert modes.predict(Bright(), spec, x, 10, 64, "cpu").tolist() == [1, 1, 0, 0]
+    spec = _predictors.parse_predictor(name, INFO, "s:1")
+    assert _predictors.predictions(Bright(), spec, x, 10, 64, "cpu").tolist() == [1, 1, 0, 0]
 
 
 def test_clean_with_predictor_is_named():
@@ -68,7 +68,7 @@ def test_attack_through_vote_has_plain_and_eot_blocks():
 
 def test_expectation_gradient_averages_over_samples():
     draw = lambda x, m: x.repeat_interleave(m, 0) + 0.01 * torch.randn(len(x) * m, *x.shape[1:])  # noqa: E731
-    module = modes.Expectation(Bright(), draw, 8)
+    module = _predictors.Expectation(Bright(), draw, 8)
     x = torch.full((2, 1, 8, 8), 0.6, requires_grad=True)
     out = module(x)
     assert out.shape == (2, 10) and torch.allclose(out.exp().sum(1), torch.ones(2), atol=1e-5)

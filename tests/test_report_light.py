@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.results import metrics as declared
+from bench.results.metrics import METRICS, Metric, declare
 from bench.report.check import write_reference
 from bench.report.build import render, tables_for
 from report_results import write_results
@@ -27,8 +27,8 @@ def test_report_and_check_import_no_torch(tmp_path):
 def test_a_toy_kind_appears_everywhere(tmp_path):
     """A kind of rows declared outside report/ (here, a test): its headline in the leaderboard and the HTML,
     every declared metric in `bench check --write`, aggregated as declared (mean over seeds, lower is better)."""
-    declared.declare("toy", declared.Metric("loss", "pr", "mean", higher=False, headline=True, display="toy loss"),
-                     declared.Metric("low_loss", "pr < 0.5"))
+    declare("toy", Metric("loss", "pr", "mean", higher=False, headline=True, display="toy loss"),
+                     Metric("low_loss", "pr < 0.5"))
     try:
         rows = synthetic(seeds=(0, 1), extra=False)
         toy = rows[rows["evaluation"] == "clean"].copy()
@@ -48,7 +48,7 @@ def test_a_toy_kind_appears_everywhere(tmp_path):
         assert got[("vmt", "loss")] == pytest.approx(0.4) and got[("vmt", "low_loss")] == pytest.approx(0.5)
         assert got[("erm", "low_loss")] == pytest.approx(1.0)  # -0.05 and 0.45: below 0.5 on both seeds
     finally:
-        declared.METRICS._items.pop("toy")
+        METRICS._items.pop("toy")
 
 
 def test_rows_from_files_with_name_columns_equal_the_frame(tmp_path):

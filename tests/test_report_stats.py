@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.report.values import metrics
+from bench.report.values import metric_values
 from bench.report.stats import mcnemar, mean_interval, wilson
 from report_rows import synthetic
 
@@ -42,7 +42,7 @@ def test_mean_interval():
 
 def test_metrics_match_direct_computation():
     rows = synthetic(seeds=(0,))
-    m = metrics(rows).set_index(["recipe", "evaluation", "metric"])["value"]
+    m = metric_values(rows).set_index(["recipe", "evaluation", "metric"])["value"]
     g = rows[(rows["recipe"] == "vmt") & (rows["evaluation"] == "certify:linf@0.1")]
     cert = g["decision"] == "certified"
     assert m[("vmt", "certify:linf@0.1", "certified_rate")] == pytest.approx(cert.mean())

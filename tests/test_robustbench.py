@@ -13,7 +13,7 @@ import torch
 
 import bench
 from bench.execute.external import _autoattack_name
-from bench.results.folder import read_rows as load_rows
+from bench.results.folder import read_rows
 
 try:
     _autoattack_name()  # as bench does before it imports robustbench
@@ -56,7 +56,7 @@ def test_robustbench_entry_gives_the_same_rows(tmp_path, cli):
     suite.write_text(SUITE)
     code, _, err = cli("run", suite, "--out", tmp_path / "out", "--data-root", tmp_path / "data", "--quiet", "--device", "cpu")
     assert code == 0, err
-    rows = load_rows(tmp_path / "out").sort_values(["evaluation", "index"]).reset_index(drop=True)
+    rows = read_rows(tmp_path / "out").sort_values(["evaluation", "index"]).reset_index(drop=True)
     ref = bench.evaluate(net, dataset="cifar10", evaluations=["clean", "attack: PGD\nparams: {steps: 2}"], n_test=6,
                          device="cpu", data_root=str(tmp_path / "data")).sort_values(["evaluation", "index"]).reset_index(drop=True)
     for col in ("evaluation", "index", "pred", "correct", "adv_pred", "linf"):

@@ -14,7 +14,7 @@ import bench
 from bench.data import DATASETS
 from bench.nets import build
 from bench.report.render import md
-from bench.results.folder import read_rows as load_rows
+from bench.results.folder import read_rows
 from bench.report.merge import load_many
 from test_html_chromium import FLAGS, chromium  # noqa: F401  (the fixture)
 
@@ -41,7 +41,7 @@ def folders(tmp_path_factory):
 
 
 def test_merged_report_over_two_folders(folders, cli):
-    a, b = load_rows(folders / "A"), load_rows(folders / "B")
+    a, b = read_rows(folders / "A"), read_rows(folders / "B")
     rows, run = load_many([folders / "A", folders / "B"])
     labels = set(rows.query("SELECT DISTINCT recipe FROM rows")["recipe"])
     assert len(rows) == len(a) + len(b) and labels == {"net-a", "net-b", EVIL}

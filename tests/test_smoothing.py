@@ -41,7 +41,7 @@ def test_constant_classifier_radius_is_the_clopper_pearson_formula():
 def test_predict_abstains_near_the_boundary():
     torch.manual_seed(1)
     x = torch.tensor([0.9, 0.3]).view(2, 1, 1, 1)
-    assert smoothing.predict(Linear1(), x, 0.25, 1000, 0.001, 2).tolist() == [1, -1]
+    assert smoothing.smoothed_predictions(Linear1(), x, 0.25, 1000, 0.001, 2).tolist() == [1, -1]
 
 
 def test_certified_accuracy():

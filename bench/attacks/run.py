@@ -18,7 +18,7 @@ TOL = {"linf": 1e-5, "l2": 1e-4, "l1": 1e-3}  # float slack of a projection onto
 
 
 @torch.no_grad()
-def predict(model, x: torch.Tensor, batch_size: int, device) -> torch.Tensor:
+def predicted_labels(model, x: torch.Tensor, batch_size: int, device) -> torch.Tensor:
     out = []
     for i in range(0, len(x), batch_size):
         out.append(model(x[i:i + batch_size].to(device)).argmax(1).cpu())
@@ -56,7 +56,7 @@ def run_attack(model, name: str, params: dict, x: torch.Tensor, y: torch.Tensor,
     ``seed`` first, so a run is reproducible."""
     info = ATTACKS.get(name)
     model.eval()
-    pred = predict(model, x, batch_size, device)
+    pred = predicted_labels(model, x, batch_size, device)
     adv_pred = pred.clone()
     linf, l2, l0 = (torch.zeros(len(x)) for _ in range(3))
     todo = torch.nonzero(pred == y).flatten()

@@ -54,14 +54,21 @@ def threat_params(attack: AttackInfo, info, overrides: dict | None = None, where
     norm = norm_of(attack, {**out, **overrides})
     key = attack.budget
     if key and norm:
-        eps = float(overrides.get(key, info.eps[norm]))
-        default = attack.defaults[key]
-        if "alpha" in out and default:
-            out["alpha"] = attack.defaults["alpha"] * eps / default
-        out[key] = eps
+        out = with_budget(out, key, float(overrides.get(key, info.eps[norm])))
     if "n_classes" in out:
         out["n_classes"] = info.num_classes
     out.update(overrides)
+    return out
+
+
+def with_budget(params: dict, key: str, eps: float) -> dict:
+    """``params`` at the budget ``eps`` (the parameter ``key``): a step size ``alpha``, where the attack has
+    one, keeps its ratio to the budget. The one place a budget moves the step size: the threat-model table
+    (from torchattacks' defaults) and a sweep (from the resolved parameters) both call it."""
+    out = dict(params)
+    if "alpha" in out and out[key]:
+        out["alpha"] = out["alpha"] * eps / out[key]
+    out[key] = eps
     return out
 
 

@@ -35,7 +35,7 @@ def noisy_counts(model, x: torch.Tensor, sigma: float, num: int, num_classes: in
     return counts.view(len(x), num_classes).cpu().numpy()
 
 
-def predict(model, x, sigma: float, n: int, alpha: float, num_classes: int, batch_size: int = 1024,
+def smoothed_predictions(model, x, sigma: float, n: int, alpha: float, num_classes: int, batch_size: int = 1024,
             device="cpu") -> np.ndarray:
     """Cohen's PREDICT: the smoothed class per input, or -1 (abstain)."""
     counts = noisy_counts(model, x, sigma, n, num_classes, batch_size, device)

@@ -28,7 +28,7 @@ class Evaluation:
 
     kind = "base"
     main: Field | None = None  # the value given with the kind key; None: the kind stands alone
-    params: dict[str, Field] = {}
+    fields: dict[str, Field] = {}
     version = 1  # bumped when a change alters the numbers this kind computes (eval cell ids hash it)
 
     @classmethod
@@ -46,7 +46,7 @@ class Evaluation:
     @classmethod
     def resolve(cls, main, opts: dict, info, where: str | None) -> tuple[str, dict]:
         """(evaluation name, resolved params)."""
-        return cls.kind, parse(opts, cls.params, cls.kind, where)
+        return cls.kind, parse(opts, cls.fields, cls.kind, where)
 
     def __init__(self, name: str, params: dict):
         self.name = name

@@ -18,10 +18,10 @@ from bench.results import names
 from bench.attacks import ATTACKS
 from bench.attacks.run import in_budget, run_attack
 from bench.attacks.threat import (INT_PARAMS, LOWEST, REAL_PARAMS, check_classes, check_iterations, dlr_classes,
-                                  norm_of, threat_params)
+                                 norm_of, threat_params, with_budget)
 from bench.errors import UserError
 from bench.evals._base import EVALS, Evaluation, concat
-from bench.evals._predict import attack_through, parse_predictor
+from bench.evals._predictors import attack_through, parse_predictor
 from bench.registry import did_you_mean
 from bench.suite.yamlio import Field, Node, convert, parse, to_float
 
@@ -77,10 +77,10 @@ def check_budget(value: float, linf: bool, where: str | None, field: str) -> Non
 class Attack(Evaluation):
     kind = "attack"
     main = Field("str", required=True)
-    params = {
+    fields = {
         "params": Field("map", {}),
         "eps": Field("floats", None, lo=0.0),
-        "predictor": Field("any", None),  # bench.evals._predict: adds [vote] and [vote,EOT] blocks
+        "predictor": Field("any", None),  # bench.evals._predictors: adds [vote] and [vote,EOT] blocks
     }
 
     @classmethod
@@ -90,7 +90,7 @@ class Attack(Evaluation):
                             "torchattacks' version is `attack: torchattacks.AutoAttack`", where, "attack")
         attack = ATTACKS.get(main, where, "attack")
         as_list = isinstance(opts.get("eps"), list)  # a list sweeps (names @eps); a number sets the budget
-        opts = parse(opts, cls.params, "attack", where)
+        opts = parse(opts, cls.fields, "attack", where)
         raw = opts["params"] or {}
         linf = norm_of(attack, {**attack.defaults, **{k: v for k, v in raw.items() if k == "norm"}}) == "linf"
         overrides = coerce(main, raw, attack.defaults, where, linf)
@@ -120,14 +120,10 @@ class Attack(Evaluation):
         blocks = []
         spec, n = self.params.get("predictor"), len(y)
         for eps in sweep or [None]:
-            params = dict(base)
-            if eps is not None:
-                if "alpha" in params and params[key]:
-                    params["alpha"] = params["alpha"] * eps / params[key]
-                params[key] = eps
+            params = base if eps is None else with_budget(base, key, eps)
             used = params[key] if key and norm else None
             bound = norm if used is not None else None
-            if spec:  # bench.evals._predict: the non-adaptive and the EOT block
+            if spec:  # bench.evals._predictors: the non-adaptive and the EOT block
                 for eot, out in attack_through(model, spec, attack.name, params, x, y, ctx.info.num_classes,
                                                ctx.batch_size, ctx.device):
                     cols = names.block(n, "attack", self.name, eps, spec["name"], eot, eps=used, norm=bound)

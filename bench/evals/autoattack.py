@@ -25,7 +25,7 @@ from importlib.metadata import version as package_version
 import numpy as np
 
 from bench.results import names
-from bench.attacks.run import norms, predict, seed_all, within
+from bench.attacks.run import norms, predicted_labels, seed_all, within
 from bench.attacks.threat import check_classes
 from bench.errors import UserError
 from bench.evals._base import EVALS, Evaluation, concat
@@ -62,7 +62,7 @@ def _dlr_need(attacks) -> int:
 class AutoAttackEval(Evaluation):
     kind = "autoattack"
     main = Field("str", required=True, choices=VERSIONS)
-    params = {
+    fields = {
         "attacks": Field("list", None),
         "individual": Field("bool", False),
         "norm": Field("str", "linf", choices=tuple(NORMS)),
@@ -74,7 +74,7 @@ class AutoAttackEval(Evaluation):
     def resolve(cls, main, opts, info, where):
         version = convert(main, cls.main, where, "autoattack")
         sweep = isinstance(opts.get("eps"), list)  # a list sweeps (names @eps); a number sets the budget
-        opts = parse(opts, cls.params, "autoattack", where)
+        opts = parse(opts, cls.fields, "autoattack", where)
         attacks = opts["attacks"]
         if version == "custom":
             if not attacks:
@@ -130,7 +130,7 @@ class AutoAttackEval(Evaluation):
         p = self.params
         model.eval()
         seed = ctx.seed if p["seed"] is None else p["seed"]
-        pred = predict(model, x, ctx.batch_size, ctx.device).numpy()
+        pred = predicted_labels(model, x, ctx.batch_size, ctx.device).numpy()
         todo = np.nonzero(pred == y.numpy())[0]
         xs, ys = x[todo], y[todo]
         checks = Checks()

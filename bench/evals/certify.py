@@ -60,7 +60,7 @@ def _rule(certifier, kappa, alpha, max_samples, n):
 class Certify(Evaluation):
     kind = "certify"
     main = Field("str", required=True)
-    params = {
+    fields = {
         "eps": Field("floats", None, lo=0.0),
         "kappa": Field("floats", DEFAULT, lo=0.0, hi=0.5, open_lo=True),
         "alpha": Field("floats", DEFAULT, lo=0.0, hi=0.5, open_lo=True),
@@ -72,7 +72,7 @@ class Certify(Evaluation):
     @classmethod
     def resolve(cls, main, opts, info, where):
         VICINITIES.get(main, where, "certify")
-        opts = parse(opts, cls.params, "certify", where)
+        opts = parse(opts, cls.fields, "certify", where)
         kappas, alphas = (tuple(v) if isinstance(v, (list, tuple)) else (v,) for v in (opts["kappa"], opts["alpha"]))
         params = {"vicinity": main, "eps": radii(main, opts["eps"], info, where),
                   "points": [list(p) for p in sweep(list(kappas), list(alphas))], "certifier": opts["certifier"]}

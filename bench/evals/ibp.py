@@ -20,12 +20,12 @@ from bench.suite.yamlio import Field, parse
 @EVALS.register("ibp")
 class IBPVerified(Evaluation):
     kind = "ibp"
-    params = {"eps": Field("floats", None, lo=0.0, hi=1.0)}
+    fields = {"eps": Field("floats", None, lo=0.0, hi=1.0)}
 
     @classmethod
     def resolve(cls, main, opts, info, where):
         sweep = isinstance(opts.get("eps"), list)
-        opts = parse(opts, cls.params, "ibp", where)
+        opts = parse(opts, cls.fields, "ibp", where)
         eps = list(opts["eps"]) if opts["eps"] is not None else [float(info.eps["linf"])]
         return cls.kind, {"eps": eps, "sweep": sweep}
 

@@ -6,17 +6,19 @@ evaluations). One block of rows per radius, named ``pr:<vicinity>@<radius>``.
 
 Rows: pred = clean prediction, correct = clean-correct, n, agree = samples classified as the label
 (strictly above every other logit, bench.pr.estimate), pr = agree / n, eps = the radius.
-Aggregates (mean PR, ProbAcc(q), augmented accuracy): bench.pr.estimate.pr_metrics.
+Aggregates (mean PR, ProbAcc(q), augmented accuracy): declared in bench.results.metrics; the cell's notes
+hold them per radius (``pr``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from bench.results import names
-from bench.attacks.run import predict
-from bench.pr.estimate import agree_counts, pr_metrics
+from bench.attacks.run import predicted_labels
 from bench.evals._base import EVALS, Evaluation, concat
+from bench.pr.estimate import agree_counts
 from bench.pr.vicinity import VICINITIES, radii
+from bench.results import names
+from bench.results.metrics import summarise
 from bench.suite.yamlio import Field, parse
 
 
@@ -24,23 +26,23 @@ from bench.suite.yamlio import Field, parse
 class ProbabilisticRobustness(Evaluation):
     kind = "pr"
     main = Field("str", required=True)
-    params = {"eps": Field("floats", None, lo=0.0), "n": Field("int", 100, lo=1)}
+    fields = {"eps": Field("floats", None, lo=0.0), "n": Field("int", 100, lo=1)}
 
     @classmethod
     def resolve(cls, main, opts, info, where):
         VICINITIES.get(main, where, "pr")
-        opts = parse(opts, cls.params, "pr", where)
+        opts = parse(opts, cls.fields, "pr", where)
         return f"pr:{main}", {"vicinity": main, "eps": radii(main, opts["eps"], info, where), "n": opts["n"]}
 
     def run(self, model, x, y, ctx):
         model.eval()
-        pred = predict(model, x, ctx.batch_size, ctx.device).numpy()
+        pred = predicted_labels(model, x, ctx.batch_size, ctx.device).numpy()
         correct = pred == y.numpy()
         n, blocks = self.params["n"], []
         for r in self.params["eps"]:
             agree = agree_counts(model, x, y, self.params["vicinity"], r, n, ctx.batch_size, ctx.device)
             block = {**names.block(len(y), "pr", self.name, r, eps=r), "pred": pred, "correct": correct,
                      "n": np.full(len(y), n), "agree": agree, "pr": agree / n}
-            ctx.notes.setdefault("pr_metrics", {})[block["evaluation"][0]] = pr_metrics(agree / n, correct)
+            ctx.notes.setdefault("pr", {})[block["evaluation"][0]] = summarise("pr", block)
             blocks.append(block)
         return concat(blocks)

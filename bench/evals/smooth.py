@@ -24,7 +24,7 @@ from bench.suite.yamlio import Field, parse
 class Smooth(Evaluation):
     kind = "smooth"
     version = 2  # sigma in its own column (the eps column held it)
-    params = {
+    fields = {
         "sigma": Field("floats", 0.25, lo=0.0, open_lo=True),
         "n0": Field("int", 100, lo=1),
         "n": Field("int", 100000, lo=1),
@@ -33,7 +33,7 @@ class Smooth(Evaluation):
 
     @classmethod
     def resolve(cls, main, opts, info, where):
-        p = parse(opts, cls.params, "smooth", where)
+        p = parse(opts, cls.fields, "smooth", where)
         p["sigma"] = list(p["sigma"]) if isinstance(p["sigma"], (list, tuple)) else [p["sigma"]]
         return "smooth", p
 

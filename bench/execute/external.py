@@ -20,7 +20,7 @@ from bench.suite.models import parse_builder
 
 # Bumped when loading or wrapping an external model changes its numbers (hashed into the cell id, as a
 # recipe's version is).
-VERSION = 1
+EXTERNAL_VERSION = 1
 RB_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100"}  # bench name -> RobustBench's BenchmarkDataset
 
 

@@ -30,7 +30,7 @@ from bench.data import DATASETS, Split, splits, subset
 from bench.errors import UserError
 from bench.evals import EVALS
 from bench.execute import compute
-from bench.execute.external import VERSION as EXTERNAL_VERSION, build_model, robustbench_file
+from bench.execute.external import EXTERNAL_VERSION, build_model, robustbench_file
 from bench.ids import canonical, cell_id, file_sha256
 from bench.recipes import RECIPES
 from bench.results import store

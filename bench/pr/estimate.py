@@ -5,12 +5,9 @@ Per input x with label y, ``agree`` counts the samples t of the vicinity with z_
 a sample with max_{j!=y} z_j - z_y >= 0 (ties included) is an adversarial example, as in the AT-PR code
 (Zhang et al., "Adversarial Training for Probabilistic Robustness", ICCV 2025). pr = agree / n.
 
-Aggregates (``pr_metrics``):
-- mean PR +- std over the clean-correct inputs (AT-PR's PR),
-- ProbAcc(q) = share of inputs whose pr > 1 - q, over ALL inputs as PRL reports it (Robey et al.,
-  "Probabilistically Robust Learning", ICML 2022) and over the clean-correct ones as AT-PR does, for
-  q in (0.2, 0.1, 0.05, 0.01),
-- augmented accuracy = mean pr over all inputs (accuracy on vicinity samples, PRL's "aug" accuracy).
+The aggregates the PR papers report (mean PR over the clean-correct inputs, ProbAcc(q) over all inputs and
+over the clean-correct ones, augmented accuracy) are declared with every other metric in
+bench.results.metrics.
 """
 from __future__ import annotations
 
@@ -19,7 +16,6 @@ import torch
 
 from bench.pr.vicinity import sample
 
-QS = (0.2, 0.1, 0.05, 0.01)
 
 
 def agrees(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -41,19 +37,4 @@ def agree_counts(model, x: torch.Tensor, y: torch.Tensor, vicinity: str, radius:
         logits = model(sample(vicinity, xb, n, radius))
         ok = agrees(logits, yb.repeat_interleave(n)).view(len(xb), n)
         out[i:i + len(xb)] = ok.sum(1).cpu().numpy()
-    return out
-
-
-def pr_metrics(pr: np.ndarray, correct: np.ndarray, qs=QS) -> dict:
-    """The PR aggregates of one evaluation block: pr per input, correct = clean-correct."""
-    pr, correct = np.asarray(pr, dtype=float), np.asarray(correct, dtype=bool)
-    cc = pr[correct]
-    out = {
-        "mean_pr": float(cc.mean()) if len(cc) else float("nan"),
-        "std_pr": float(cc.std()) if len(cc) else float("nan"),
-        "augmented_accuracy": float(pr.mean()),
-    }
-    for q in qs:
-        out[f"prob_acc@{q:g}"] = float((pr > 1 - q).mean())
-        out[f"prob_acc_cc@{q:g}"] = float((cc > 1 - q).mean()) if len(cc) else float("nan")
     return out

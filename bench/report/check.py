@@ -1,7 +1,7 @@
 """`bench check RESULTS --reference FILE`: compare every metric in a reference file with the results.
 
 A reference file is CSV with the columns of bench.report.values (dataset, recipe, evaluation, metric,
-value, n) and an optional ``tol``; values are fractions as metrics() computes them. `bench check
+value, n) and an optional ``tol``; values are fractions as metric_values() computes them. `bench check
 --write` makes one from a results folder. A metric passes when |result - reference| <= tol, where a
 tolerance is either absolute ("0.004") or in samples ("2s" = 2 / n, n the reference's sample count);
 ``--tol`` overrides the file's column, and the default is DEFAULT_TOL. A metric also fails when its sample
@@ -24,7 +24,7 @@ from tabulate import tabulate
 
 from bench.errors import UserError
 from bench.suite.yamlio import read_text
-from bench.report.values import METRIC_COLUMNS, metrics
+from bench.report.values import METRIC_COLUMNS, metric_values
 
 KEY = ["dataset", "recipe", "evaluation", "metric"]
 DEFAULT_TOL = "1s"
@@ -107,7 +107,7 @@ def read_reference(path: str | Path) -> pd.DataFrame:
 
 
 def write_reference(rows: pd.DataFrame, path: str | Path, tol: str | None) -> int:
-    out = metrics(rows)
+    out = metric_values(rows)
     out["value"] = out["value"].round(6)
     out["n"] = out["n"].where(out["n"] > 0).astype("Int64")  # a metric with no samples behind it: empty
     out["tol"] = tol or DEFAULT_TOL
@@ -121,7 +121,7 @@ def write_reference(rows: pd.DataFrame, path: str | Path, tol: str | None) -> in
 def compare(rows: pd.DataFrame, ref: pd.DataFrame, tol: str | None = None) -> pd.DataFrame:
     """One line per reference metric: reference, result, difference, tolerance, whether it passed and,
     when the row itself is at fault or the sample counts differ, why (``error``)."""
-    mine = metrics(rows).set_index(KEY)
+    mine = metric_values(rows).set_index(KEY)
     out = []
     for r in ref.to_dict("records"):
         key = tuple(r[k] for k in KEY)

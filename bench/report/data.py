@@ -1,6 +1,6 @@
 """Per-sample rows held in DuckDB, and every aggregate the report needs from one columnar pass.
 
-``Rows`` is a DuckDB view over the parquet files of a results folder (``cell_files``, nothing copied) or
+``Rows`` is a DuckDB view over the parquet files of a results folder (``bench.results.folder.cell_files``, nothing copied) or
 over a DataFrame (tests). Layouts never iterate over samples: one GROUP BY (dataset, recipe, evaluation,
 seed) per kind of rows (``_pass``) gives
 
@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from bench.results import metrics as declared
+from bench.results.metrics import Metric, metrics_of
 from bench.errors import UserError
+from bench.results import folder
 from bench.results.names import parse
 from bench.results.schema import COLUMNS, ROW_SCHEMA
 
@@ -31,18 +32,6 @@ KEY = ["dataset", "recipe", "evaluation"]
 PARTS = ["kind", "base", "predictor", "adaptive", "sweep", "component"]
 PARAMS = ["eps", "norm", "kappa", "alpha", "sigma"]
 ONE = ord("1")
-
-
-def cell_files(results: str | Path) -> list[Path]:
-    """The parquet files of the cells the folder's run.json lists for its current suite
-    (bench.results.folder.cell_files); a damaged one is a one-line error naming it."""
-    from bench.results.folder import cell_files as current, parquet_ok
-
-    files = current(results)
-    bad = [p for p in files if not parquet_ok(p)]
-    if bad:
-        raise UserError(f"{bad[0]}: damaged results file; re-run `bench run` to recompute it")
-    return files
 
 
 def _sql(s: str) -> str:
@@ -153,7 +142,7 @@ class Rows:
     def _sources(self):
         """(kind, its declared metrics, the SQL of its rows with each metric's per-sample value v{i})."""
         for kind, rels in self.by_kind.items():
-            metrics = declared.of(kind)
+            metrics = metrics_of(kind)
             values = ", ".join(f"CAST(({m.per_sample}) AS DOUBLE) AS v{i}" for i, m in enumerate(metrics))
             yield kind, metrics, " UNION ALL ".join(f"SELECT *, {values} FROM {r}" for r in rels)
 
@@ -175,7 +164,7 @@ class Rows:
         return out
 
     @cached_property
-    def _pass(self) -> list[tuple[tuple[declared.Metric, ...], pd.DataFrame]]:
+    def _pass(self) -> list[tuple[tuple[Metric, ...], pd.DataFrame]]:
         """One GROUP BY (dataset, recipe, evaluation, seed) per kind of rows (only the kind's metrics are
         computed on its rows): name parts, parameters, cells, samples, the presence bitstring ``p``, and
         per declared metric i its sum ``s{i}``, count ``n{i}``, sum of squares ``q{i}`` (= the sum for a rate,
@@ -302,7 +291,7 @@ class Rows:
 
 def load(results: str | Path) -> Rows:
     """The rows of a results folder (its done cells)."""
-    files = cell_files(results)
+    files = folder.cell_files(results, check=True)
     if not files:
         raise UserError(f"no results in {results}: run `bench run SUITE --out {results}` first")
     return Rows.from_files(files)

@@ -17,7 +17,7 @@ from bench.errors import UserError
 from bench.results.names import family
 from bench.report import Cell, Table, pct
 from bench.report.data import Rows, as_rows
-from bench.report.values import metrics
+from bench.report.values import metric_values
 from bench.report.stats import wilson
 
 PAPERS_DIR = Path(__file__).resolve().parents[2] / "results" / "reference" / "papers"
@@ -65,7 +65,7 @@ def _names(recipe: str, run: dict) -> set[str]:
 def matches(rows, run: dict, papers: pd.DataFrame) -> pd.DataFrame:
     """Reproduced metrics joined with the published numbers they reproduce."""
     rows = as_rows(rows)
-    mine = metrics(rows)
+    mine = metric_values(rows)
     params = _params(rows)
     out = []
     for m in mine.itertuples(index=False):

@@ -15,7 +15,7 @@ from bench.report.data import as_rows
 METRIC_COLUMNS = ["dataset", "recipe", "evaluation", "metric", "value", "n"]
 
 
-def metrics(rows) -> pd.DataFrame:
+def metric_values(rows) -> pd.DataFrame:
     """All metrics of all (dataset, recipe, evaluation) blocks, in the rows' order (``rows``: a
     bench.report.data.Rows or a DataFrame of rows)."""
     out = as_rows(rows).values[METRIC_COLUMNS].copy()

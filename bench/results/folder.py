@@ -68,15 +68,20 @@ def _samples(results_dir: str | Path, eid: str) -> Path:
     return Path(results_dir) / "samples" / f"{eid}.parquet"
 
 
-def cell_files(results_dir: str | Path, stale: bool = False) -> list[Path]:
+def cell_files(results_dir: str | Path, stale: bool = False, check: bool = False) -> list[Path]:
     """The parquet files of the eval cells run.json lists that exist, in run.json's order; with
-    ``stale=True`` the other parquet files in OUT/samples, which no cell of the current suite names."""
+    ``stale=True`` the other parquet files in OUT/samples, which no cell of the current suite names. With
+    ``check=True`` a file that does not read back whole is a one-line error naming it."""
     ids = [c["id"] for c in runfile.read(results_dir)["eval_cells"]]
     if stale:
         named = {f"{eid}.parquet" for eid in ids}
         folder = Path(results_dir) / "samples"
         return sorted(p for p in folder.glob("*.parquet") if p.name not in named) if folder.is_dir() else []
-    return [p for p in (_samples(results_dir, eid) for eid in ids) if p.exists()]
+    files = [p for p in (_samples(results_dir, eid) for eid in ids) if p.exists()]
+    bad = [p for p in files if check and not parquet_ok(p)]
+    if bad:
+        raise UserError(f"{bad[0]}: damaged results file; re-run `bench run` to recompute it")
+    return files
 
 
 def pending_cells(results_dir: str | Path) -> list[dict]:

@@ -9,7 +9,7 @@ followed by the parts that tell one block of an evaluation from another:
 
 Every row also carries the parts as columns, so reports select on columns, never on the name:
 ``kind`` (what the rows measure: clean, attack, pr, certify, smooth, ibp; AutoAttack rows are attacks),
-``base`` (the configured name without its ``kind:`` prefix), ``predictor`` (bench.evals._predict mode), ``adaptive``
+``base`` (the configured name without its ``kind:`` prefix), ``predictor`` (bench.evals._predictors mode), ``adaptive``
 (an EOT attack through that predictor), ``sweep`` (the budget/radius is part of the name: one point of a
 sweep), ``component`` (an AutoAttack component), ``kappa``/``alpha`` (certification test), ``eps`` (budget or
 radius), ``norm`` (the norm an attack's eps bounds: linf, l2, l1; null when unbounded) and ``sigma``

@@ -6,7 +6,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from bench import __version__
+from bench.version import __version__
 
 
 def versions() -> dict:

@@ -53,3 +53,32 @@ def load_entry_points() -> None:
     _entry_points_loaded = True
     for ep in importlib.metadata.entry_points(group=GROUP):
         _import(ep.value.split(":")[0], None, f"entry point {ep.name} ({ep.value})")
+
+
+def load_recorded(folder, modules) -> None:
+    """Import the plugin modules a results folder's run.json names (the suite's `plugins:`), so that `bench report`
+    and `bench check` have their metric declarations. A results folder is data: it can only name a module that
+    is already installed, never bring one (a module found inside the folder is refused), and the standard
+    library is not a plugin. Errors are one line."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(folder).resolve()
+    for module in modules:
+        top = module.split(".")[0]
+        if top in sys.stdlib_module_names:
+            raise UserError(f"{root / 'run.json'}: plugins: {module!r} is part of Python, not a bench plugin")
+        if module in sys.modules:
+            continue
+        try:
+            spec = importlib.util.find_spec(top)  # a top-level name: found without running any of its code
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            raise UserError(f"{root / 'run.json'}: plugins: the suite's plugin module {module!r} is not installed; "
+                            "install it to report its metrics")
+        places = [spec.origin] if spec.origin else list(spec.submodule_search_locations or [])
+        if any(root == Path(p).resolve() or root in Path(p).resolve().parents for p in places):
+            raise UserError(f"{root / 'run.json'}: plugins: {module!r} would be imported from inside the results "
+                            "folder; a results folder never brings code")
+        _import(module, str(root / "run.json"), "plugins")

@@ -5,7 +5,9 @@
 - attack ``ToySign``: one signed-gradient step of size eps on the cross-entropy (FGSM, Goodfellow et al.
   2015), clipped to [0, 1].
 - evaluation kind ``toy-margin``: a sample counts when its true-class logit exceeds every other logit by
-  more than ``margin`` (default 1.0).
+  more than ``margin`` (default 1.0); its rows declare one metric, ``margin_rate`` (bench.results.metrics),
+  which `bench report` and `bench check` find by importing this module when a results folder's run.json
+  names it.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from torch.nn import functional as F
 from bench.attacks import ATTACKS, AttackInfo
 from bench.evals import EVALS, Evaluation
 from bench.recipes import RECIPES, Recipe
+from bench.results.metrics import Metric, declare
 from bench.suite.yamlio import Field
 
 
@@ -54,7 +57,7 @@ def margins(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 @EVALS.register("toy-margin")
 class Margin(Evaluation):
     kind = "toy-margin"
-    params = {"margin": Field("float", 1.0, lo=0.0)}
+    fields = {"margin": Field("float", 1.0, lo=0.0)}
 
     def run(self, model, x, y, ctx):
         with torch.no_grad():
@@ -62,3 +65,6 @@ class Margin(Evaluation):
                                 for i in range(0, len(y), ctx.batch_size)])
         return {"evaluation": np.full(len(y), self.name, dtype=object), "pred": logits.argmax(1).numpy(),
                 "correct": (margins(logits, y) > self.params["margin"]).numpy()}
+
+
+declare("toy-margin", Metric("margin_rate", "correct", headline=True, display="margin rate"))

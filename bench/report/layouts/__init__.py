@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from bench.results import metrics as declared
+from bench.results.metrics import find_metric
 from bench.registry import import_all
 from bench.results.names import family
 from bench.registry import Registry
@@ -153,12 +153,12 @@ def _kind_of(rows: Rows, evaluation: str) -> str | None:
 
 
 def _aggregate(rows: Rows, evaluation: str, metric: str) -> str:
-    return declared.find(_kind_of(rows, evaluation), metric).aggregate
+    return find_metric(_kind_of(rows, evaluation), metric).aggregate
 
 
 def _higher(rows: Rows, evaluation: str | None, metric: str) -> bool:
     kind = _kind_of(rows, evaluation) if evaluation else None
-    return declared.find(kind, metric).higher if kind else True
+    return find_metric(kind, metric).higher if kind else True
 
 
 @functools.lru_cache(maxsize=8)
@@ -167,7 +167,7 @@ def _values(rows: Rows) -> dict:
     out: dict = {}
     kinds = dict(zip(rows.blocks["evaluation"], rows.blocks["kind"]))
     for a in rows.values.itertuples(index=False):
-        agg = declared.find(kinds[a.evaluation], a.metric).aggregate
+        agg = find_metric(kinds[a.evaluation], a.metric).aggregate
         out.setdefault((a.dataset, a.evaluation, a.metric), {})[a.recipe] = Aggregate(
             a.value, a.sd, a.seeds, a.k, a.n, a.ss, agg)
     return out

@@ -10,7 +10,7 @@ majority prediction == label, and standard accuracy comes from the ``clean`` eva
 """
 from __future__ import annotations
 
-from bench.results import metrics as declared
+from bench.results.metrics import SMOOTH_RADII
 from bench.results.names import DEFAULT_ALPHA, DEFAULT_KAPPA
 from bench.report import Table, ordered
 from bench.report.data import Rows
@@ -129,6 +129,6 @@ _register_sweep("table12", "Paper 002 Table 12: certified robust accuracy agains
 def smoothing(rows: Rows, run: dict) -> Table | None:
     """Randomized smoothing (Cohen et al. 2019): certified accuracy at L2 radii r = mean(correct and radius >= r)."""
     columns, recipes = per_evaluation(rows, run, "smooth", [(f"r = {r:g}", f"certified_accuracy@{r:g}")
-                                                            for r in declared.SMOOTH_RADII])
+                                                            for r in SMOOTH_RADII])
     return by_columns("smoothing", "Randomized smoothing: certified accuracy at L2 radius r", "Approach", recipes,
                       columns, "Certified accuracy (%): correct and certified radius ≥ r; abstentions count as wrong.")

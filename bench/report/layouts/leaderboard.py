@@ -2,7 +2,7 @@
 and dataset."""
 from __future__ import annotations
 
-from bench.results import metrics as declared
+from bench.results.metrics import headline_metric
 from bench.report import Table
 from bench.report.data import Rows
 from bench.report.layouts import by_columns, datasets_of, evaluations_of, group, layout, metric_column, recipes_of
@@ -16,7 +16,7 @@ def leaderboard(rows: Rows, run: dict) -> Table:
     kinds = dict(zip(rows.blocks["evaluation"], rows.blocks["kind"]))
     for ds in datasets:
         for ev in evaluations_of(rows, run, ds):
-            metric = declared.headline(kinds[ev])
+            metric = headline_metric(kinds[ev])
             suffix = metric.display or ("" if metric.name == "accuracy" else metric.name)
             columns.append(((group(ds, datasets), ev + (f" ({suffix})" if suffix else "")),
                             metric_column(rows, ds, recipes, ev, metric.name)))

@@ -80,14 +80,14 @@ def _draw(spec: dict):
 
 
 @torch.no_grad()
-def predict(model, spec: dict | None, x: torch.Tensor, num_classes: int, batch_size: int, device) -> np.ndarray:
+def predictions(model, spec: dict | None, x: torch.Tensor, num_classes: int, batch_size: int, device) -> np.ndarray:
     """Labels of x under the inference mode ``spec`` (None: plain); -1 where smoothing abstains."""
     model.eval()
     if spec is None:
         return np.concatenate([model(x[i:i + batch_size].to(device)).argmax(1).cpu().numpy()
                                for i in range(0, len(x), batch_size)] or [np.zeros(0, dtype=np.int64)])
     if spec["name"] == "smooth":
-        return smoothing.predict(model, x, spec["sigma"], spec["n"], spec["alpha"], num_classes,
+        return smoothing.smoothed_predictions(model, x, spec["sigma"], spec["n"], spec["alpha"], num_classes,
                                  max(batch_size, 1024), device)
     n, per = spec["n"], max(1, batch_size // spec["n"])
     out = []
@@ -103,7 +103,7 @@ def attack_through(model, spec: dict, attack: str, params: dict, x, y, num_class
     """The attack ``attack`` against the predictor: (adaptive, columns pred, adv_pred, linf, l2, l0) for the
     non-adaptive block (crafted on the plain model) and the adaptive EOT block (crafted on
     ``Expectation``). Only inputs the predictor gets right are attacked; the others keep their prediction."""
-    pred = predict(model, spec, x, num_classes, batch_size, device)
+    pred = predictions(model, spec, x, num_classes, batch_size, device)
     todo = np.flatnonzero(pred == y.numpy())
     blocks = []
     for eot in (False, True):
@@ -114,7 +114,7 @@ def attack_through(model, spec: dict, attack: str, params: dict, x, y, num_class
         for i in range(0, len(todo), step):
             idx = torch.from_numpy(todo[i:i + step])
             adv[idx] = atk(x[idx].to(device), y[idx].to(device)).detach().cpu()
-        adv_pred = np.where(pred == y.numpy(), predict(model, spec, adv, num_classes, batch_size, device), pred)
+        adv_pred = np.where(pred == y.numpy(), predictions(model, spec, adv, num_classes, batch_size, device), pred)
         linf, l2, l0 = (v.double().numpy() for v in norms(x, adv))
         blocks.append((eot, {"pred": pred, "adv_pred": adv_pred, "linf": linf, "l2": l2, "l0": l0}))
     return blocks
