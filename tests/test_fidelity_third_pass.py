@@ -85,3 +85,10 @@ def test_pgdt_search_train_and_normal_start_follow_atpr_and_mail_code():
         assert loss.item() == pytest.approx(F.cross_entropy(reference(adv), y).item(), rel=1e-5), args
         assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(model.buffers(), reference.buffers())), args
     assert RECIPES.get("pgdt").resolve({}, INFO)["search"] == "eval"  # the default: TRADES/MART code bases
+
+
+def test_gairat_cards_attack_at_gairat_py_eps_and_step():
+    """GAIRAT.py: --epsilon 0.031, --step-size 0.007 (the card trained at 8/255 with eps/4)."""
+    for ds in ("cifar10", "cifar100", "svhn"):
+        a = RECIPES.get("gairat").resolve(card_args("gairat", ds), CIFAR)
+        assert (a["eps"], a["alpha"]) == (0.031, 0.007), ds
