@@ -62,6 +62,54 @@ def eval_cells(suite):
     return {c.name: c for c in plan(load_suite(PAPERS / f"{suite}.yaml"))[1] if c.train.seed == 0}
 
 
+# item 1: MAIL's burn-in is a number of epochs -------------------------------------------------------------
+def first_reweighted(name, args, epochs, steps_per_epoch=7):
+    """The first epoch index at which the recipe's weights are not all 1 (the base loss before it)."""
+    recipe, ctx = make(name, args, epochs, steps_per_epoch, CIFAR)
+    logits, y = torch.tensor([[2.0, 0.0, 1.0], [0.0, 3.0, 1.0]]), torch.tensor([0, 2])
+    for epoch in range(epochs):
+        for step in (epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch - 1):  # first and last step
+            w = recipe.weights(logits, y, StepState(epoch, step, ctx))
+            if not torch.equal(w, torch.ones(2)):
+                return epoch
+    return None
+
+
+@pytest.mark.parametrize("epochs", [101, 120])
+def test_mail_reweights_from_epoch_index_76_in_a_101_and_a_120_epoch_run(epochs):
+    """train.py: the base loss while its 0-based `epoch <= 75`, whatever the run's length (a fraction 76/120
+    of a 101-epoch run started at epoch 64)."""
+    for name in MAIL:
+        assert first_reweighted(name, card_args(name, "cifar10"), epochs) == 76, name
+    recipe, ctx = make("mail-at", card_args("mail-at", "cifar10"), epochs, 7, CIFAR)
+    logits, y = torch.tensor([[2.0, 0.0, 1.0], [0.0, 3.0, 1.0]]), torch.tensor([0, 2])
+    p = torch.softmax(logits, 1)
+    pm = torch.tensor([p[0, 0] - p[0, 2], p[1, 2] - p[1, 1]])  # PM = p_y - max_{j != y} p_j, by hand
+    assert recipe.weights(logits, y, StepState(76, 76 * 7, ctx)).tolist() == pytest.approx(
+        (3 * torch.sigmoid(-10 * (pm + 0.5))).tolist())  # mail_loss.py weight_assign: 3 sigmoid(slope (-PM + bias))
+
+
+@pytest.mark.parametrize("suite", ["mail-table1", "mail-table2", "mail-table3"])
+def test_mail_paper_suites_train_101_epochs_and_reweight_from_epoch_76(suite):
+    for label, cfg in train_cells(suite).items():
+        if label in MAIL:
+            assert cfg["epochs"] == 101 and cfg["args"]["burn_in"] == 76
+            assert first_reweighted(label, cfg["args"], cfg["epochs"]) == 76
+
+
+def test_mail_burn_in_is_an_integer_number_of_epochs_on_every_card():
+    """digits/fashion-mnist: the epochs that start with the cosine lr above half its peak (8 of 15, 5 of 10);
+    MNIST: the epoch after TRADES' first drop (55); CIFAR/SVHN: train.py's 76. A fraction is refused."""
+    want = {"digits": 8, "fashion-mnist": 5, "mnist": 55, "svhn": 76, "cifar10": 76, "cifar100": 76}
+    for name in MAIL:
+        assert {ds: card_args(name, ds)["burn_in"] for ds in want} == want, name
+        assert RECIPES.get(name).resolve({}, INFO)["burn_in"] == 76
+        assert first_reweighted(name, card_args(name, "digits"), 15) == 8
+        assert first_reweighted(name, card_args(name, "mnist"), 100) == 55
+    with pytest.raises(UserError, match="burn_in"):
+        RECIPES.get("mail-at").resolve({"burn_in": 0.5}, INFO)
+
+
 def test_pgdt_search_train_and_normal_start_follow_atpr_and_mail_code():
     """search: train = AT-PR's pgd_loss (the model stays in train mode: BatchNorm batch statistics, running
     statistics updated); start: normal = MAIL's at_loss.py AT (x + 0.001 N(0, I), eval mode)."""
@@ -85,6 +133,34 @@ def test_pgdt_search_train_and_normal_start_follow_atpr_and_mail_code():
         assert loss.item() == pytest.approx(F.cross_entropy(reference(adv), y).item(), rel=1e-5), args
         assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(model.buffers(), reference.buffers())), args
     assert RECIPES.get("pgdt").resolve({}, INFO)["search"] == "eval"  # the default: TRADES/MART code bases
+
+
+# item 3: the evaluation and training budgets ------------------------------------------------------------------
+@pytest.mark.parametrize("suite", ["mail-table1", "mail-table2", "mail-table3"])
+def test_mail_suites_evaluate_at_the_codes_eps_0031(suite):
+    """MAIL's train.py: _pgd_whitebox at --epsilon 0.031 with step 0.003 (PGD and CW), AutoAttack eps=0.031."""
+    evals = eval_cells(suite)
+    assert evals["attack:AutoAttack"].params["eps"] == [0.031]
+    for name in ("attack:PGD-100", "attack:CWinf", "attack:APGD"):
+        if name in evals:
+            p = evals[name].params["params"]
+            assert p["eps"] == 0.031, name
+            assert name == "attack:APGD" or p["alpha"] == 0.003
+    assert evals["attack:PGD-100"].params["params"]["steps"] == 100
+
+
+@pytest.mark.parametrize("suite", ["mail-table1", "mail-table2", "mail-table3"])
+def test_mail_suites_train_at_the_codes_budgets(suite):
+    """MAIL's train.py / at_loss.py (and GAIRAT.py, FAT.py, TRADES, MART): eps 0.031, step 0.007; AWP's own
+    code 8/255, 2/255; MAIL's AT baseline from x + 0.001 N(0, I)."""
+    for label, cfg in train_cells(suite).items():
+        a = cfg["args"]
+        if label == "awp":
+            assert (a["eps"], a["alpha"]) == (pytest.approx(8 / 255), pytest.approx(2 / 255))
+        else:
+            assert (a["eps"], a["alpha"]) == (0.031, 0.007), label
+    if suite != "mail-table1":
+        assert train_cells(suite)["pgdt"]["args"]["start"] == "normal"
 
 
 def test_gairat_cards_attack_at_gairat_py_eps_and_step():
