@@ -110,6 +110,126 @@ def test_mail_burn_in_is_an_integer_number_of_epochs_on_every_card():
         RECIPES.get("mail-at").resolve({"burn_in": 0.5}, INFO)
 
 
+# item 2: ADT-MIM starts from a uniform random point -----------------------------------------------------------
+def mim_reference(model, x, y, eps, alpha, steps, decay=1.0):
+    """ADT's evaluate_attacks.py, _mim_whitebox (--random True): x + U(-eps, eps), unclipped, then momentum
+    on the L1-normalised gradient of the mean CE, sign steps, projection to the eps box and [0, 1]."""
+    adv = x + torch.empty_like(x).uniform_(-eps, eps)
+    previous = torch.zeros_like(x)
+    for _ in range(steps):
+        adv = adv.detach().requires_grad_(True)
+        F.cross_entropy(model(adv), y).backward()
+        grad = adv.grad / adv.grad.abs().mean(dim=(1, 2, 3), keepdim=True)
+        previous = decay * previous + grad
+        adv = adv.detach() + alpha * previous.sign()
+        adv = torch.clamp(x + torch.clamp(adv - x, -eps, eps), 0, 1)
+    return adv.detach()
+
+
+def test_adt_mim_settings_are_evaluate_attacks_py():
+    p = threat_params(ATTACKS.get("ADT-MIM"), CIFAR)
+    assert (p["steps"], p["decay"], p["random_start"], p["clip_start"]) == (20, 1.0, True, False)
+    assert (p["eps"], p["alpha"]) == (pytest.approx(8 / 255), pytest.approx(2 / 255))
+    assert ATTACKS.get("ADT-MIM").version == 2  # eval cell ids change with the random start
+
+
+def test_adt_mim_first_iterate_is_random_and_unclipped():
+    x = torch.tensor([0.0, 0.02, 0.5, 0.99, 1.0]).view(5, 1, 1, 1).repeat(1, 1, 8, 8)
+    y = torch.zeros(5, dtype=torch.long)
+    model = small().eval()
+    eps = 0.1
+    starts = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        start = ATTACKS.get("ADT-MIM").make(model, eps=eps, alpha=0.025, steps=0)(x, y)
+        torch.manual_seed(seed)
+        assert torch.equal(start, x + torch.empty_like(x).uniform_(-eps, eps))  # x + U(-eps, eps), not clipped
+        assert (start - x).abs().max() <= eps and (start - x).abs().min() > 0
+        assert start.min() < 0 and start.max() > 1  # the reference's first gradient is taken there
+        starts.append(start)
+    assert not torch.equal(*starts)  # two seeds, two starts
+    # torchattacks' MIFGSM (what ADT-MIM ran before) is deterministic: the same result under both seeds
+    runs = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        runs.append(ATTACKS.get("ADT-MIM").make(model, eps=eps, alpha=0.025, steps=2)(x, y))
+    assert not torch.equal(*runs)
+
+
+def harness(model, x, y, name):
+    cls = EVALS.get("attack")
+    ev, params = cls.resolve(name, {}, INFO, "suite.yaml:1")
+    return cls(ev, params).run(model, x, y, EvalContext(INFO, torch.device("cpu"), 256, 0, {}))
+
+
+def test_adt_mim_matches_the_reference_loop_through_the_evaluation(trained):
+    model, x, y = trained
+    out = harness(model, x, y, "ADT-MIM")
+    with torch.no_grad():
+        clean = model(x).argmax(1)
+    ok = clean == y
+    torch.manual_seed(0)  # the harness seeds with the cell's seed, then attacks the clean-correct samples
+    adv = mim_reference(model, x[ok], y[ok], 0.1, 2 / 255 * 0.1 / (8 / 255), 20)
+    with torch.no_grad():
+        direct = clean.clone()
+        direct[ok] = model(adv).argmax(1)
+    assert (out["adv_pred"] == direct.numpy()).all()
+    for col, norm in (("linf", float("inf")), ("l2", 2)):
+        got = torch.from_numpy(out[col][ok.numpy()]).float()
+        assert torch.allclose(got, (adv - x[ok]).flatten(1).norm(p=norm, dim=1), atol=1e-5), col
+    torch.manual_seed(0)  # and the adversarial examples themselves, from the registry's attack
+    made = ATTACKS.get("ADT-MIM").make(model, **threat_params(ATTACKS.get("ADT-MIM"), INFO))(x[ok], y[ok])
+    assert torch.allclose(made, adv, atol=1e-6)
+    # the same attack from x itself (torchattacks' MIFGSM, the old ADT-MIM) ends elsewhere
+    torch.manual_seed(0)
+    import torchattacks
+
+    plain = torchattacks.MIFGSM(model, eps=0.1, alpha=2 / 255 * 0.1 / (8 / 255), steps=20, decay=1.0)(x[ok], y[ok])
+    assert not torch.allclose(plain, adv)
+
+
+# item 4: AT-PR's CW-inf -----------------------------------------------------------------------------------------
+def atpr_cw_reference(model, x, y, eps, alpha, steps, margin=2.0):
+    """AT-PR's evaluate.py cw_attack / cw_loss: clipped uniform start; the mean over the batch of
+    -max(z_y - max_{j != y} z_j + margin, 0), the true class masked by -1000; sign steps, projection."""
+    adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
+        adv = adv.detach().requires_grad_(True)
+        logits = model(adv)
+        onehot = F.one_hot(y, logits.shape[1]).float()
+        own = (onehot * logits).sum(1)
+        other = ((1 - onehot) * logits - onehot * 1000).max(1)[0]
+        (-torch.clamp(own - other + margin, min=0).sum() / len(y)).backward()
+        adv = adv.detach() + alpha * adv.grad.sign()
+        adv = torch.clamp(x + torch.clamp(adv - x, -eps, eps), 0, 1)
+    return adv.detach()
+
+
+def test_atpr_cwinf_is_evaluate_py_cw_attack(trained):
+    p = threat_params(ATTACKS.get("ATPR-CWinf"), CIFAR)
+    assert (p["steps"], p["kappa"], p["random_start"]) == (20, 2.0, True)
+    assert (p["eps"], p["alpha"]) == (pytest.approx(8 / 255), pytest.approx(2 / 255))
+    model, x, y = trained
+    out = harness(model, x, y, "ATPR-CWinf")
+    with torch.no_grad():
+        clean = model(x).argmax(1)
+    ok = clean == y
+    torch.manual_seed(0)
+    adv = atpr_cw_reference(model, x[ok], y[ok], 0.1, 0.025, 20)
+    with torch.no_grad():
+        direct = clean.clone()
+        direct[ok] = model(adv).argmax(1)
+    assert (out["adv_pred"] == direct.numpy()).all()
+    assert torch.allclose(torch.from_numpy(out["l2"][ok.numpy()]).float(), (adv - x[ok]).flatten(1).norm(dim=1),
+                          atol=1e-5)
+    torch.manual_seed(0)
+    made = ATTACKS.get("ATPR-CWinf").make(model, **threat_params(ATTACKS.get("ATPR-CWinf"), INFO))(x[ok], y[ok])
+    assert torch.allclose(made, adv, atol=1e-6)
+    torch.manual_seed(0)  # CWinf's kappa 50 and 30 steps end elsewhere
+    assert not torch.allclose(ATTACKS.get("CWinf").make(model, **threat_params(ATTACKS.get("CWinf"), INFO))(x[ok], y[ok]),
+                              adv)
+
+
 def test_pgdt_search_train_and_normal_start_follow_atpr_and_mail_code():
     """search: train = AT-PR's pgd_loss (the model stays in train mode: BatchNorm batch statistics, running
     statistics updated); start: normal = MAIL's at_loss.py AT (x + 0.001 N(0, I), eval mode)."""
