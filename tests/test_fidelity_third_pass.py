@@ -288,3 +288,46 @@ def test_gairat_cards_attack_at_gairat_py_eps_and_step():
     for ds in ("cifar10", "cifar100", "svhn"):
         a = RECIPES.get("gairat").resolve(card_args("gairat", ds), CIFAR)
         assert (a["eps"], a["alpha"]) == (0.031, 0.007), ds
+
+
+# item 5: PRL's forward passes ---------------------------------------------------------------------------------
+def cvar_sgd_reference(model, x, y, eps, m, t_steps, beta=0.5, lr=1.0):
+    """advbench's CVaR_SGD step (algorithms.py): per t-step, M forwards of the batch in train mode, the
+    indicator mean, t -= lr (1 - P/beta) / B; the last t-step's objective is the loss. The samples are drawn
+    as bench draws them (one call per t-step), so the two sides see the same noise."""
+    t = torch.ones(len(x))
+    for _ in range(t_steps):
+        s = sample("linf-clip", x, m, eps).view(len(x), m, *x.shape[1:])
+        losses = torch.stack([F.cross_entropy(model(s[:, j]), y, reduction="none") for j in range(m)], dim=1)
+        loss = cvar(losses, t, beta)
+        t = t_step(losses.detach(), t, beta, lr)
+    return loss
+
+
+def test_prl_runs_m_forwards_of_the_batch_as_cvar_sgd():
+    x, y = batch(8)
+    sizes = []
+    model = bn_net()
+    reference = copy.deepcopy(model)
+    model.register_forward_hook(lambda mod, i, o: sizes.append(len(i[0])))
+    recipe, ctx = make("prl", {"samples": 4, "t_steps": 3})
+    torch.manual_seed(6)
+    loss, _ = recipe.loss(model, x, y, StepState(0, 0, ctx))
+    assert sizes == [8] * 12  # 3 t-steps x 4 samples, each a forward of the batch
+    torch.manual_seed(6)
+    expected = cvar_sgd_reference(reference, x, y, 0.1, 4, 3)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(model.buffers(), reference.buffers()))
+    # batched: one forward of B*M per t-step: other BatchNorm statistics, another loss
+    batched, _ = make("prl", {"samples": 4, "t_steps": 3, "batched": True})
+    torch.manual_seed(6)
+    other = batched.loss(bn_net(), x, y, StepState(0, 0, ctx))[0]
+    assert abs(other.item() - loss.item()) > 1e-4
+    # on a net without BatchNorm the two agree
+    values = []
+    for flag in (False, True):
+        r, _ = make("prl", {"samples": 4, "t_steps": 3, "batched": flag})
+        torch.manual_seed(6)
+        values.append(r.loss(small(), x, y, StepState(0, 0, ctx))[0].item())
+    assert values[0] == pytest.approx(values[1], rel=1e-5)
+    assert RECIPES.get("prl").version == 4
