@@ -230,6 +230,23 @@ def test_atpr_cwinf_is_evaluate_py_cw_attack(trained):
                               adv)
 
 
+def test_atpr_suite_trains_every_method_at_8_255_as_the_atpr_code():
+    """main.py passes --attack_eps 8 / --attack_lr 2 (/255) to every method; CVaR_loss gets M = --cvar (10);
+    pgd_loss searches in train mode; evaluate.py's CW: margin 2, 20 steps."""
+    cells = train_cells("atpr")
+    for label in ("pgdt", "trades", "mart", "prl", "atpr"):
+        assert cells[label]["args"]["eps"] == pytest.approx(8 / 255), label
+    for label in ("pgdt", "trades", "mart", "atpr"):
+        a = cells[label]["args"]
+        assert (a["alpha"], a["steps"]) == (pytest.approx(2 / 255), 10), label
+    assert cells["prl"]["args"]["samples"] == 10 and cells["prl"]["args"]["batched"] is False
+    assert cells["pgdt"]["args"]["search"] == "train"
+    assert (cells["trades"]["args"]["beta"], cells["mart"]["args"]["beta"]) == (6.0, 5.0)
+    cw = eval_cells("atpr")["attack:CWinf"].params
+    assert cw["attack"] == "ATPR-CWinf"
+    assert (cw["params"]["kappa"], cw["params"]["steps"], cw["params"]["alpha"]) == (2.0, 20, pytest.approx(2 / 255))
+
+
 def test_pgdt_search_train_and_normal_start_follow_atpr_and_mail_code():
     """search: train = AT-PR's pgd_loss (the model stays in train mode: BatchNorm batch statistics, running
     statistics updated); start: normal = MAIL's at_loss.py AT (x + 0.001 N(0, I), eval mode)."""
