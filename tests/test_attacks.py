@@ -88,6 +88,7 @@ PAPER_SETTINGS = {  # (steps, step size at eps 8/255): REFERENCE-FACTS.md, the p
     "MAIL-PGD-20": (20, 0.003), "MAIL-PGD-100": (100, 0.003), "MAIL-CWinf": (20, 0.003),
     "ADT-PGD-20": (20, 2 / 255), "ADT-PGD-100": (100, 2 / 255), "ADT-CWinf": (20, 2 / 255), "ADT-MIM": (20, 2 / 255),
     "CWinf": (30, 2 / 255),  # FAT/GAIRAT: 30 x eps/4
+    "ATPR-CWinf": (20, 2 / 255),  # AT-PR's evaluate.py: 20 x 2/255 (kappa 2)
 }
 
 

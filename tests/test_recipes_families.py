@@ -18,7 +18,8 @@ from bench.recipes._losses import mart_bce, probabilistic_margin, top_other
 
 NAMES = ["ibp", "mail-at", "mail-trades", "mail-mart", "gairat", "adt-exp", "adt-expam", "adt-impam"]
 INFO = DATASETS.get("digits")
-SMALL_ARGS = {"adt-expam": {"ngf": 8}, "adt-impam": {"ngf": 8, "z_dim": 8}, "adt-exp": {"steps": 2, "samples": 2}}
+SMALL_ARGS = {"adt-expam": {"ngf": 8}, "adt-impam": {"ngf": 8, "z_dim": 8}, "adt-exp": {"steps": 2, "samples": 2},
+              **{name: {"burn_in": 2} for name in ("mail-at", "mail-trades", "mail-mart")}}
 
 
 def tiny_batch(n=16):
@@ -95,7 +96,7 @@ def test_mail_weights_fall_as_the_margin_grows():
 def test_mail_burn_in_gives_unit_weights():
     ctx = TrainContext(INFO, epochs=4, steps_per_epoch=10, device=torch.device("cpu"))
     cls = RECIPES.get("mail-at")
-    recipe = cls(cls.resolve({"burn_in": 0.5}, INFO), ctx)
+    recipe = cls(cls.resolve({"burn_in": 2}, INFO), ctx)  # two epochs of the base method
     logits = torch.randn(8, 10)
     y = torch.randint(0, 10, (8,))
     assert torch.equal(recipe.weights(logits, y, StepState(1, 19, ctx)), torch.ones(8))

@@ -219,7 +219,7 @@ def test_mail_cards_follow_train_py():
         last_burn_in = 76 * 391 - 1  # the last step of epoch index 75
         assert recipe.weights(logits, y, StepState(75, last_burn_in, ctx)).item() == 1.0
         assert recipe.weights(logits, y, StepState(76, last_burn_in + 1, ctx)).item() != 1.0
-    assert RECIPES.get("mail-at").resolve({}, INFO)["burn_in"] == 76 / 120
+    assert RECIPES.get("mail-at").resolve({}, INFO)["burn_in"] == 76  # epochs (issue 25; was 76/120 of training)
 
 
 # item 8 ------------------------------------------------------------------------------------------------

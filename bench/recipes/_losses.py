@@ -93,15 +93,23 @@ class VicinityRecipe(Recipe):
         return out
 
     def vicinity_losses(self, model, x, y):
-        """Per-sample losses (B, n) and logits (B, n, classes) over this recipe's vicinity samples."""
+        """Per-sample losses (B, n) and logits (B, n, classes) over this recipe's vicinity samples (one
+        forward of B*n, or n forwards of B where the recipe's ``batched`` argument is false)."""
         a = self.args
-        return vicinity_losses(model, x, y, a["vicinity"], a["samples"], a["eps"])
+        return vicinity_losses(model, x, y, a["vicinity"], a["samples"], a["eps"], a.get("batched", True))
 
 
-def vicinity_losses(model, x: torch.Tensor, y: torch.Tensor, vicinity: str, n: int, radius: float):
-    """Cross-entropy of n uniform vicinity samples per input, one forward pass of B*n inputs.
-    Returns (losses of shape (B, n), logits of shape (B, n, classes))."""
+def vicinity_losses(model, x: torch.Tensor, y: torch.Tensor, vicinity: str, n: int, radius: float,
+                    batched: bool = True):
+    """Cross-entropy of n uniform vicinity samples per input: one forward pass of B*n inputs, or with
+    ``batched`` false n forward passes of B, the j-th holding sample j of every input (in train mode
+    BatchNorm then normalises over B inputs and updates its running statistics n times, as advbench's
+    CVaR_SGD). Returns (losses of shape (B, n), logits of shape (B, n, classes)); the same samples either way."""
     t = sample(vicinity, x, n, radius)
-    logits = model(t)
-    losses = F.cross_entropy(logits, y.repeat_interleave(n), reduction="none")
-    return losses.view(len(x), n), logits.view(len(x), n, -1)
+    if batched:
+        logits = model(t).view(len(x), n, -1)
+    else:
+        per_input = t.view(len(x), n, *x.shape[1:])
+        logits = torch.stack([model(per_input[:, j].contiguous()) for j in range(n)], dim=1)
+    losses = F.cross_entropy(logits.flatten(0, 1), y.repeat_interleave(n), reduction="none")
+    return losses.view(len(x), n), logits

@@ -9,6 +9,23 @@ model in one concatenated forward pass (in train mode BatchNorm normalises over 
 logit-pairing weight for ImageNet; the reproduction in MTandHJ/PyTorch-Robust uses 0.5 on MNIST and
 CIFAR-10 too), eps the dataset's Linf budget, alpha eps/4, 10 steps (paper MNIST: eps 0.3, 40 steps of
 0.01, Adam 1e-4, batch 50; models/alp.yaml).
+
+The TF reference (tensorflow/models research/adversarial_logit_pairing: train.py, adversarial_attack.py,
+model_lib.py), read line by line, and what bench does instead:
+- Same: the cross-entropy over the concatenated 2B batch (its mean is 0.5 CE(clean) + 0.5 CE(adv)); the
+  pairing term tf.losses.mean_squared_error(clean logits, adversarial logits, weights=lambda), a mean over
+  B x classes; the attack in eval mode (is_training=False) with no gradient through it (back_prop=False);
+  its start x + U(-eps, eps) clipped to the image range, sign steps on the summed CE, each iterate clipped
+  to the eps box and the range; BatchNorm's update ops over the 2B batch.
+- Differs: (1) the labels the attack ascends: pgd_* attacks the clean *prediction* (argmax f(x)) and
+  pgdll_* descends towards the least-likely class (the released models: pgdll_16_2_10); bench attacks the
+  true label (Madry's PGD). (2) label smoothing 0.1 on the CE (model_lib.default_hparams); bench none.
+  (3) weight decay 1e-4 as a loss term over every trainable variable (biases and BatchNorm too); bench the
+  card's optimizer weight decay. (4) RMSProp (decay 0.9, momentum 0.9, epsilon 1.0), lr 0.045 x 0.94 every
+  2 epochs, batch 32, and an exponential moving average of the weights (0.9999) for evaluation; bench the
+  cards' SGD/Adam protocols, no weight averaging. (5) ImageNet 64x64 and Tiny ImageNet on ResNet-v2-50 only
+  (eps 16/255, 10 steps of 2/255, lambda 0.5; 0.25 in one released ImageNet model): the MNIST card follows
+  the paper's text, CIFAR/SVHN the PGD-AT protocol.
 """
 import torch
 from torch.nn import functional as F

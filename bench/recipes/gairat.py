@@ -8,9 +8,10 @@ loss mean_i w_i CE(f(x'_i), y_i). Before epoch ``begin_epoch`` (1-based, as the 
 ``(epoch + 1) >= begin_epoch``) the loss is plain AT.
 
 Reference file: GAIRAT.py (train, GAIR.py, attack_generator.GA_PGD). Defaults (authors' code): K 10 steps
-of 2/255 (0.007) within eps 8/255 from a uniform random start, lambda -1 (fixed schedule), reweighting
-from epoch 60 (begin_epoch 60: 59 epochs of plain AT, whatever the run's length). The search runs in eval
-mode and float32.
+of 0.007 within eps 0.031 (GAIRAT.py's --step-size and --epsilon: set in the CIFAR/SVHN cards; eps defaults
+to the dataset's Linf budget, alpha to eps/4) from a uniform random start clipped to [0, 1], lambda -1
+(fixed schedule), reweighting from epoch 60 (begin_epoch 60: 59 epochs of plain AT, whatever the run's
+length). The search runs in eval mode and float32.
 """
 from __future__ import annotations
 

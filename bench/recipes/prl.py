@@ -11,8 +11,12 @@ P estimated from M fresh samples each step, no gradient to the net). The loss th
 mean_b [ t_b + mean_j (l_bj - t_b)_+ / beta ], is the last t-step's objective, as CVaR_SGD (advbench
 algorithms.py) backpropagates it: that step's M samples at t after the t_steps - 1 updates before it.
 With beta <= 1 it is at least the mean sample loss. Defaults (advbench CVaR_SGD as used by the certified-PR paper): M = 20,
-beta = 0.5, 5 t-steps, t_init 1, t_lr 1.0; eps the dataset's Linf budget. Each step's M samples of
-every input go through the net in one batched forward pass (bench.pr.vicinity.sample).
+beta = 0.5, 5 t-steps, t_init 1, t_lr 1.0; eps the dataset's Linf budget. As CVaR_SGD (and AT-PR's CVaR_loss,
+attack_algorithms.py), each t-step runs M forward passes of the batch, the j-th on sample j of every input,
+in the model's train mode: BatchNorm normalises over the B inputs and updates its running statistics
+t_steps x M times a training step (``batched: false``, the default). ``batched: true`` sends all B*M samples
+through one forward pass (faster on a GPU; BatchNorm statistics over B*M, running statistics updated
+t_steps times); on a net without BatchNorm the two give the same losses, up to float rounding.
 """
 import torch
 from torch.nn import functional as F
@@ -38,7 +42,7 @@ def t_step(losses: torch.Tensor, t: torch.Tensor, beta: float, lr: float) -> tor
 @RECIPES.register("prl")
 class PRL(VicinityRecipe):
 
-    version = 3  # add-then-clip noise (issue 15); the loss of the last t-step, as CVaR_SGD
+    version = 4  # M forwards of B per t-step, as CVaR_SGD (issue 25); version 3: the loss of the last t-step
     name = "prl"
     paper = "Robey et al. 2022, Probabilistically Robust Learning: Balancing Average- and Worst-case Performance (ICML)"
     params = {
@@ -47,6 +51,7 @@ class PRL(VicinityRecipe):
         "t_steps": Field("int", 5, lo=0),
         "t_init": Field("float", 1.0),
         "t_lr": Field("float", 1.0, lo=0.0),
+        "batched": Field("bool", False),
     }
 
     def thresholds(self, model, x, y, steps: int | None = None) -> torch.Tensor:
