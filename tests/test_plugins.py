@@ -128,6 +128,7 @@ def test_clashing_and_missing_plugins_are_one_line(tmp_path, cli):
 
 
 def test_entry_point_group_is_imported(monkeypatch):
+    assert plugins.GROUP == "bench.plugins"  # the group installed packages declare (README)
     calls = []
     ep = importlib.metadata.EntryPoint(name="toy", value="bench_toyplugin", group=plugins.GROUP)
     monkeypatch.setattr(plugins, "_entry_points_loaded", False)

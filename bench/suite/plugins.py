@@ -1,6 +1,6 @@
 """Plugins: modules outside bench whose registrations go into bench's own registries.
 
-A suite's ``plugins: [mypkg.bench_plugins]`` and every entry point of the ``bench.suite.plugins`` group (for
+A suite's ``plugins: [mypkg.bench_plugins]`` and every entry point of the ``bench.plugins`` group (for
 installed packages) name modules; importing one runs its ``@RECIPES.register(...)``,
 ``@EVALS.register(...)``, ``ATTACKS.add(...)`` ... exactly as bench's own modules do. bench's registries
 are filled first, so a plugin name that clashes with a built-in one (or another plugin's) is one line
@@ -15,7 +15,7 @@ import sys
 from bench.errors import UserError
 from bench.registry import RegistryClash
 
-GROUP = "bench.suite.plugins"
+GROUP = "bench.plugins"
 # bench's registries, imported before any plugin so clashes are reported against bench's own modules
 BUILTIN = ("bench.nets", "bench.recipes", "bench.attacks", "bench.evals", "bench.pr.vicinity", "bench.certify.rules",
            "bench.report.layouts")
@@ -46,7 +46,7 @@ def load(modules, where: str | None = None, field: str = "plugins") -> None:
 
 
 def load_entry_points() -> None:
-    """Import every module of the ``bench.suite.plugins`` entry-point group, once per process."""
+    """Import every module of the ``bench.plugins`` entry-point group, once per process."""
     global _entry_points_loaded
     if _entry_points_loaded:
         return
