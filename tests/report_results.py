@@ -30,7 +30,7 @@ def write_results(out: Path, rows=None, **kw) -> Path:
     trains = []
     for name, sec in info["timings"]["train"].items():  # each model cell's record, sealed as bench.results.store's
         tid = train_id(name)
-        atomic.write_json(out / "models" / f"{tid}.json", integrity.seal_record({"id": tid, "train_seconds": sec}, ""))
+        atomic.write_bytes(out / "models" / f"{tid}.json", integrity.seal_record({"id": tid, "train_seconds": sec}, ""))
         trains.append({"id": tid})
     atomic.write_json(out / "run.json", {**{k: v for k, v in info.items() if k != "timings"}, "eval_cells": cells,
                                          "train_cells": trains})

@@ -7,8 +7,8 @@ any number is read from the file.
   entry's 64 hex digits as zeros (``seal``). ``parquet_problem`` re-hashes the file's bytes (no decoding:
   a read and a sha256) and compares both.
 - A model cell's record, models/<id>.json, states ``id`` (the train cell id, the file's name),
-  ``checkpoint_sha256`` (the sha256 of models/<id>.pt) and ``record_sha256``: the sha256 of the canonical
-  JSON (bench.ids.canonical) of the record without that key (``seal_record``, ``record_problem``).
+  ``checkpoint_sha256`` (the sha256 of models/<id>.pt) and ``record_sha256``: the sha256 of the file's
+  bytes with that value's 64 hex digits as zeros (``seal_record``, ``record_problem``).
 - A results folder's files are its own: ``read`` opens none through a symbolic link, and
   ``refuse_links`` stops a write, rename or delete whose path crosses one inside the folder.
 
@@ -24,7 +24,6 @@ import stat
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.ids import canonical
 
 SHA_KEY = b"bench.sha256"
 CELL_KEY = b"bench.cell"
@@ -142,32 +141,35 @@ def parquet_problem(path: Path, cell: str) -> str | None:
     return None
 
 
-def record_sha256(record: dict) -> str:
-    return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "record_sha256"}).encode()).hexdigest()
+RECORD_KEY = b'"record_sha256": "'  # how json.dumps(indent=2) writes the record's own hash
 
 
-def seal_record(meta: dict, checkpoint_sha256: str) -> dict:
-    """A model cell's record (models/<id>.json): ``meta`` (as JSON reads it back) with the checkpoint's
-    sha256 and the record's own."""
-    record = {**json.loads(json.dumps(meta, default=str)), "checkpoint_sha256": checkpoint_sha256}
-    return {**record, "record_sha256": record_sha256(record)}
+def seal_record(meta: dict, checkpoint_sha256: str) -> bytes:
+    """A model cell's record (models/<id>.json, its bytes): ``meta`` with the checkpoint's sha256 and the
+    record's own."""
+    record = {**meta, "checkpoint_sha256": checkpoint_sha256, "record_sha256": ZEROS.decode()}
+    data = (json.dumps(record, indent=2, sort_keys=True, default=str) + "\n").encode()
+    at = data.index(RECORD_KEY + ZEROS) + len(RECORD_KEY)
+    return data[:at] + _sha(memoryview(data), at) + data[at + 64:]
 
 
 def record_problem(path: Path, cell: str) -> tuple[dict | None, str | None]:
     """(the record, None) when models/<cell>.json is bench's record of ``cell``, else (None, why not)."""
     try:
-        record = json.loads(read(path))
+        data = read(path)
     except OSError as e:
         return None, unreadable(e)
+    at = data.find(RECORD_KEY) + len(RECORD_KEY)
+    if at < len(RECORD_KEY) or data.find(RECORD_KEY, at) >= 0 or not set(data[at:at + 64]) <= HEX:
+        return None, "records no content hash (damaged, or written before bench checked content)"
+    if _sha(memoryview(data), at) != data[at:at + 64]:
+        return None, "its bytes do not match the sha256 it records (damaged)"
+    try:
+        record = json.loads(data)
     except ValueError:
         return None, "not a JSON record (damaged)"
-    if not isinstance(record, dict) or "record_sha256" not in record:
-        return None, "records no content hash (damaged, or written before bench checked content)"
-    try:
-        if record_sha256(record) != record["record_sha256"]:
-            return None, "its content does not match the sha256 it records (damaged)"
-    except (TypeError, ValueError):
-        return None, "not a record bench wrote (damaged)"
+    if not isinstance(record, dict):
+        return None, "not a record bench wrote"
     if record.get("id") != cell:
         return None, f"the record of {str(record.get('id'))[:40]}, not of {cell} (a file copied under another cell's name)"
     if not isinstance(record.get("checkpoint_sha256"), str):

@@ -48,7 +48,7 @@ def save_model(out: Path, tid: str, state_dict: dict, meta: dict) -> None:
     data = buf.getvalue()
     atomic.write_bytes(out / "models" / f"{tid}.pt", data, root=out)
     record = integrity.seal_record({**meta, "id": tid}, hashlib.sha256(data).hexdigest())
-    atomic.write_json(out / "models" / f"{tid}.json", record, root=out)
+    atomic.write_bytes(out / "models" / f"{tid}.json", record, root=out)
 
 
 def unpickle_weights(data: bytes):
