@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.results.integrity import own_folder, refuse_links
 
 DEFAULT_SUITE = "suites/quickstart.yaml"
 
@@ -54,6 +53,7 @@ def cmd_run(args) -> int:
     from bench.execute.local import run_local
     from bench.plan.grid import plan
     from bench.results import runfile
+    from bench.results.integrity import own_folder
     from bench.suite.config import load_suite
 
     suite = load_suite(args.suite)
@@ -140,6 +140,7 @@ def progress_board(args, out: Path):
     """Progress lines on stderr when it is not a terminal (and not --quiet); --log FILE (relative: inside
     the results folder) gets them, and every warning, too. See bench.execute.progress."""
     from bench.execute import progress
+    from bench.results.integrity import refuse_links
 
     log = None
     if args.log:
@@ -169,6 +170,7 @@ def cmd_report(args) -> int:
     from bench.report import load_rows, load_run
     from bench.report.build import render, tables_for
     from bench.results import atomic
+    from bench.results.integrity import refuse_links
 
     rows = load_rows(args.results)
     code = 1 if _cells_note(args.results, args.stale) else 0  # 1: files that do not verify were left out
@@ -207,8 +209,9 @@ def cmd_check(args) -> int:
 
     _recorded_plugins(args.results)
     rows = load_rows(args.results)
-    if _cells_note(args.results, args.stale):
-        print("bench: error: files that do not verify were left out: nothing checked or written", file=sys.stderr)
+    damaged = _cells_note(args.results, args.stale)
+    if args.write and damaged:
+        print("bench: error: files that do not verify were left out: no reference written", file=sys.stderr)
         return 1
     if args.write:
         n = check.write_reference(rows, args.reference, args.tol)
@@ -222,13 +225,14 @@ def cmd_check(args) -> int:
     malformed = ref["error"][ref["error"] != ""]
     for error in malformed:
         print(f"bench: error: {error}", file=sys.stderr)
-    return 2 if len(malformed) else 0 if table["ok"].all() else 1
+    return 2 if len(malformed) else 0 if table["ok"].all() and not damaged else 1
 
 
 def _gc(out: Path) -> None:
     """Remove stale cells' files and free locks; never through a linked folder, never a link (counted)."""
     from bench.results import locks
     from bench.results.folder import cell_files, stale_models
+    from bench.results.integrity import own_folder
 
     own_folder(out)
     free = [p for p in sorted((out / ".locks").glob("*.lock")) if not locks.locked(out, p.stem)]

@@ -108,6 +108,8 @@ def test_a_cell_file_records_its_cell_and_the_sha256_of_its_bytes(tmp_path):
 def test_a_flipped_byte_in_a_data_page_is_left_out_of_reports_and_recomputed(copy):
     suite, out, trains, evals = copy
     before = rows(out)
+    ref = out.parent / "ref.csv"
+    assert run("check", out, "--reference", ref, "--write")[0] == 0
     target = store.samples_path(out, evals[1].id)
     flip(target, data_page_offset(target))
     why = f"{target}: its bytes do not match the sha256 it records (damaged)"
@@ -115,8 +117,10 @@ def test_a_flipped_byte_in_a_data_page_is_left_out_of_reports_and_recomputed(cop
     code, stdout, err = run("report", out, "--format", "md")
     assert code == 1 and err.count("note: left out") == 1 and f"note: left out {why}" in err
     assert "Traceback" not in err
-    code, _, err = run("check", out, "--reference", out.parent / "ref.csv", "--write")
-    assert code == 1 and f"left out {why}" in err and not (out.parent / "ref.csv").exists()
+    code, stdout, err = run("check", out, "--reference", ref)
+    assert code == 1 and f"left out {why}" in err and "attack:FGSM/accuracy" in stdout and "missing" in stdout
+    code, _, err = run("check", out, "--reference", out.parent / "new.csv", "--write")
+    assert code == 1 and f"left out {why}" in err and not (out.parent / "new.csv").exists()
     with pytest.raises(UserError, match="do not match the sha256"):
         folder.read_rows(out)
     code, stdout, _ = run("run", suite, "--out", out, "--quiet", "--device", "cpu")
