@@ -40,6 +40,8 @@ from bench.results.atomic import write_json  # noqa: F401 (bench.execute.cluster
 from bench.results.folder import ROWS_KEY, cell_problem
 from bench.results.schema import COLUMNS, ROW_SCHEMA
 
+CHECKPOINT_MISMATCH = "its bytes do not match the checkpoint_sha256 of its record (damaged, or another cell's)"
+
 
 def save_model(out: Path, tid: str, state_dict: dict, meta: dict) -> None:
     """models/<tid>.pt (the state_dict), then models/<tid>.json: ``meta`` sealed with the checkpoint's sha256."""
@@ -88,8 +90,6 @@ def load_state(out: Path, tid: str) -> dict:
     except ValueError as e:
         raise UserError(f"{path}: {e}; delete it and re-run `bench run`") from None
 
-
-CHECKPOINT_MISMATCH = "its bytes do not match the checkpoint_sha256 of its record (damaged, or another cell's)"
 
 
 def model_meta(out: Path, tid: str) -> dict:
