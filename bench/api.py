@@ -47,7 +47,7 @@ def evaluate(model, dataset: str = "digits", evaluations=("clean",), n_test: int
     from bench.execute.compute import check_all, compute
     from bench.plan.cells import ModelCell
     from bench.plan.grid import eval_cells
-    from bench.results import runfile, store
+    from bench.results import integrity, runfile, store
     from bench.suite.config import load_suite
 
     if not isinstance(model, nn.Module):
@@ -62,6 +62,7 @@ def evaluate(model, dataset: str = "digits", evaluations=("clean",), n_test: int
     check_all([cell], evals, data_root, dev)
     with tempfile.TemporaryDirectory(prefix="bench-evaluate-") as tmp:
         folder = Path(out) if out is not None else Path(tmp)
+        integrity.own_folder(folder)  # nothing read or written through a link inside it
         for c in [cell, *evals]:
             compute(c, folder, dev, data_root, progress=False)
         rows = pd.concat([pd.read_parquet(store.samples_path(folder, e.id)) for e in evals], ignore_index=True)

@@ -53,11 +53,13 @@ def cmd_run(args) -> int:
     from bench.execute.local import run_local
     from bench.plan.grid import plan
     from bench.results import runfile
+    from bench.results.integrity import own_folder
     from bench.suite.config import load_suite
 
     suite = load_suite(args.suite)
     trains, evals = plan(suite)
     out = _out_dir(args, suite)
+    own_folder(out)  # nothing read or written through a symbolic link inside the results folder
     executor = _executor(args, suite)
     device = executor[0] if executor else _device(args.device)
     if args.estimate:
@@ -98,8 +100,25 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _cells_note(results: str, stale: bool) -> None:
-    """Say on stderr which cells of the current suite are not done yet, and list stale cells' files."""
+SHOWN = 20  # damaged files named one per line; more are counted
+
+
+def damaged_note(results) -> int:
+    """Name on stderr, one line each, the files of the folder's current cells that do not verify (reports and
+    checks left them out); their number."""
+    from bench.results.folder import damaged
+
+    bad = damaged(results)
+    for path, why in bad[:SHOWN]:
+        print(f"note: left out {path}: {why}; re-run `bench run` to recompute it", file=sys.stderr)
+    if len(bad) > SHOWN:
+        print(f"note: left out {len(bad) - SHOWN} more files of {results} that do not verify", file=sys.stderr)
+    return len(bad)
+
+
+def _cells_note(results: str, stale: bool) -> int:
+    """Say on stderr which cells of the current suite are not done yet and which files were left out because
+    they do not verify (returns their number), and list stale cells' files."""
     from bench.results.folder import cell_files, pending_cells
 
     pending = pending_cells(results)
@@ -114,16 +133,19 @@ def _cells_note(results: str, stale: bool) -> None:
     elif old:
         print(f"note: ignoring {len(old)} stale cell files no cell of this suite names "
               "(--stale lists them, `bench gc` removes them)", file=sys.stderr)
+    return damaged_note(results)
 
 
 def progress_board(args, out: Path):
     """Progress lines on stderr when it is not a terminal (and not --quiet); --log FILE (relative: inside
     the results folder) gets them, and every warning, too. See bench.execute.progress."""
     from bench.execute import progress
+    from bench.results.integrity import refuse_links
 
     log = None
     if args.log:
         log = Path(args.log) if Path(args.log).is_absolute() else out / args.log
+        refuse_links(out, log)
         log.parent.mkdir(parents=True, exist_ok=True)
     return progress.board(lines=not args.quiet and not sys.stderr.isatty(), log_file=log)
 
@@ -143,12 +165,15 @@ def cmd_report(args) -> int:
     if args.more or args.site:  # several folders, or the leaderboard site: bench.report.merge
         from bench.report.merge import report_many
 
-        return report_many(args)
+        code = report_many(args)
+        return code or (1 if sum([damaged_note(f) for f in (args.results, *args.more)]) else 0)
     from bench.report import load_rows, load_run
     from bench.report.build import render, tables_for
+    from bench.results import atomic
+    from bench.results.integrity import refuse_links
 
     rows = load_rows(args.results)
-    _cells_note(args.results, args.stale)
+    code = 1 if _cells_note(args.results, args.stale) else 0  # 1: files that do not verify were left out
     run = load_run(args.results)
     if args.compare_paper:
         from bench.report.published import compare_table, load_papers
@@ -160,20 +185,22 @@ def cmd_report(args) -> int:
     if args.out:
         fmt = args.format or {".html": "html", ".tex": "latex", ".md": "md"}.get(Path(args.out).suffix, "md")
         text = render(fmt, tables, title, rows, run, args.ci)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        atomic.write_text(Path(args.out), text, root=Path(args.results))
         print(f"wrote {args.out}")
-        return 0
+        return code
     if args.format or args.compare_paper or args.table:
         sys.stdout.write(render(args.format or "md", tables, title, rows, run, args.ci))
-        return 0
+        return code
     md = render("md", tables, title, rows, run, args.ci)
     results = Path(args.results)
-    (results / "report.md").write_text(md)
-    (results / "report.html").write_text(render("html", tables, title, rows, run))
+    html = render("html", tables, title, rows, run)
+    for name in ("report.md", "report.html"):
+        refuse_links(results, results / name)
+    atomic.write_text(results / "report.md", md, root=results)
+    atomic.write_text(results / "report.html", html, root=results)
     sys.stdout.write(md)
     print(f"wrote {results / 'report.md'} and {results / 'report.html'}")
-    return 0
+    return code
 
 
 def cmd_check(args) -> int:
@@ -182,7 +209,10 @@ def cmd_check(args) -> int:
 
     _recorded_plugins(args.results)
     rows = load_rows(args.results)
-    _cells_note(args.results, args.stale)
+    damaged = _cells_note(args.results, args.stale)
+    if args.write and damaged:
+        print("bench: error: files that do not verify were left out: no reference written", file=sys.stderr)
+        return 1
     if args.write:
         n = check.write_reference(rows, args.reference, args.tol)
         print(f"wrote {n} metrics to {args.reference}")
@@ -195,19 +225,25 @@ def cmd_check(args) -> int:
     malformed = ref["error"][ref["error"] != ""]
     for error in malformed:
         print(f"bench: error: {error}", file=sys.stderr)
-    return 2 if len(malformed) else 0 if table["ok"].all() else 1
+    return 2 if len(malformed) else 0 if table["ok"].all() and not damaged else 1
 
 
 def _gc(out: Path) -> None:
+    """Remove stale cells' files and free locks; never through a linked folder, never a link (counted)."""
     from bench.results import locks
     from bench.results.folder import cell_files, stale_models
+    from bench.results.integrity import own_folder
 
+    own_folder(out)
     free = [p for p in sorted((out / ".locks").glob("*.lock")) if not locks.locked(out, p.stem)]
-    files = cell_files(out, stale=True) + stale_models(out) + free  # free locks: left by killed runs
+    found = cell_files(out, stale=True) + stale_models(out) + free  # free locks: left by killed runs
+    files = [p for p in found if not p.is_symlink()]
     for path in files:
         path.unlink()
     print(f"{out}: removed {len(files)} files no cell of the current suite names" if files
           else f"{out}: nothing stale")
+    if len(found) > len(files):
+        print(f"{out}: left {len(found) - len(files)} symbolic links alone (bench removes only its own files)")
 
 
 def cmd_gc(args) -> int:

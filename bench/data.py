@@ -16,7 +16,9 @@ used across the Fashion-MNIST robustness literature.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import pickle
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -126,22 +128,40 @@ _PICKLE_GLOBALS = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multia
     | {(m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")} | {("numpy", "ndarray"), ("numpy", "dtype")}
 
 
+_NDARRAY = ("numpy.ndarray",)  # what a pickle gets for numpy.ndarray: an argument of _reconstruct, not callable
+
+
+def _bounded(reconstruct, size: int):
+    """numpy's ``_reconstruct`` for arrays no larger than the file (``size`` bytes) that holds them: a planted
+    file cannot ask for a huge array (numpy's own pickles ask for an empty one and fill it)."""
+    def checked(subtype, shape, dtype):
+        n = math.prod(shape) if isinstance(shape, tuple) else shape
+        if subtype is not _NDARRAY or not isinstance(n, int) or n * np.dtype(dtype).itemsize > size:
+            raise pickle.UnpicklingError(f"an array of shape {str(shape)[:40]} in a file of {size} bytes")
+        return reconstruct(np.ndarray, shape, dtype)
+    return checked
+
+
 def _unpickle(path: Path) -> dict:
     """A CIFAR batch file through a restricted unpickler: dicts, lists, bytes, numbers and numpy arrays
     only, so a planted file cannot run code (pickle.load would call whatever the file names)."""
-    import pickle
+    size = Path(path).stat().st_size
 
     class Restricted(pickle.Unpickler):
         def find_class(self, module, name):
             if (module, name) not in _PICKLE_GLOBALS:
                 raise pickle.UnpicklingError(f"refused global {module}.{name}")
-            return super().find_class(module, name)
+            if (module, name) == ("numpy", "ndarray"):
+                return _NDARRAY
+            found = super().find_class(module, name)
+            return _bounded(found, size) if name == "_reconstruct" else found
 
     try:
         with open(path, "rb") as f:
             d = Restricted(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise UserError(f"{path}: not a CIFAR batch file ({e})") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError, MemoryError) as e:
+        raise UserError(f"{path}: not a CIFAR batch file ({str(e)[:200] or type(e).__name__})") from None
     if not isinstance(d, dict) or b"data" not in d:
         raise UserError(f"{path}: not a CIFAR batch file (no data)")
     if isinstance(d[b"data"], np.ndarray) and d[b"data"].dtype == object:

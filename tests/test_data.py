@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import re
 import struct
 from pathlib import Path
 
@@ -207,3 +208,29 @@ def test_digits_train_and_test_are_disjoint_and_cover_every_image():
     assert len(split) == 1797
     order = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731 - rows sorted as tuples
     np.testing.assert_array_equal(order(split), order(everything))
+
+
+def test_a_planted_cifar_batch_cannot_ask_for_a_huge_array(tmp_path):
+    """A batch whose array asks numpy for 2^34 elements is one line, and nothing is allocated."""
+    from numpy._core.multiarray import _reconstruct  # what numpy's own pickles name
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+
+    class Huge:
+        def __reduce__(self):
+            return (_reconstruct, (np.ndarray, (2 ** 34,), b"b"))
+
+    class Called:
+        def __reduce__(self):
+            return (np.ndarray, ((2 ** 34,), "b"))
+
+    for planted, why in ((Huge(), "an array of shape (17179869184,)"), (Called(), "not callable")):
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            (folder / name).write_bytes(pickle.dumps({b"data": planted, b"labels": [0]}))
+        with pytest.raises(UserError, match=r"data_batch_1: not a CIFAR batch file \(.*" + re.escape(why)):
+            DATASETS.get("cifar10").load(root=str(tmp_path))
+    batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]}  # a real one still reads
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps(batch))
+    assert len(DATASETS.get("cifar10").load(root=str(tmp_path))[0]) == 10

@@ -8,7 +8,7 @@ from bench.report import load_rows, load_run
 from bench.report.build import render, tables_for
 from bench.report.published import compare_table, load_papers, matches
 from bench.report.plots import figures, histogram, line_plot
-from report_results import write_results
+from report_results import train_id, write_results
 from report_rows import run_info, synthetic
 
 ROWS, RUN = synthetic(), run_info()
@@ -80,7 +80,7 @@ def test_compare_paper_matches_by_recipe_evaluation_and_parameters():
 
 def test_report_cli(tmp_path, capsys):
     out = write_results(tmp_path / "r")
-    assert load_run(out)["timings"]["train"]["erm-0"] == 10.0
+    assert load_run(out)["timings"]["train"][train_id("erm-0")] == 10.0
     assert len(load_rows(out)) == len(ROWS)
     assert main(["report", str(out), "--table", "table1", "--format", "latex"]) == 0
     assert r"\begin{tabular}" in capsys.readouterr().out

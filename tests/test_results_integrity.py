@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from bench import results
 from bench.results import atomic, locks, runfile
@@ -148,27 +149,36 @@ def test_damaged_files_are_reported_and_recomputed(tiny_suite, cli, tmp_path):
     leftover.write_bytes(b"partial")
     code, stdout, _ = cli("run", path, "--out", out)
     assert code == 0 and "trained 1 (skipped 0), evaluated 2 (skipped 0)" in stdout
-    assert stdout.count("damaged or incomplete; recomputing it") == 4  # the model: .pt and .json and f"removed {leftover}" in stdout
-    assert not leftover.exists()
+    said = [line for line in stdout.splitlines() if line.endswith("; recomputing it")]  # one line per cell
+    assert said == [f"{pt}: its bytes do not match the checkpoint_sha256 of its record (damaged, or another cell's)"
+                    "; recomputing it",
+                    f"{clean}: not a whole parquet file (truncated, or not parquet); recomputing it",
+                    f"{store.samples_path(out, evals[1].id)}: records no content hash (damaged, or written before "
+                    "bench checked content); recomputing it"], stdout
+    assert f"removed {leftover}" in stdout and not leftover.exists()
     pd.testing.assert_frame_equal(rows(out), before)
 
 
 def test_a_damaged_checkpoint_is_one_line_naming_the_file(tmp_path):
     from bench.errors import UserError
 
-    (tmp_path / "models").mkdir()
+    store.save_model(tmp_path, "x", {"w": torch.ones(3)}, {"train_seconds": 1.0})
+    assert store.model_done(tmp_path, "x") and store.load_state(tmp_path, "x")["w"].tolist() == [1, 1, 1]
     (tmp_path / "models" / "x.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
-    with pytest.raises(UserError, match=r"models/x\.pt: damaged"):
+    with pytest.raises(UserError, match=r"models/x\.pt: its bytes do not match the checkpoint_sha256"):
         store.load_state(tmp_path, "x")
     assert not store.model_done(tmp_path, "x")
+    (tmp_path / "models" / "x.pt").unlink()
+    with pytest.raises(UserError, match=r"models/x\.pt: no such checkpoint"):
+        store.load_state(tmp_path, "x")
 
 
 def test_a_write_that_fails_half_way_leaves_no_file_and_the_cell_reruns(tmp_path, monkeypatch):
-    def half(table, where, **kw):
-        Path(where).write_bytes(b"PAR1" + b"\0" * 64)  # the first bytes of a parquet file, then the disk fills
+    def half(self, data):
+        open(self, "wb").write(b"PAR1" + b"\0" * 64)  # the first bytes of a parquet file, then the disk fills
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pq, "write_table", half)
+    monkeypatch.setattr(Path, "write_bytes", half)
     with pytest.raises(OSError):
         store.write_rows(tmp_path, "c0", {"index": np.arange(3)}, {})
     assert list((tmp_path / "samples").iterdir()) == []

@@ -1,12 +1,14 @@
 """The training engine: optimizers, schedules, a real decrease of the loss, checkpoints."""
 from __future__ import annotations
 
+import hashlib
 import math
 
 import pytest
 import torch
 
-from bench.results import store
+from bench.errors import UserError
+from bench.results import integrity, store
 from bench.execute.compute import compute
 from bench.plan.cells import TrainCell
 from bench.suite.config import canonical
@@ -80,8 +82,12 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
 
     (tmp_path / "models").mkdir()
     torch.save({"x": Evil()}, tmp_path / "models" / "bad.pt")
-    with pytest.raises(Exception, match="(?i)weights_only|unsupported"):
+    with pytest.raises(UserError, match=r"bad\.json: missing"):  # no record: not even read
         store.load_state(tmp_path, "bad")
+    digest = hashlib.sha256((tmp_path / "models" / "bad.pt").read_bytes()).hexdigest()
+    (tmp_path / "models" / "bad.json").write_bytes(integrity.seal_record({"id": "bad"}, digest))
+    with pytest.raises(UserError, match=r"bad\.pt: not a plain state_dict: it pickles print,"):
+        store.load_state(tmp_path, "bad")  # a record that vouches for it: weights_only refuses it all the same
 
 
 def test_normalize_setting_sets_the_nets_first_layer(tmp_path):

@@ -69,7 +69,12 @@ def load_trained(cell, out: Path, device: str) -> torch.nn.Module:
     """A TrainCell's trained model from its checkpoint, in eval mode."""
     cfg = cell.config
     net = build(cfg["arch"], DATASETS.get(cell.dataset), cfg.get("normalize"), **cfg["arch_args"])
-    net.load_state_dict(store.load_state(out, cell.id))
+    try:
+        net.load_state_dict(store.load_state(out, cell.id))
+    except RuntimeError as e:  # a checkpoint of another architecture
+        path = store.model_files(out, cell.id)[1]
+        raise UserError(f"{path}: does not fit {cell.arch} ({str(e).strip().splitlines()[0]}); delete it and "
+                        "re-run `bench run`") from None
     return net.to(device, memory_format=_layout(device)).eval()
 
 

@@ -8,7 +8,6 @@ Every failure is a UserError naming the entry.
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
@@ -16,6 +15,7 @@ from torch import nn
 
 from bench.errors import UserError
 from bench.nets import Normalize, build
+from bench.results.store import unpickle_weights
 from bench.suite.models import parse_builder
 
 # Bumped when loading or wrapping an external model changes its numbers (hashed into the cell id, as a
@@ -27,13 +27,11 @@ RB_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100"}  # bench name -> Ro
 def read_state(path: str, label: str, where: str) -> dict:
     """A state_dict file (a bare dict of tensors, or one under a `state_dict` key)."""
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{label}: {path} is not a plain state_dict; weights_only loading refused it, so none of "
-                        f"its code ran ({first})", where, "models.checkpoint") from None
-    except (RuntimeError, OSError, EOFError) as e:
-        raise UserError(f"{label}: cannot read {path}: {str(e).splitlines()[0]}", where, "models.checkpoint") from None
+        obj = unpickle_weights(Path(path).read_bytes())
+    except OSError as e:
+        raise UserError(f"{label}: cannot read {path}: {e.strerror or e}", where, "models.checkpoint") from None
+    except ValueError as e:
+        raise UserError(f"{label}: {path}: {e}", where, "models.checkpoint") from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -6,7 +6,6 @@ bench.report.layouts turn rows into a ``Table``; bench.report.render turns table
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,23 +45,22 @@ def load_rows(results: str | Path):
 
 
 def load_run(results: str | Path) -> dict:
-    """run.json, plus ``timings``: training seconds per train cell (models/*.json) and evaluation seconds
-    per eval cell (each parquet file's metadata), for the cost table."""
-    from bench.results.folder import cell_files
-    from bench.results.folder import cell_meta
+    """run.json, plus ``timings``: training seconds per train cell (its record, models/<id>.json) and
+    evaluation seconds per eval cell (each parquet file's metadata), for the cost table. Only files that
+    verify are read (bench.results.folder): the others are left out (``folder.damaged`` names them)."""
+    from bench.results import folder, runfile
 
     root = Path(results)
-    path = root / "run.json"
-    run = json.loads(path.read_text()) if path.exists() else {}
+    run = runfile.read(root)
     train = {}
-    for f in sorted((root / "models").glob("*.json")) if (root / "models").is_dir() else []:
-        meta = json.loads(f.read_text())
-        if meta.get("train_seconds") is not None:
-            train[meta.get("id", f.stem)] = float(meta["train_seconds"])
+    for c in run.get("train_cells", []):
+        meta = folder.model_record(root, c["id"])
+        if meta is not None and isinstance(meta.get("train_seconds"), (int, float)):
+            train[c["id"]] = float(meta["train_seconds"])
     evals = {}
-    for f in cell_files(root, check=True):
-        meta = cell_meta(f)  # bench.results.store.write_rows
-        if meta.get("seconds") is not None:
+    for f in folder.cell_files(root, check=True):
+        meta = folder.cell_meta(f)  # bench.results.store.write_rows
+        if isinstance(meta.get("seconds"), (int, float)):
             evals[meta.get("cell", f.stem)] = float(meta["seconds"])
     run["timings"] = {"train": train, "eval": evals}
     return run

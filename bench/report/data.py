@@ -293,6 +293,10 @@ def load(results: str | Path) -> Rows:
     """The rows of a results folder (its done cells)."""
     files = folder.cell_files(results, check=True)
     if not files:
+        bad = folder.damaged(results)
+        if bad:
+            raise UserError(f"no results in {results} verify: {bad[0][0]}: {bad[0][1]} ({len(bad)} files like it); "
+                            "re-run `bench run` to recompute them")
         raise UserError(f"no results in {results}: run `bench run SUITE --out {results}` first")
     return Rows.from_files(files)
 

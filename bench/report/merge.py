@@ -7,7 +7,6 @@ folders (a copied folder, an identical resubmission) is read once.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import duckdb
@@ -111,8 +110,10 @@ def load_many(folders) -> tuple[Rows, dict]:
 
 
 def _model_meta(folder: Path, train_cell: str | None) -> dict:
-    path = folder / "models" / f"{train_cell}.json"
-    return json.loads(path.read_text()) if train_cell and path.exists() else {}
+    """The model cell's record, when it verifies (bench.results.folder.model_record)."""
+    from bench.results.folder import model_record
+
+    return (model_record(folder, train_cell) if isinstance(train_cell, str) else None) or {}
 
 
 def _merge_info(run: dict, info: dict) -> None:
@@ -151,8 +152,9 @@ def report_many(args) -> int:
     fmt = args.format or {".html": "html", ".tex": "latex"}.get(Path(args.out).suffix if args.out else "", "md")
     text = render(fmt, tables, title, rows, run, args.ci)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        from bench.results import atomic
+
+        atomic.write_text(Path(args.out), text, root=Path(args.results))
         print(f"wrote {args.out}")
     else:
         sys.stdout.write(text)

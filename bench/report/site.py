@@ -24,6 +24,7 @@ from bench.report import ordered
 from bench.report.data import Rows, _sql
 from bench.report.plots import figures
 from bench.report.stats import wilson
+from bench.results import atomic
 
 
 def _norm(params: str) -> str | None:
@@ -187,5 +188,5 @@ def write_site(site: Path, rows: Rows, run: dict) -> int:
         pages[e.page] = env.get_template("site_entry.html").render(
             title=names[key], e=e, view=_entry_view(e, mine, run), boards=on)
     for name, text in pages.items():
-        (site / name).write_text(text)
+        atomic.write_text(site / name, text)  # whole pages, never through a link
     return len(pages)

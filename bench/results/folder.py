@@ -7,12 +7,16 @@ epochs changed, another n_test, an older code version) are stale: ``cell_files(O
 lists them, ``bench gc`` removes them. ``pending_cells`` are the listed cells not yet done (a run
 still going, or killed).
 
-A cell's parquet file counts as done only when it reads back whole (``parquet_ok``): the row schema,
-and as many rows as the count bench recorded in its metadata when it wrote it.
+A cell's parquet file counts as done only when it is the file bench wrote for the cell (``cell_problem``):
+its bytes hash to the sha256 it records and it states the cell's id (bench.results.integrity), and it
+reads back whole (``parquet_ok``: the row schema, and as many rows as the count bench recorded in its
+metadata). Reports read only such files; ``damaged`` lists the others, which they leave out with a note.
+A model cell's record (models/<id>.json) is read through ``model_record``, which verifies it likewise.
 """
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.errors import UserError
-from bench.results import runfile
+from bench.results import integrity, runfile
 from bench.results.schema import ROW_SCHEMA
 
 ROWS_KEY = b"bench.rows"  # the row count a cell wrote, checked when the file is read back
@@ -68,25 +72,53 @@ def _samples(results_dir: str | Path, eid: str) -> Path:
     return Path(results_dir) / "samples" / f"{eid}.parquet"
 
 
+def cell_problem(path: Path, cid: str | None = None) -> str | None:
+    """Why an eval cell's parquet file (of cell ``cid``, by default its name) is not the file bench wrote for
+    that cell, or None when it is (see the module docstring). Checked once per file as it is now."""
+    def check(p):
+        return integrity.parquet_problem(p, cid or p.stem) or (
+            None if parquet_ok(p) else "damaged or incomplete (its footer, row schema or row count)")
+    return integrity.checked(f"parquet:{cid}", Path(path), check)
+
+
 def cell_files(results_dir: str | Path, stale: bool = False, check: bool = False) -> list[Path]:
     """The parquet files of the eval cells run.json lists that exist, in run.json's order; with
     ``stale=True`` the other parquet files in OUT/samples, which no cell of the current suite names. With
-    ``check=True`` a file that does not read back whole is a one-line error naming it."""
+    ``check=True`` only the files that verify (``cell_problem``): ``damaged`` lists the others. Reading
+    never goes through a symbolic link: a linked OUT/samples is a one-line error."""
     ids = [c["id"] for c in runfile.read(results_dir)["eval_cells"]]
+    folder = Path(results_dir) / "samples"
+    integrity.refuse_links(results_dir, folder)
     if stale:
         named = {f"{eid}.parquet" for eid in ids}
-        folder = Path(results_dir) / "samples"
         return sorted(p for p in folder.glob("*.parquet") if p.name not in named) if folder.is_dir() else []
-    files = [p for p in (_samples(results_dir, eid) for eid in ids) if p.exists()]
-    bad = [p for p in files if check and not parquet_ok(p)]
-    if bad:
-        raise UserError(f"{bad[0]}: damaged results file; re-run `bench run` to recompute it")
-    return files
+    files = [p for p in (_samples(results_dir, eid) for eid in ids) if os.path.lexists(p)]
+    return [p for p in files if cell_problem(p) is None] if check else files
+
+
+def model_record(results_dir: str | Path, tid: str) -> dict | None:
+    """A model cell's record (models/<tid>.json) when it verifies (bench.results.integrity), else None."""
+    integrity.refuse_links(results_dir, Path(results_dir) / "models")
+    if not runfile.CELL_ID.fullmatch(tid):  # a file name inside OUT/models, nothing else
+        return None
+    path = Path(results_dir) / "models" / f"{tid}.json"
+    return integrity.record_problem(path, tid)[0] if os.path.lexists(path) else None
+
+
+def damaged(results_dir: str | Path) -> list[tuple[Path, str]]:
+    """(file, why) for each file of a current cell that exists but does not verify: eval cells' parquet
+    files (``cell_problem``) and model cells' records (``model_record``). Reports leave them out."""
+    out = [(p, cell_problem(p)) for p in cell_files(results_dir)]
+    for c in runfile.read(results_dir).get("train_cells", []):
+        path = Path(results_dir) / "models" / f"{c['id']}.json"
+        if os.path.lexists(path):
+            out.append((path, integrity.checked("record", path, lambda p: integrity.record_problem(p, c["id"])[1])))
+    return [(p, why) for p, why in out if why is not None]
 
 
 def pending_cells(results_dir: str | Path) -> list[dict]:
     """run.json's entries of the eval cells whose parquet file does not exist yet."""
-    return [c for c in runfile.read(results_dir)["eval_cells"] if not _samples(results_dir, c["id"]).exists()]
+    return [c for c in runfile.read(results_dir)["eval_cells"] if not os.path.lexists(_samples(results_dir, c["id"]))]
 
 
 def stale_models(results_dir: str | Path) -> list[Path]:
@@ -98,11 +130,12 @@ def stale_models(results_dir: str | Path) -> list[Path]:
 
 
 def read_rows(results_dir: str | Path):
-    """The rows of ``cell_files(results_dir)`` as one pandas DataFrame (pyarrow converts)."""
+    """The rows of ``cell_files(results_dir)`` as one pandas DataFrame (pyarrow converts); a file that does
+    not verify is a one-line error naming it."""
     files = cell_files(results_dir)
     if not files:
         raise UserError(f"no results in {results_dir}: run `bench run SUITE --out {results_dir}` first")
-    bad = [p for p in files if not parquet_ok(p)]
+    bad = [(p, why) for p in files if (why := cell_problem(p))]
     if bad:
-        raise UserError(f"{bad[0]}: damaged results file; re-run `bench run` to recompute it")
+        raise UserError(f"{bad[0][0]}: {bad[0][1]}; re-run `bench run` to recompute it")
     return pa.concat_tables([pq.read_table(p).replace_schema_metadata(None) for p in files]).to_pandas()

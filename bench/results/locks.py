@@ -19,6 +19,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.results.integrity import refuse_links
+
 
 def lock_path(out: Path, cid: str) -> Path:
     return Path(out) / ".locks" / f"{cid}.lock"
@@ -37,7 +39,7 @@ def _try(path: Path) -> int | None:
     """The lock's descriptor if this process now holds it, else None."""
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -59,6 +61,7 @@ def cell_lock(out: Path, cid: str, wait: bool = True, poll: float = 0.1):
     """Hold the cell's lock inside the block; yields False (without waiting) when ``wait`` is False and
     a live process holds it."""
     path = lock_path(out, cid)
+    refuse_links(out, path)  # never a lock file through a symbolic link
     fd = _try(path)
     while fd is None and wait:
         time.sleep(poll)
@@ -78,9 +81,9 @@ def cell_lock(out: Path, cid: str, wait: bool = True, poll: float = 0.1):
 def locked(out: Path, cid: str) -> bool:
     """Whether a live process holds the cell's lock now."""
     path = lock_path(out, cid)
-    if not path.exists():
+    if not path.exists() or path.is_symlink():
         return False
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -78,7 +78,7 @@ def merge(old: dict | None, new: dict) -> dict:
 def write(out: Path, info: dict) -> None:
     """Write OUT/run.json atomically, under the folder's run lock (several processes may write it)."""
     with locks.cell_lock(out, "run"):
-        atomic.write_json(Path(out) / NAME, info)
+        atomic.write_json(Path(out) / NAME, info, root=out)
 
 
 def read(results_dir: str | Path) -> dict:
