@@ -18,6 +18,12 @@ attacks of which two are eps sweep points, PR, certification, smoothing). Then, 
 Prints seconds (median over rounds) and peak resident memory of each, and their ratio.
 
     PYTHONPATH=. python benchmarks/bench_report.py [--models 10] [--inputs 10000] [--rounds 3] [--dir /tmp/x] [--folders 5]
+
+By file count (--files): the same total rows (--rows) spread over each number of cell files (10 evaluations
+per recipe, FILES/10 recipes of ROWS/FILES inputs each), report and bare side by side per file count, in
+interleaved rounds; prints each side's median seconds with and without its imports and the ratio of both.
+
+    PYTHONPATH=. python benchmarks/bench_report.py --files 60,600,3000 [--rows 300000] [--rounds 5] [--dir /tmp/x]
 """
 from __future__ import annotations
 
@@ -83,11 +89,21 @@ def generate(outs: list[Path], models: int, inputs: int) -> int:
     return total
 
 
+def imports_report() -> None:
+    import bench.report.build  # noqa: F401 (and through it bench.report.data, the layouts, pandas, DuckDB, jinja2)
+
+
+def imports_bare() -> None:
+    import duckdb  # noqa: F401
+
+
 def side_report(results: str) -> str:
+    from bench.report import load_run
     from bench.report.build import tables_for
     from bench.report.data import load
 
     rows = load(results)
+    load_run(results)  # run.json and every cell's seconds (the cost table), as `bench report` reads them
     values = rows.values
     board = tables_for(rows, {}, ["leaderboard"])[0]
     worst = rows.any_attack("cifar10", [e for e in dict.fromkeys(rows.blocks["evaluation"])
@@ -128,11 +144,51 @@ def side_bare(results: str) -> str:
 
 def child(side: str, results: str) -> None:
     start = time.perf_counter()
+    (imports_bare if side == "bare" else imports_report)()
+    imported = time.perf_counter() - start
     what = {"report": side_report, "bare": side_bare, "many": side_many, "site": side_site}[side](results)
     seconds = time.perf_counter() - start
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report the parent's peak
     peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak, "what": what}))
+    print(json.dumps({"seconds": seconds, "import": imported, "peak_mib": peak, "what": what}))
+
+
+def run_child(side: str, results: Path) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", side, str(results)], capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def by_files(base: Path, counts: list[int], rows: int, rounds: int) -> None:
+    """report vs bare on the same total rows spread over each number of files (see the module docstring)."""
+    folders = {}
+    for files in counts:
+        if files % 10 or rows % files:
+            raise SystemExit(f"--files {files}: needs a multiple of 10 that divides --rows {rows}")
+        out = folders[files] = base / f"files{files}"
+        if len(list((out / "samples").glob("*.parquet"))) != files:
+            shutil.rmtree(out, ignore_errors=True)
+            t = time.perf_counter()
+            generate([out], files // 10, rows // files)
+            print(f"generated {rows:,} rows in {files} files ({time.perf_counter() - t:.1f} s)", flush=True)
+    runs: dict[tuple, list[dict]] = {}
+    for i in range(rounds):
+        for files in counts:
+            for side in (("report", "bare") if (i + files) % 2 == 0 else ("bare", "report")):
+                runs.setdefault((files, side), []).append(run_child(side, folders[files]))
+    print(f"{rounds} interleaved rounds, medians; seconds with imports (without: after each side's imports)")
+    print("| files | rows/file | report s | report s w/o import | bare s | bare s w/o import | ratio | ratio w/o import "
+          "| peak MiB report / bare |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for files in counts:
+        med = {}
+        for side in ("report", "bare"):
+            r = runs[(files, side)]
+            med[side] = (statistics.median(x["seconds"] for x in r),
+                         statistics.median(x["seconds"] - x["import"] for x in r), max(x["peak_mib"] for x in r))
+        (rs, rw, rm), (bs, bw, bm) = med["report"], med["bare"]
+        print(f"| {files} | {rows // files} | {rs:.2f} | {rw:.2f} | {bs:.2f} | {bw:.2f} | {rs / bs:.1f}x | "
+              f"{rw / bw:.1f}x | {rm:.0f} / {bm:.0f} |")
 
 
 def main():
@@ -144,11 +200,17 @@ def main():
     ap.add_argument("--folders", type=int, default=0,
                     help="also split the same rows over this many folders (DIR/parts/*) and time `bench report` "
                          "over all of them (bench.report.merge) beside the one folder")
+    ap.add_argument("--files", default=None,
+                    help="comma-separated file counts (e.g. 60,600,3000): the same --rows spread over each, report "
+                         "vs bare per file count (folders DIR/files<N>)")
+    ap.add_argument("--rows", type=int, default=300000, help="total rows with --files")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         return child(*a.child)
     with tempfile.TemporaryDirectory() as tmp:
+        if a.files:
+            return by_files(Path(a.dir or tmp), [int(n) for n in a.files.split(",")], a.rows, a.rounds)
         out = Path(a.dir or tmp)
         if not (out / "samples").is_dir():
             t = time.perf_counter()
@@ -165,9 +227,7 @@ def main():
         runs: dict[str, list[dict]] = {s: [] for s in sides}
         for i in range(a.rounds):
             for side in (sides if i % 2 == 0 else sides[::-1]):
-                done = subprocess.run([sys.executable, __file__, "--child", side, str(out)], capture_output=True,
-                                      text=True, check=True)
-                runs[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                runs[side].append(run_child(side, out))
         med = {s: (statistics.median(r["seconds"] for r in v), max(r["peak_mib"] for r in v)) for s, v in runs.items()}
         for s in sides:
             print(f"{s:6s}: {med[s][0]:7.2f} s  peak {med[s][1]:7.0f} MiB   ({runs[s][0]['what']})")
