@@ -13,11 +13,18 @@ and as many rows as the count bench recorded in its metadata when it wrote it.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+try:
+    from pyarrow._parquet import ParquetReader as _Reader
+except ImportError:  # a pyarrow that moved it: the public reader
+    _Reader = None
 
 from bench.errors import UserError
 from bench.schema import COLUMNS, ROW_SCHEMA  # noqa: F401 (re-exported)
@@ -41,57 +48,117 @@ def run_info(results_dir: str | Path) -> dict:
     return info
 
 
-def _footer(path: Path):
-    """(row count, arrow schema) from a parquet file's footer, or None when it does not parse. Cached per
-    (path, size, mtime), so the checks, the timings and the cell metadata of one report read it once."""
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return None
-    return _read_footer(str(path), st.st_size, st.st_mtime_ns)
+class Footer(NamedTuple):
+    """What a cell's parquet footer says: its row count, its arrow schema (with bench's metadata), whether it
+    reads back whole (``parquet_ok``), and the statistics of the columns in STATS, (min, max, nulls) over its
+    row groups, or None where a row group has none."""
+    rows: int
+    schema: pa.Schema
+    whole: bool
+    stats: dict
 
 
-@lru_cache(maxsize=65536)
-def _read_footer(path: str, size: int, mtime_ns: int):
+STATS = ("kind", "index")  # the report groups files by kind and sizes its bitstrings by the index range
+_FOOTERS: dict[tuple, Footer | None] = {}  # (path, size, mtime) -> footer: read once per process
+
+
+def footer(path: Path) -> Footer | None:
+    """A parquet file's Footer, or None when it does not parse (see ``footers``)."""
+    return footers([path])[0]
+
+
+def footers(paths: list[Path]) -> list[Footer | None]:
+    """The Footer of each file (None: missing, or its footer does not parse). Read once per (path, size, mtime),
+    so the check, the report's grouping and index range, the timings and the cell metadata of one report read
+    each footer once; the ones not read yet are read on two threads (pyarrow parses without the GIL)."""
+    keys = []
+    for path in map(str, paths):
+        try:
+            st = os.stat(path)
+        except OSError:
+            keys.append(None)
+            continue
+        keys.append((path, st.st_size, st.st_mtime_ns))
+    new = list(dict.fromkeys(k for k in keys if k is not None and k not in _FOOTERS))
+    if len(_FOOTERS) + len(new) > 65536:
+        _FOOTERS.clear()
+    if len(new) > 8:
+        with ThreadPoolExecutor(2) as pool:
+            _FOOTERS.update(zip(new, pool.map(_read_footer, [k[0] for k in new])))
+    else:
+        _FOOTERS.update((k, _read_footer(k[0])) for k in new)
+    return [None if k is None else _FOOTERS[k] for k in keys]
+
+
+def _metadata(path: str) -> pq.FileMetaData:
+    """pq.read_metadata(path) without pq.ParquetFile's Python set-up, a third of its time on a cell's file."""
+    if _Reader is None:
+        return pq.read_metadata(path)
+    reader = _Reader()
+    reader.open(path)
     try:
-        meta = pq.ParquetFile(path).metadata
-        return meta.num_rows, meta.schema.to_arrow_schema()
+        return reader.metadata
+    finally:
+        reader.close()
+
+
+def _read_footer(path: str) -> Footer | None:
+    try:
+        meta = _metadata(path)
+        schema = meta.schema.to_arrow_schema()
     except (OSError, pa.ArrowException):
         return None
+    md = schema.metadata or {}
+    whole = schema.equals(ROW_SCHEMA) and md.get(ROWS_KEY) == str(meta.num_rows).encode()
+    stats = {}
+    for name in STATS if whole else ():
+        column, parts = COLUMNS.index(name), []
+        for g in range(meta.num_row_groups):
+            st = meta.row_group(g).column(column).statistics
+            ok = st is not None and st.has_min_max and st.has_null_count
+            parts.append((st.min, st.max, st.null_count) if ok else None)
+        stats[name] = None if None in parts or not parts else (
+            min(p[0] for p in parts), max(p[1] for p in parts), sum(p[2] for p in parts))
+    return Footer(meta.num_rows, schema, whole, stats)
 
 
 def parquet_ok(path: Path) -> bool:
     """Whether a cell's parquet file reads back whole: its footer parses, it has bench's row schema, and
     it holds the row count bench recorded in its metadata when it wrote it."""
-    footer = _footer(path)
-    if footer is None:
-        return False
-    rows, schema = footer
-    md = schema.metadata or {}
-    return schema.remove_metadata() == ROW_SCHEMA and ROWS_KEY in md and md[ROWS_KEY] == str(rows).encode()
+    f = footer(path)
+    return f is not None and f.whole
 
 
 def cell_meta(path: Path) -> dict:
     """An eval cell's metadata (seconds, notes, versions) from its parquet file."""
-    footer = _footer(path)
-    if footer is None:
+    f = footer(path)
+    if f is None:
         raise UserError(f"{path}: damaged results file; re-run `bench run` to recompute it")
-    return json.loads((footer[1].metadata or {}).get(b"bench", b"{}"))
+    return json.loads((f.schema.metadata or {}).get(b"bench", b"{}"))
 
 
 def _samples(results_dir: str | Path, eid: str) -> Path:
     return Path(results_dir) / "samples" / f"{eid}.parquet"
 
 
-def cell_files(results_dir: str | Path, stale: bool = False) -> list[Path]:
+def cell_files(results_dir: str | Path, stale: bool = False, check: bool = False) -> list[Path]:
     """The parquet files of the eval cells run.json lists that exist, in run.json's order; with
-    ``stale=True`` the other parquet files in OUT/samples, which no cell of the current suite names."""
+    ``stale=True`` the other parquet files in OUT/samples, which no cell of the current suite names. With
+    ``check=True`` (what reports read) a file that does not read back whole (``parquet_ok``) is a one-line
+    error naming it; each footer is read once (``footer``) and kept for the report, timings and metadata."""
     ids = [c["id"] for c in run_info(results_dir)["eval_cells"]]
     if stale:
         named = {f"{eid}.parquet" for eid in ids}
         folder = Path(results_dir) / "samples"
         return sorted(p for p in folder.glob("*.parquet") if p.name not in named) if folder.is_dir() else []
-    return [p for p in (_samples(results_dir, eid) for eid in ids) if p.exists()]
+    folder = Path(results_dir) / "samples"
+    present = set(os.listdir(folder)) if folder.is_dir() else set()
+    files = [folder / name for name in (f"{eid}.parquet" for eid in ids) if name in present]
+    if check:
+        bad = next((p for p, f in zip(files, footers(files)) if f is None or not f.whole), None)
+        if bad is not None:
+            raise UserError(f"{bad}: damaged results file; re-run `bench run` to recompute it")
+    return files
 
 
 def pending_cells(results_dir: str | Path) -> list[dict]:
@@ -109,10 +176,7 @@ def stale_models(results_dir: str | Path) -> list[Path]:
 
 def read_rows(results_dir: str | Path):
     """The rows of ``cell_files(results_dir)`` as one pandas DataFrame (pyarrow converts)."""
-    files = cell_files(results_dir)
+    files = cell_files(results_dir, check=True)
     if not files:
         raise UserError(f"no results in {results_dir}: run `bench run SUITE --out {results_dir}` first")
-    bad = [p for p in files if not parquet_ok(p)]
-    if bad:
-        raise UserError(f"{bad[0]}: damaged results file; re-run `bench run` to recompute it")
     return pa.concat_tables([pq.read_table(p).replace_schema_metadata(None) for p in files]).to_pandas()

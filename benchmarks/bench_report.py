@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -153,14 +154,17 @@ def child(side: str, results: str) -> None:
     print(json.dumps({"seconds": seconds, "import": imported, "peak_mib": peak, "what": what}))
 
 
-def run_child(side: str, results: Path) -> dict:
+def run_child(side: str, results: Path, checkout: str | None = None) -> dict:
+    """One side in its own process; ``checkout``: import bench from that source tree instead (a baseline)."""
+    env = {**os.environ, "PYTHONPATH": checkout} if checkout else None
     done = subprocess.run([sys.executable, __file__, "--child", side, str(results)], capture_output=True, text=True,
-                          check=True)
+                          check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def by_files(base: Path, counts: list[int], rows: int, rounds: int) -> None:
-    """report vs bare on the same total rows spread over each number of files (see the module docstring)."""
+def by_files(base: Path, counts: list[int], rows: int, rounds: int, baseline: str | None = None) -> None:
+    """report vs bare on the same total rows spread over each number of files (see the module docstring); with
+    ``baseline`` (another checkout) also that checkout's report side, in the same rounds."""
     folders = {}
     for files in counts:
         if files % 10 or rows % files:
@@ -171,24 +175,33 @@ def by_files(base: Path, counts: list[int], rows: int, rounds: int) -> None:
             t = time.perf_counter()
             generate([out], files // 10, rows // files)
             print(f"generated {rows:,} rows in {files} files ({time.perf_counter() - t:.1f} s)", flush=True)
+    sides = ["report", "bare"] + (["baseline"] if baseline else [])
     runs: dict[tuple, list[dict]] = {}
     for i in range(rounds):
         for files in counts:
-            for side in (("report", "bare") if (i + files) % 2 == 0 else ("bare", "report")):
-                runs.setdefault((files, side), []).append(run_child(side, folders[files]))
+            for side in (sides if (i + files) % 2 == 0 else sides[::-1]):
+                runs.setdefault((files, side), []).append(
+                    run_child("report" if side == "baseline" else side, folders[files],
+                              baseline if side == "baseline" else None))
     print(f"{rounds} interleaved rounds, medians; seconds with imports (without: after each side's imports)")
-    print("| files | rows/file | report s | report s w/o import | bare s | bare s w/o import | ratio | ratio w/o import "
-          "| peak MiB report / bare |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    head = ["files", "rows/file", "report s", "report s w/o import", "bare s", "bare s w/o import", "ratio",
+            "ratio w/o import", "peak MiB report / bare"]
+    if baseline:
+        head += ["baseline report s", "w/o import", "baseline ratio", "w/o import"]
+    print("| " + " | ".join(head) + " |\n|" + "---:|" * len(head))
     for files in counts:
         med = {}
-        for side in ("report", "bare"):
+        for side in sides:
             r = runs[(files, side)]
             med[side] = (statistics.median(x["seconds"] for x in r),
                          statistics.median(x["seconds"] - x["import"] for x in r), max(x["peak_mib"] for x in r))
         (rs, rw, rm), (bs, bw, bm) = med["report"], med["bare"]
-        print(f"| {files} | {rows // files} | {rs:.2f} | {rw:.2f} | {bs:.2f} | {bw:.2f} | {rs / bs:.1f}x | "
-              f"{rw / bw:.1f}x | {rm:.0f} / {bm:.0f} |")
+        line = (f"| {files} | {rows // files} | {rs:.2f} | {rw:.2f} | {bs:.2f} | {bw:.2f} | {rs / bs:.1f}x | "
+                f"{rw / bw:.1f}x | {rm:.0f} / {bm:.0f} |")
+        if baseline:
+            os_, ow = med["baseline"][:2]
+            line += f" {os_:.2f} | {ow:.2f} | {os_ / bs:.1f}x | {ow / bw:.1f}x |"
+        print(line)
 
 
 def main():
@@ -204,13 +217,17 @@ def main():
                     help="comma-separated file counts (e.g. 60,600,3000): the same --rows spread over each, report "
                          "vs bare per file count (folders DIR/files<N>)")
     ap.add_argument("--rows", type=int, default=300000, help="total rows with --files")
+    ap.add_argument("--baseline", default=None,
+                    help="with --files: also time the report side of another checkout of bench (its root folder), in "
+                         "the same rounds")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         return child(*a.child)
     with tempfile.TemporaryDirectory() as tmp:
         if a.files:
-            return by_files(Path(a.dir or tmp), [int(n) for n in a.files.split(",")], a.rows, a.rounds)
+            return by_files(Path(a.dir or tmp), [int(n) for n in a.files.split(",")], a.rows, a.rounds,
+                            a.baseline)
         out = Path(a.dir or tmp)
         if not (out / "samples").is_dir():
             t = time.perf_counter()

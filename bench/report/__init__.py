@@ -48,8 +48,7 @@ def load_rows(results: str | Path):
 def load_run(results: str | Path) -> dict:
     """run.json, plus ``timings``: training seconds per train cell (models/*.json) and evaluation seconds
     per eval cell (each parquet file's metadata), for the cost table."""
-    from bench.report.data import cell_files
-    from bench.results import cell_meta
+    from bench.results import cell_files, cell_meta
 
     root = Path(results)
     path = root / "run.json"
@@ -60,7 +59,7 @@ def load_run(results: str | Path) -> dict:
         if meta.get("train_seconds") is not None:
             train[meta.get("id", f.stem)] = float(meta["train_seconds"])
     evals = {}
-    for f in cell_files(root):
+    for f in cell_files(root, check=True):
         meta = cell_meta(f)  # bench.store.write_rows
         if meta.get("seconds") is not None:
             evals[meta.get("cell", f.stem)] = float(meta["seconds"])

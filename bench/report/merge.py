@@ -16,16 +16,15 @@ import pandas as pd
 from bench.errors import UserError
 from bench.report import load_run
 from bench.report.data import Rows, _sql
+from bench.results import cell_files, cell_meta
 
 
-def cell_files(folder: Path) -> dict[str, tuple[Path, dict]]:
+def _cells(folder: Path) -> dict[str, tuple[Path, dict]]:
     """Eval cell id -> (its parquet file, its metadata: params, n_test, sample_seed, seconds, notes), for the
-    cells of the folder's current suite (bench.results; stale files are not read)."""
-    from bench.report.data import cell_files as current
-    from bench.results import cell_meta
-
+    cells of the folder's current suite (bench.results.cell_files; stale files are not read, a damaged one is
+    a one-line error naming it)."""
     out = {}
-    for f in current(folder):
+    for f in cell_files(folder, check=True):
         meta = cell_meta(f)
         out[meta.get("cell", f.stem)] = (f, meta)
     return out
@@ -81,7 +80,7 @@ def load_many(folders) -> tuple[Rows, dict]:
     owners: dict[str, str | None] = {}  # eval cell id -> the bench version of the folder it was kept from
     kept: list[Path] = []
     for folder in map(Path, folders):
-        files, info = cell_files(folder), load_run(folder)
+        files, info = _cells(folder), load_run(folder)
         if not files:
             raise UserError(f"no results in {folder}: run `bench run SUITE --out {folder}` first")
         run["runs"][str(folder)] = {k: info.get(k) for k in ("suite", "suite_file", "device", "git_commit", "versions")}
