@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,13 +48,13 @@ def run_info(results_dir: str | Path) -> dict:
 
 
 class Footer(NamedTuple):
-    """What a cell's parquet footer says: its row count, its arrow schema (with bench's metadata), whether it
-    reads back whole (``parquet_ok``), and the statistics of the columns in STATS, (min, max, nulls) over its
-    row groups, or None where a row group has none."""
+    """What a cell's parquet footer says: its row count, whether it reads back whole (``parquet_ok``), the
+    statistics of the columns in STATS, (min, max, nulls) over its row groups or None where a row group has
+    none, and the cell's metadata as bench.store wrote it (JSON). Only these are kept, not the schema."""
     rows: int
-    schema: pa.Schema
     whole: bool
     stats: dict
+    meta: bytes
 
 
 STATS = ("kind", "index")  # the report groups files by kind and sizes its bitstrings by the index range
@@ -70,7 +69,7 @@ def footer(path: Path) -> Footer | None:
 def footers(paths: list[Path]) -> list[Footer | None]:
     """The Footer of each file (None: missing, or its footer does not parse). Read once per (path, size, mtime),
     so the check, the report's grouping and index range, the timings and the cell metadata of one report read
-    each footer once; the ones not read yet are read on two threads (pyarrow parses without the GIL)."""
+    each footer once."""
     keys = []
     for path in map(str, paths):
         try:
@@ -82,30 +81,27 @@ def footers(paths: list[Path]) -> list[Footer | None]:
     new = list(dict.fromkeys(k for k in keys if k is not None and k not in _FOOTERS))
     if len(_FOOTERS) + len(new) > 65536:
         _FOOTERS.clear()
-    if len(new) > 8:
-        with ThreadPoolExecutor(2) as pool:
-            _FOOTERS.update(zip(new, pool.map(_read_footer, [k[0] for k in new])))
-    else:
-        _FOOTERS.update((k, _read_footer(k[0])) for k in new)
+    _FOOTERS.update((k, _read_footer(k[0])) for k in new)
     return [None if k is None else _FOOTERS[k] for k in keys]
 
 
-def _metadata(path: str) -> pq.FileMetaData:
-    """pq.read_metadata(path) without pq.ParquetFile's Python set-up, a third of its time on a cell's file."""
+def _open(path: str) -> tuple[pq.FileMetaData, pa.Schema]:
+    """A parquet file's metadata and arrow schema (what pq.ParquetFile(path) gives, without its Python set-up,
+    a third of its time on a cell's file, and without FileMetaData.schema, whose objects a thread frees late)."""
     if _Reader is None:
-        return pq.read_metadata(path)
+        meta = pq.read_metadata(path)
+        return meta, meta.schema.to_arrow_schema()
     reader = _Reader()
     reader.open(path)
     try:
-        return reader.metadata
+        return reader.metadata, reader.schema_arrow
     finally:
         reader.close()
 
 
 def _read_footer(path: str) -> Footer | None:
     try:
-        meta = _metadata(path)
-        schema = meta.schema.to_arrow_schema()
+        meta, schema = _open(path)
     except (OSError, pa.ArrowException):
         return None
     md = schema.metadata or {}
@@ -119,7 +115,7 @@ def _read_footer(path: str) -> Footer | None:
             parts.append((st.min, st.max, st.null_count) if ok else None)
         stats[name] = None if None in parts or not parts else (
             min(p[0] for p in parts), max(p[1] for p in parts), sum(p[2] for p in parts))
-    return Footer(meta.num_rows, schema, whole, stats)
+    return Footer(meta.num_rows, whole, stats, md.get(b"bench", b"{}"))
 
 
 def parquet_ok(path: Path) -> bool:
@@ -134,7 +130,7 @@ def cell_meta(path: Path) -> dict:
     f = footer(path)
     if f is None:
         raise UserError(f"{path}: damaged results file; re-run `bench run` to recompute it")
-    return json.loads((f.schema.metadata or {}).get(b"bench", b"{}"))
+    return json.loads(f.meta)
 
 
 def _samples(results_dir: str | Path, eid: str) -> Path:
