@@ -63,7 +63,7 @@ def generate(outs: list[Path], models: int, inputs: int) -> int:
         clean = rng.random(inputs) < skill
         blocks = [(names.block(inputs, "clean", "clean"), {"correct": clean})]
         for name, sweep, eps in ATTACKS:
-            cols = names.block(inputs, "attack", name, sweep, eps=eps)
+            cols = names.block(inputs, "attack", name, sweep, eps=eps, norm="linf")
             blocks.append((cols, {"correct": clean & (rng.random(inputs) < skill * (1 - eps * 2)),
                                   "in_budget": np.ones(inputs, bool), "linf": np.full(inputs, eps)}))
         pr = np.clip(rng.beta(8 * skill, 1.5, inputs), 0, 1)
@@ -176,6 +176,7 @@ def by_files(base: Path, counts: list[int], rows: int, rounds: int, baseline: st
             generate([out], files // 10, rows // files)
             print(f"generated {rows:,} rows in {files} files ({time.perf_counter() - t:.1f} s)", flush=True)
     sides = ["report", "bare"] + (["baseline"] if baseline else [])
+    load = os.getloadavg()
     runs: dict[tuple, list[dict]] = {}
     for i in range(rounds):
         for files in counts:
@@ -183,11 +184,12 @@ def by_files(base: Path, counts: list[int], rows: int, rounds: int, baseline: st
                 runs.setdefault((files, side), []).append(
                     run_child("report" if side == "baseline" else side, folders[files],
                               baseline if side == "baseline" else None))
-    print(f"{rounds} interleaved rounds, medians; seconds with imports (without: after each side's imports)")
+    print(f"{rounds} interleaved rounds, medians; seconds with imports (without: after each side's imports); "
+          f"load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores")
     head = ["files", "rows/file", "report s", "report s w/o import", "bare s", "bare s w/o import", "ratio",
             "ratio w/o import", "peak MiB report / bare"]
     if baseline:
-        head += ["baseline report s", "w/o import", "baseline ratio", "w/o import"]
+        head += ["baseline report s", "w/o import", "baseline ratio", "w/o import", "baseline peak MiB"]
     print("| " + " | ".join(head) + " |\n|" + "---:|" * len(head))
     for files in counts:
         med = {}
@@ -199,8 +201,8 @@ def by_files(base: Path, counts: list[int], rows: int, rounds: int, baseline: st
         line = (f"| {files} | {rows // files} | {rs:.2f} | {rw:.2f} | {bs:.2f} | {bw:.2f} | {rs / bs:.1f}x | "
                 f"{rw / bw:.1f}x | {rm:.0f} / {bm:.0f} |")
         if baseline:
-            os_, ow = med["baseline"][:2]
-            line += f" {os_:.2f} | {ow:.2f} | {os_ / bs:.1f}x | {ow / bw:.1f}x |"
+            os_, ow, om = med["baseline"]
+            line += f" {os_:.2f} | {ow:.2f} | {os_ / bs:.1f}x | {ow / bw:.1f}x | {om:.0f} |"
         print(line)
 
 
