@@ -59,11 +59,16 @@ def _bits(text: str) -> np.ndarray:
     return np.frombuffer(text.encode(), np.uint8) == ONE
 
 
-def _pairs(seeds: np.ndarray, index: np.ndarray) -> pd.MultiIndex:
-    """pd.MultiIndex.from_arrays([seeds, index], names=["seed", "index"]) without factorising each level."""
-    levels = [np.unique(seeds), np.unique(index)]
-    return pd.MultiIndex(levels=levels, codes=[np.searchsorted(lv, a) for lv, a in zip(levels, (seeds, index))],
-                         names=["seed", "index"], verify_integrity=False)
+def _pairs(parts: list[tuple[int, np.ndarray]]) -> pd.MultiIndex:
+    """The (seed, index) MultiIndex of per-seed sorted test indices, seeds ascending: what
+    pd.MultiIndex.from_arrays gives, without factorising levels that are sorted already."""
+    seeds, at = [seed for seed, _ in parts], [a for _, a in parts]
+    index = at[0] if len(at) == 1 else np.concatenate(at)
+    level = at[0] if len(at) == 1 else np.unique(index)
+    codes = [np.repeat(np.arange(len(seeds)), [len(a) for a in at]),
+             np.arange(len(level)) if len(at) == 1 else np.searchsorted(level, index)]
+    return pd.MultiIndex(levels=[np.array(seeds, np.int64), level], codes=codes, names=["seed", "index"],
+                         verify_integrity=False)
 
 
 class Rows:
@@ -267,11 +272,12 @@ class Rows:
         has dataset, evaluation, best (a recipe); returns dataset, evaluation, recipe, b (inputs whose mean
         over seeds is higher for the best), c (higher for the recipe) and shared (inputs both have). With one
         seed, b and c are McNemar's discordant counts; with several, a sign test's (seeds are not pairs)."""
-        per: dict[tuple, list[np.ndarray]] = {}
+        seeds: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = {}
         for (ds, recipe, ev, _), (p, o) in self._bitsets(metric).items():
-            acc = per.setdefault((ds, recipe, ev), [np.zeros(len(p), np.int64), np.zeros(len(p), np.int64)])
-            acc[0] += p
-            acc[1] += o & p
+            seeds.setdefault((ds, recipe, ev), []).append((p, o & p))
+        # per input: seeds present n and true k (one seed: the bitsets themselves, 0/1 as booleans)
+        per = {key: both[0] if len(both) == 1 else tuple(np.sum(part, axis=0, dtype=np.int64) for part in zip(*both))
+               for key, both in seeds.items()}
         ref = dict(zip(zip(best["dataset"], best["evaluation"]), best["best"]))
         out = []
         for (ds, recipe, ev), (n, k) in per.items():
@@ -299,9 +305,8 @@ class Rows:
             out.setdefault(recipe, []).append((seed, np.flatnonzero(p), o))
         for parts in out.values():
             parts.sort(key=lambda part: part[0])  # by (seed, index)
-        return {r: pd.Series(np.concatenate([o[at] for _, at, o in parts]), index=_pairs(
-            np.concatenate([np.full(len(at), seed) for seed, at, _ in parts]),
-            np.concatenate([at for _, at, _ in parts]) + self.lo)) for r, parts in out.items()}
+        return {r: pd.Series(np.concatenate([o[at] for _, at, o in parts]),
+                             index=_pairs([(seed, at + self.lo) for seed, at, _ in parts])) for r, parts in out.items()}
 
     def column(self, name: str, where: str = "TRUE") -> pd.DataFrame:
         """Some columns of the rows matching a SQL condition, in the rows' order (plots)."""
