@@ -18,11 +18,18 @@ attacks of which two are eps sweep points, PR, certification, smoothing). Then, 
 Prints seconds (median over rounds) and peak resident memory of each, and their ratio.
 
     PYTHONPATH=. python benchmarks/bench_report.py [--models 10] [--inputs 10000] [--rounds 3] [--dir /tmp/x] [--folders 5]
+
+By file count (--files): the same total rows (--rows) spread over each number of cell files (10 evaluations
+per recipe, FILES/10 recipes of ROWS/FILES inputs each), report and bare side by side per file count, in
+interleaved rounds; prints each side's median seconds with and without its imports and the ratio of both.
+
+    PYTHONPATH=. python benchmarks/bench_report.py --files 60,600,3000 [--rows 300000] [--rounds 5] [--dir /tmp/x]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -56,7 +63,7 @@ def generate(outs: list[Path], models: int, inputs: int) -> int:
         clean = rng.random(inputs) < skill
         blocks = [(names.block(inputs, "clean", "clean"), {"correct": clean})]
         for name, sweep, eps in ATTACKS:
-            cols = names.block(inputs, "attack", name, sweep, eps=eps)
+            cols = names.block(inputs, "attack", name, sweep, eps=eps, norm="linf")
             blocks.append((cols, {"correct": clean & (rng.random(inputs) < skill * (1 - eps * 2)),
                                   "in_budget": np.ones(inputs, bool), "linf": np.full(inputs, eps)}))
         pr = np.clip(rng.beta(8 * skill, 1.5, inputs), 0, 1)
@@ -83,11 +90,21 @@ def generate(outs: list[Path], models: int, inputs: int) -> int:
     return total
 
 
+def imports_report() -> None:
+    import bench.report.build  # noqa: F401 (and through it bench.report.data, the layouts, pandas, DuckDB, jinja2)
+
+
+def imports_bare() -> None:
+    import duckdb  # noqa: F401
+
+
 def side_report(results: str) -> str:
+    from bench.report import load_run
     from bench.report.build import tables_for
     from bench.report.data import load
 
     rows = load(results)
+    load_run(results)  # run.json and every cell's seconds (the cost table), as `bench report` reads them
     values = rows.values
     board = tables_for(rows, {}, ["leaderboard"])[0]
     worst = rows.any_attack("cifar10", [e for e in dict.fromkeys(rows.blocks["evaluation"])
@@ -128,11 +145,65 @@ def side_bare(results: str) -> str:
 
 def child(side: str, results: str) -> None:
     start = time.perf_counter()
+    (imports_bare if side == "bare" else imports_report)()
+    imported = time.perf_counter() - start
     what = {"report": side_report, "bare": side_bare, "many": side_many, "site": side_site}[side](results)
     seconds = time.perf_counter() - start
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report the parent's peak
     peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak, "what": what}))
+    print(json.dumps({"seconds": seconds, "import": imported, "peak_mib": peak, "what": what}))
+
+
+def run_child(side: str, results: Path, checkout: str | None = None) -> dict:
+    """One side in its own process; ``checkout``: import bench from that source tree instead (a baseline)."""
+    env = {**os.environ, "PYTHONPATH": checkout} if checkout else None
+    done = subprocess.run([sys.executable, __file__, "--child", side, str(results)], capture_output=True, text=True,
+                          check=True, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def by_files(base: Path, counts: list[int], rows: int, rounds: int, baseline: str | None = None) -> None:
+    """report vs bare on the same total rows spread over each number of files (see the module docstring); with
+    ``baseline`` (another checkout) also that checkout's report side, in the same rounds."""
+    folders = {}
+    for files in counts:
+        if files % 10 or rows % files:
+            raise SystemExit(f"--files {files}: needs a multiple of 10 that divides --rows {rows}")
+        out = folders[files] = base / f"files{files}"
+        if len(list((out / "samples").glob("*.parquet"))) != files:
+            shutil.rmtree(out, ignore_errors=True)
+            t = time.perf_counter()
+            generate([out], files // 10, rows // files)
+            print(f"generated {rows:,} rows in {files} files ({time.perf_counter() - t:.1f} s)", flush=True)
+    sides = ["report", "bare"] + (["baseline"] if baseline else [])
+    load = os.getloadavg()
+    runs: dict[tuple, list[dict]] = {}
+    for i in range(rounds):
+        for files in counts:
+            for side in (sides if (i + files) % 2 == 0 else sides[::-1]):
+                runs.setdefault((files, side), []).append(
+                    run_child("report" if side == "baseline" else side, folders[files],
+                              baseline if side == "baseline" else None))
+    print(f"{rounds} interleaved rounds, medians; seconds with imports (without: after each side's imports); "
+          f"load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores")
+    head = ["files", "rows/file", "report s", "report s w/o import", "bare s", "bare s w/o import", "ratio",
+            "ratio w/o import", "peak MiB report / bare"]
+    if baseline:
+        head += ["baseline report s", "w/o import", "baseline ratio", "w/o import", "baseline peak MiB"]
+    print("| " + " | ".join(head) + " |\n|" + "---:|" * len(head))
+    for files in counts:
+        med = {}
+        for side in sides:
+            r = runs[(files, side)]
+            med[side] = (statistics.median(x["seconds"] for x in r),
+                         statistics.median(x["seconds"] - x["import"] for x in r), max(x["peak_mib"] for x in r))
+        (rs, rw, rm), (bs, bw, bm) = med["report"], med["bare"]
+        line = (f"| {files} | {rows // files} | {rs:.2f} | {rw:.2f} | {bs:.2f} | {bw:.2f} | {rs / bs:.1f}x | "
+                f"{rw / bw:.1f}x | {rm:.0f} / {bm:.0f} |")
+        if baseline:
+            os_, ow, om = med["baseline"]
+            line += f" {os_:.2f} | {ow:.2f} | {os_ / bs:.1f}x | {ow / bw:.1f}x | {om:.0f} |"
+        print(line)
 
 
 def main():
@@ -144,11 +215,21 @@ def main():
     ap.add_argument("--folders", type=int, default=0,
                     help="also split the same rows over this many folders (DIR/parts/*) and time `bench report` "
                          "over all of them (bench.report.merge) beside the one folder")
+    ap.add_argument("--files", default=None,
+                    help="comma-separated file counts (e.g. 60,600,3000): the same --rows spread over each, report "
+                         "vs bare per file count (folders DIR/files<N>)")
+    ap.add_argument("--rows", type=int, default=300000, help="total rows with --files")
+    ap.add_argument("--baseline", default=None,
+                    help="with --files: also time the report side of another checkout of bench (its root folder), in "
+                         "the same rounds")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         return child(*a.child)
     with tempfile.TemporaryDirectory() as tmp:
+        if a.files:
+            return by_files(Path(a.dir or tmp), [int(n) for n in a.files.split(",")], a.rows, a.rounds,
+                            a.baseline)
         out = Path(a.dir or tmp)
         if not (out / "samples").is_dir():
             t = time.perf_counter()
@@ -165,9 +246,7 @@ def main():
         runs: dict[str, list[dict]] = {s: [] for s in sides}
         for i in range(a.rounds):
             for side in (sides if i % 2 == 0 else sides[::-1]):
-                done = subprocess.run([sys.executable, __file__, "--child", side, str(out)], capture_output=True,
-                                      text=True, check=True)
-                runs[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                runs[side].append(run_child(side, out))
         med = {s: (statistics.median(r["seconds"] for r in v), max(r["peak_mib"] for r in v)) for s, v in runs.items()}
         for s in sides:
             print(f"{s:6s}: {med[s][0]:7.2f} s  peak {med[s][1]:7.0f} MiB   ({runs[s][0]['what']})")

@@ -73,3 +73,30 @@ def test_rows_from_files_with_name_columns_equal_the_frame(tmp_path):
     b, c = int((top > erm).sum()), int((top < erm).sum())  # inputs where the best (vmt) is higher / lower
     got = files.discordant("accuracy", best).set_index("recipe").loc["erm"]
     assert (got["b"], got["c"], got["shared"]) == (b, c, 60) and b > 0
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign", "rows"])
+def test_a_damaged_cell_file_is_one_line_naming_it(tmp_path, capsys, damage):
+    """`bench report` (one folder, several) and the footers' one reading: a cell file that does not read back
+    whole is left out with one note naming it, and the report exits 1."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bench.cli import main
+    from bench.report.data import load
+
+    out = write_results(tmp_path / "r", seeds=(0,), extra=False)
+    load(out)  # every footer read (and kept) once, before the file changes
+    bad = sorted((out / "samples").glob("*.parquet"))[1]
+    if damage == "truncated":
+        bad.write_bytes(bad.read_bytes()[:-100])
+    elif damage == "foreign":
+        pq.write_table(pa.table({"x": [1, 2]}), bad)
+    else:  # rows dropped by another tool, bench's metadata (and its row count) kept
+        table = pq.read_table(bad)
+        pq.write_table(table.slice(0, table.num_rows - 1), bad)
+    for argv in (["report", str(out), "--out", str(tmp_path / "r.md")],
+                 ["report", str(out), str(out), "--out", str(tmp_path / "r.md")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count(f"note: left out {bad}: ") == len(argv) - 3 and "Traceback" not in err

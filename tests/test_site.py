@@ -118,3 +118,31 @@ def test_site_in_chromium(folders, tmp_path, cli, chromium):  # noqa: F811
     page = _dom(chromium, tmp_path, (site / entry).as_uri())
     for want in ("attack:AutoAttack", "attack:PGD", "clean", "\"checks\": [", "sha256", "<svg", "A/samples/"):
         assert want in page, want
+
+
+def test_boards_select_on_the_rows_columns_not_on_names():
+    """A board takes its attacks by the rows' columns (kind, eps, norm, component), never by their names: an
+    attack labelled without the `attack:` prefix is on it, an AutoAttack component and an unbounded attack are
+    not, and the norm comes from the `norm` column (these rows' parameters name none)."""
+    import pandas as pd
+
+    from bench.report.data import Rows
+    from bench.report.site import Entry, boards
+
+    def block(evaluation, kind, correct, eps=float("nan"), norm=None, component=None, base=None):
+        return pd.DataFrame({"dataset": "digits", "recipe": "m", "seed": 0, "evaluation": evaluation, "kind": kind,
+                             "base": base or evaluation.split(":")[-1].split("/")[0], "component": component,
+                             "eps": eps, "norm": norm, "index": range(4), "correct": correct, "cell": evaluation,
+                             "params": "{}"})
+
+    rows = Rows.from_frame(pd.concat([
+        block("clean", "clean", [True] * 4),
+        block("strong", "attack", [True, True, False, True], eps=0.1, norm="linf"),  # an `as:` label
+        block("attack:AutoAttack/apgd-ce", "attack", [False] * 4, eps=0.1, norm="linf", component="apgd-ce"),
+        block("attack:CW", "attack", [False] * 4)], ignore_index=True))
+    entry = Entry("digits", "m", 0, "entry.html", "", [])
+    [board] = boards(rows, {}, {("digits", "m", 0): entry})
+    assert (board["norm"], board["eps"]) == ("Linf", 0.1)
+    [line] = board["lines"]
+    assert line["attacks"] == ["strong"] and line["robust"]["value"] == 0.75 and line["clean"]["value"] == 1.0
+    assert not line["aa"]["ran"]

@@ -42,11 +42,11 @@ def _duck(t: pa.DataType) -> str:
     return {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}[t]
 
 
-def _read(files: list[str], have: frozenset) -> str:
-    """A relation over parquet files with every row column (null where a file has none), src and pos."""
-    cols = ", ".join(c if c in have else f"NULL::{_duck(ROW_SCHEMA.field(c).type)} AS {c}" for c in COLUMNS)
-    return (f"(SELECT {cols}, filename AS src, file_row_number AS pos FROM read_parquet([{', '.join(map(_sql, files))}], "
-            f"union_by_name=true, filename=true, file_row_number=true))")
+def _read(files: list[str]) -> str:
+    """A relation over parquet files of bench's row schema (bench.results.folder.cell_files(check=True) checked it, so
+    no union_by_name, which reads every file's schema first): every row column, src and pos."""
+    return (f"(SELECT {', '.join(COLUMNS)}, filename AS src, file_row_number AS pos FROM read_parquet("
+            f"[{', '.join(map(_sql, files))}], filename=true, file_row_number=true))")
 
 
 def _empty() -> str:
@@ -57,6 +57,18 @@ def _empty() -> str:
 def _bits(text: str) -> np.ndarray:
     """A DuckDB bitstring ('0110...') as booleans, one per test index from the lowest."""
     return np.frombuffer(text.encode(), np.uint8) == ONE
+
+
+def _pairs(parts: list[tuple[int, np.ndarray]]) -> pd.MultiIndex:
+    """The (seed, index) MultiIndex of per-seed sorted test indices, seeds ascending: what
+    pd.MultiIndex.from_arrays gives, without factorising levels that are sorted already."""
+    seeds, at = [seed for seed, _ in parts], [a for _, a in parts]
+    index = at[0] if len(at) == 1 else np.concatenate(at)
+    level = at[0] if len(at) == 1 else np.unique(index)
+    codes = [np.repeat(np.arange(len(seeds)), [len(a) for a in at]),
+             np.arange(len(level)) if len(at) == 1 else np.searchsorted(level, index)]
+    return pd.MultiIndex(levels=[np.array(seeds, np.int64), level], codes=codes, names=["seed", "index"],
+                         verify_integrity=False)
 
 
 class Rows:
@@ -105,27 +117,23 @@ class Rows:
 
     @classmethod
     def from_files(cls, files: list[Path]) -> "Rows":
-        """The files grouped by the one kind their footers' statistics show (each query then reads only its
-        kind's files), the others in one group; the index range from the same statistics."""
+        """Files of bench's row schema (bench.results.folder.cell_files(check=True)) grouped by the one kind their
+        footers' statistics show (each query then reads only its kind's files), the others in one group; the
+        index range from the same statistics. Each footer was read once, by the check (bench.results.folder.footer)."""
         con = cls._connect()
-        meta = con.execute(
-            f"SELECT file_name, path_in_schema AS col, min(stats_min_value) AS lo_value, "
-            f"max(stats_max_value) AS hi_value, sum(stats_null_count) AS nulls, "
-            f"min(TRY_CAST(stats_min AS BIGINT)) AS lo, max(TRY_CAST(stats_max AS BIGINT)) AS hi "
-            f"FROM parquet_metadata([{', '.join(_sql(f) for f in files)}]) GROUP BY ALL").df()
-        columns = meta.groupby("file_name")["col"].agg(frozenset).to_dict()
-        kinds = {r.file_name: r.lo_value for r in meta[meta["col"] == "kind"].itertuples(index=False)
-                 if r.lo_value == r.hi_value and r.nulls == 0 and isinstance(r.lo_value, str)}
-        groups: dict[tuple, list[str]] = {}
-        for f in map(str, files):
-            groups.setdefault((kinds.get(f), columns.get(f, frozenset())), []).append(f)
-        parts = [(kind, _read(fs, have)) for (kind, have), fs in groups.items()]
-        index = meta[meta["col"] == "index"]
-        lo, hi = index["lo"].min(), index["hi"].max()
-        if pd.isna(lo) or pd.isna(hi):  # files without statistics
+        stats = [f.stats if f is not None else {} for f in map(folder.footer, files)]
+        groups: dict[str | None, list[str]] = {}
+        for f, st in zip(map(str, files), stats):
+            kind = st.get("kind")
+            one = kind is not None and kind[0] == kind[1] and kind[2] == 0 and isinstance(kind[0], str)
+            groups.setdefault(kind[0] if one else None, []).append(f)
+        index = [st.get("index") for st in stats]
+        if not files or None in index:  # files without statistics
             lo, hi = con.execute(f"SELECT coalesce(min(index), 0), coalesce(max(index), 0) FROM "
-                                 f"{_read(list(map(str, files)), frozenset(COLUMNS))}").fetchone()
-        return cls(con, parts, int(lo), int(hi))
+                                 f"{_read(list(map(str, files))) if files else f'({_empty()})'}").fetchone()
+        else:
+            lo, hi = min(i[0] for i in index), max(i[1] for i in index)
+        return cls(con, [(kind, _read(fs)) for kind, fs in groups.items()], int(lo), int(hi))
 
     def __len__(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM rows").fetchone()[0])
@@ -203,7 +211,7 @@ class Rows:
         """The number of distinct test inputs per dataset (the union of its blocks' samples)."""
         seen: dict[str, np.ndarray] = {}
         for _, df in self._pass:
-            for ds, p in zip(df["dataset"], df["p"]):
+            for ds, p in zip(df["dataset"].tolist(), df["p"].tolist()):
                 seen[ds] = seen[ds] | _bits(p) if ds in seen else _bits(p)
         return {ds: int(b.sum()) for ds, b in seen.items()}
 
@@ -212,25 +220,39 @@ class Rows:
         """Every declared metric of every (dataset, recipe, evaluation), in the rows' order then the kind's
         declaration order: value = mean over seeds of the per-seed mean; sd over seeds; k = sum and n = count
         of the per-sample values, ss = their sum of squares."""
-        order = self.blocks[KEY].drop_duplicates().reset_index(drop=True).reset_index().rename(columns={"index": "order"})
-        parts = []
-        for metrics, df in self._pass:
-            df = df.copy()
-            aggs = {}
-            for i in range(len(metrics)):
-                df[f"m{i}"] = df[f"s{i}"].astype(float) / df[f"n{i}"].astype(float).where(df[f"n{i}"] > 0)
-                aggs.update({f"value{i}": (f"m{i}", "mean"), f"sd{i}": (f"m{i}", "std"), f"seeds{i}": (f"m{i}", "count"),
-                             f"k{i}": (f"s{i}", "sum"), f"n{i}": (f"n{i}", "sum"), f"ss{i}": (f"q{i}", "sum")})
-            g = df.groupby(KEY, sort=False).agg(**aggs).reset_index()
-            for i, m in enumerate(metrics):
-                one = g[KEY + [f"{c}{i}" for c in ("value", "sd", "seeds", "k", "n", "ss")]].copy()
-                one.columns = KEY + ["value", "sd", "seeds", "k", "n", "ss"]
-                parts.append(one.assign(metric=m.name, mi=i))
         cols = [*KEY, "metric", "value", "sd", "seeds", "k", "n", "ss"]
-        if not parts:
+        out: dict[str, list] = {c: [] for c in [*cols, "mi"]}
+        for metrics, df in self._pass:
+            k = range(len(metrics))
+            keys = list(zip(*(df[c].tolist() for c in KEY)))
+            first = dict.fromkeys(keys)  # the groups in first-seen order (groupby(sort=False))
+            s, q = (df[[f"{c}{i}" for i in k]].to_numpy(float) for c in "sq")
+            n = df[[f"n{i}" for i in k]].to_numpy()
+            m = s / np.where(n > 0, n, np.nan)
+            if len(first) == len(keys):  # one seed per block: the sums are the block's own (NaN sums to 0)
+                stats = (m, np.full(m.shape, np.nan), (~np.isnan(m)).astype(np.int64), np.nan_to_num(s, nan=0.0), n,
+                         np.nan_to_num(q, nan=0.0))
+            else:
+                codes = np.fromiter(map({key: i for i, key in enumerate(first)}.get, keys), np.int64, len(keys))
+                g = pd.DataFrame(np.hstack([m, s, q]), columns=range(3 * len(k))).groupby(codes, sort=False)
+                ms, sums = list(k), list(range(len(k), 3 * len(k)))
+                summed = g[sums].sum().to_numpy()
+                stats = (g[ms].mean().to_numpy(), g[ms].std().to_numpy(), g[ms].count().to_numpy(),
+                         summed[:, :len(k)], pd.DataFrame(n).groupby(codes, sort=False).sum().to_numpy(), summed[:, len(k):])
+            for i, metric in enumerate(metrics):
+                for c, key in enumerate(KEY):
+                    out[key] += [f[c] for f in first]
+                out["metric"] += [metric.name] * len(first)
+                out["mi"] += [i] * len(first)
+                for name, v in zip(("value", "sd", "seeds", "k", "n", "ss"), stats):
+                    out[name].append(v[:, i])
+        if not out["metric"]:
             return pd.DataFrame(columns=cols)
-        out = pd.concat(parts, ignore_index=True).merge(order, on=KEY)
-        return out.sort_values(["order", "mi"], kind="stable")[cols].reset_index(drop=True)
+        frame = pd.DataFrame({c: (np.concatenate(v) if c in ("value", "sd", "seeds", "k", "n", "ss") else v)
+                              for c, v in out.items()})
+        rank = {key: i for i, key in enumerate(dict.fromkeys(zip(*(self.blocks[c].tolist() for c in KEY))))}
+        order = [rank[key] for key in zip(*(out[c] for c in KEY))]  # the rows' order, then the declaration's
+        return frame.iloc[np.lexsort((frame["mi"].to_numpy(), order))][cols].reset_index(drop=True)
 
     def _bitsets(self, metric: str | None) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
         """{(dataset, recipe, evaluation, seed): (present, true)} for a rate metric (None: ``correct``)."""
@@ -241,7 +263,7 @@ class Rows:
             if name not in names or metrics[names.index(name)].aggregate != "rate":
                 continue
             col = f"o{names.index(name)}"
-            for r in zip(df["dataset"], df["recipe"], df["evaluation"], df["seed"], df["p"], df[col]):
+            for r in zip(*(df[c].tolist() for c in ("dataset", "recipe", "evaluation", "seed", "p", col))):
                 out[r[:4]] = (_bits(r[4]), _bits(r[5]))
         return out
 
@@ -250,11 +272,12 @@ class Rows:
         has dataset, evaluation, best (a recipe); returns dataset, evaluation, recipe, b (inputs whose mean
         over seeds is higher for the best), c (higher for the recipe) and shared (inputs both have). With one
         seed, b and c are McNemar's discordant counts; with several, a sign test's (seeds are not pairs)."""
-        per: dict[tuple, list[np.ndarray]] = {}
+        seeds: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = {}
         for (ds, recipe, ev, _), (p, o) in self._bitsets(metric).items():
-            acc = per.setdefault((ds, recipe, ev), [np.zeros(len(p), np.int64), np.zeros(len(p), np.int64)])
-            acc[0] += p
-            acc[1] += o & p
+            seeds.setdefault((ds, recipe, ev), []).append((p, o & p))
+        # per input: seeds present n and true k (one seed: the bitsets themselves, 0/1 as booleans)
+        per = {key: both[0] if len(both) == 1 else tuple(np.sum(part, axis=0, dtype=np.int64) for part in zip(*both))
+               for key, both in seeds.items()}
         ref = dict(zip(zip(best["dataset"], best["evaluation"]), best["best"]))
         out = []
         for (ds, recipe, ev), (n, k) in per.items():
@@ -279,10 +302,11 @@ class Rows:
                 acc[1] &= o
         out: dict[str, list] = {}
         for (recipe, seed), (p, o) in per.items():
-            present = np.flatnonzero(p)
-            out.setdefault(recipe, []).append(pd.Series(o[present], index=pd.MultiIndex.from_arrays(
-                [np.full(len(present), seed), present + self.lo], names=["seed", "index"])))
-        return {r: pd.concat(parts).sort_index() for r, parts in out.items()}
+            out.setdefault(recipe, []).append((seed, np.flatnonzero(p), o))
+        for parts in out.values():
+            parts.sort(key=lambda part: part[0])  # by (seed, index)
+        return {r: pd.Series(np.concatenate([o[at] for _, at, o in parts]),
+                             index=_pairs([(seed, at + self.lo) for seed, at, _ in parts])) for r, parts in out.items()}
 
     def column(self, name: str, where: str = "TRUE") -> pd.DataFrame:
         """Some columns of the rows matching a SQL condition, in the rows' order (plots)."""

@@ -27,17 +27,23 @@ from bench.report.stats import wilson
 from bench.results import atomic
 
 
-def _norm(params: str) -> str | None:
-    """An attack evaluation's norm ('Linf', 'L2') from its resolved parameters; None when unbounded."""
+NORMS = {"linf": "Linf", "l2": "L2"}  # how a board names a norm
+
+
+def _norm(norm: str | None, params: str) -> str | None:
+    """An attack block's board norm ('Linf', 'L2'): its rows' ``norm`` column, else (rows written before that
+    column) the norm its resolved parameters name or its attack bounds; None when unbounded."""
+    if norm is not None and not pd.isna(norm):
+        return NORMS.get(str(norm).lower(), str(norm))
     p = json.loads(params or "{}")
     if p.get("norm"):
-        return {"linf": "Linf", "l2": "L2"}.get(str(p["norm"]).lower(), str(p["norm"]))
+        return NORMS.get(str(p["norm"]).lower(), str(p["norm"]))
     if p.get("attack"):
         from bench.attacks import ATTACKS
 
         name = p["attack"]
         norm = ATTACKS.get(name).norm if name in ATTACKS else None
-        return {"linf": "Linf", "l2": "L2"}.get(norm) if norm else None
+        return NORMS.get(norm) if norm else None
     return None
 
 
@@ -75,14 +81,16 @@ def _source(label: str, run: dict) -> str:
     return f"recipe {r.get('method')} (card {r.get('card')})" if r else ""
 
 
-# the rows of one threat model's boards: bounded attacks (eps known), not AutoAttack's components
-ATTACK_ROWS = "evaluation LIKE 'attack:%' AND eps IS NOT NULL AND NOT contains(evaluation, '/')"
+# the rows of one threat model's boards, selected on the name parts' columns: bounded attacks (eps known: not null,
+# not NaN), not AutoAttack's components
+ATTACK_ROWS = "kind = 'attack' AND eps IS NOT NULL AND NOT isnan(eps) AND component IS NULL"
+CLEAN_ROWS = "kind = 'clean' AND base = 'clean' AND predictor IS NULL"  # the `clean` evaluation
 FIRST = "min(src || ':' || lpad(CAST(pos AS VARCHAR), 12, '0'))"  # the rows' order: the first row of a group
 
 
-def _aa_flag(evaluations, cells, run: dict) -> dict:
-    """AutoAttack on this board: ran or not, and the checks' messages."""
-    ran = any(e.startswith("attack:AutoAttack") for e in evaluations)
+def _aa_flag(ran: bool, cells, run: dict) -> dict:
+    """AutoAttack on this board: ran or not (an attack of the board whose base is AutoAttack's), and the
+    checks' messages."""
     checks = []
     for cell in cells:
         note = ((run.get("cells") or {}).get(cell, {}).get("meta", {}).get("notes") or {}).get("autoattack")
@@ -97,14 +105,17 @@ def _score(line: dict) -> tuple:
 
 def boards(rows: Rows, run: dict, entries: dict) -> list[dict]:
     """One board per (dataset, norm, eps), its entries ranked by robust accuracy: per entry, the share of
-    inputs that no attack of the board flipped (one DuckDB pass over the rows; norms from the attacks'
-    parameters)."""
-    params = rows.query(f"SELECT DISTINCT params FROM rows WHERE {ATTACK_ROWS}")["params"]
-    norms = pd.DataFrame({"params": list(params), "board_norm": [_norm(p) for p in params]}).dropna()
+    inputs that no attack of the board flipped (one DuckDB pass over the rows, selected on their name parts'
+    columns; the norm from the rows' ``norm`` column, or the attacks' parameters for rows without it)."""
+    pairs = [tuple(None if pd.isna(v) else v for v in pair) for pair in rows.con.execute(
+        f"SELECT DISTINCT norm, params FROM rows WHERE {ATTACK_ROWS}").fetchall()]
+    norms = pd.DataFrame([(n, p, _norm(n, p)) for n, p in pairs], columns=["norm", "params", "board_norm"],
+                         dtype=object).dropna(subset=["board_norm"])
     if not len(norms):
         return []
     lines = rows.query(f"""
-        WITH a AS (SELECT r.* EXCLUDE (norm), n.board_norm AS norm FROM rows r JOIN board_norms n USING (params)
+        WITH a AS (SELECT r.* EXCLUDE (norm), n.board_norm AS norm FROM rows r JOIN board_norms n
+                   ON r.params IS NOT DISTINCT FROM n.params AND r.norm IS NOT DISTINCT FROM n.norm
                    WHERE {ATTACK_ROWS}),
         per AS (SELECT dataset, norm, eps, recipe, seed, index, bool_and(correct) AS ok FROM a GROUP BY ALL),
         acc AS (SELECT dataset, norm, eps, recipe, seed, count(*) AS n,
@@ -112,13 +123,14 @@ def boards(rows: Rows, run: dict, entries: dict) -> list[dict]:
         cells AS (SELECT dataset, norm, eps, recipe, seed, cell, {FIRST} AS cell_first FROM a GROUP BY ALL),
         meta AS (SELECT dataset, norm, eps, recipe, seed, list(cell ORDER BY cell_first) AS cells,
                         min(cell_first) AS first FROM cells GROUP BY ALL),
-        evs AS (SELECT dataset, norm, eps, recipe, seed, list(DISTINCT evaluation) AS evaluations FROM a GROUP BY ALL)
+        evs AS (SELECT dataset, norm, eps, recipe, seed, list(DISTINCT evaluation) AS evaluations,
+                       bool_or(starts_with(base, 'AutoAttack')) AS aa FROM a GROUP BY ALL)
         SELECT * FROM acc JOIN meta USING (dataset, norm, eps, recipe, seed) JOIN evs USING (dataset, norm, eps, recipe, seed)
         ORDER BY first""",
                        board_norms=norms)
     clean = {(r.dataset, r.recipe, int(r.seed)): _wilson(int(r.k), int(r.n)) for r in rows.query(
         "SELECT dataset, recipe, seed, count(*) AS n, sum(CAST(correct AS INT)) AS k FROM rows "
-        "WHERE evaluation = 'clean' GROUP BY ALL").itertuples(index=False)}
+        f"WHERE {CLEAN_ROWS} GROUP BY ALL").itertuples(index=False)}
     out = []
     for ds in ordered([k[0] for k in entries], run.get("order", {}).get("datasets")):
         sub = lines[lines["dataset"] == ds]
@@ -127,7 +139,7 @@ def boards(rows: Rows, run: dict, entries: dict) -> list[dict]:
             for r in threat.itertuples(index=False):
                 key = (ds, r.recipe, int(r.seed))
                 board.append({"entry": entries[key], "robust": _wilson(int(r.k), int(r.n)), "clean": clean.get(key),
-                              "attacks": sorted(r.evaluations), "aa": _aa_flag(sorted(r.evaluations), r.cells, run)})
+                              "attacks": sorted(r.evaluations), "aa": _aa_flag(bool(r.aa), r.cells, run)})
             board.sort(key=_score)
             for i, line in enumerate(board):  # ties share a rank (1, 1, 3)
                 same = i and _score(board[i - 1]) == _score(line)

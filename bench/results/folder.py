@@ -17,55 +17,108 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+try:
+    from pyarrow._parquet import ParquetReader as _Reader
+except ImportError:  # a pyarrow that moved it: the public reader
+    _Reader = None
+
 from bench.errors import UserError
 from bench.results import integrity, runfile
-from bench.results.schema import ROW_SCHEMA
+from bench.results.schema import COLUMNS, ROW_SCHEMA
 
 ROWS_KEY = b"bench.rows"  # the row count a cell wrote, checked when the file is read back
 
 
-def _footer(path: Path):
-    """(row count, arrow schema) from a parquet file's footer, or None when it does not parse. Cached per
-    (path, size, mtime), so the checks, the timings and the cell metadata of one report read it once."""
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return None
-    return _read_footer(str(path), st.st_size, st.st_mtime_ns)
+class Footer(NamedTuple):
+    """What a cell's parquet footer says: its row count, whether it reads back whole (``parquet_ok``), the
+    statistics of the columns in STATS, (min, max, nulls) over its row groups or None where a row group has
+    none, and the cell's metadata as bench.store wrote it (JSON). Only these are kept, not the schema."""
+    rows: int
+    whole: bool
+    stats: dict
+    meta: bytes
 
 
-@lru_cache(maxsize=65536)
-def _read_footer(path: str, size: int, mtime_ns: int):
+STATS = ("kind", "index")  # the report groups files by kind and sizes its bitstrings by the index range
+_FOOTERS: dict[tuple, Footer | None] = {}  # (path, size, mtime) -> footer: read once per process
+
+
+def footer(path: Path) -> Footer | None:
+    """A parquet file's Footer, or None when it does not parse (see ``footers``)."""
+    return footers([path])[0]
+
+
+def footers(paths: list[Path]) -> list[Footer | None]:
+    """The Footer of each file (None: missing, or its footer does not parse). Read once per (path, size, mtime),
+    so the check, the report's grouping and index range, the timings and the cell metadata of one report read
+    each footer once."""
+    keys = []
+    for path in map(str, paths):
+        try:
+            st = os.stat(path)
+        except OSError:
+            keys.append(None)
+            continue
+        keys.append((path, st.st_size, st.st_mtime_ns))
+    new = list(dict.fromkeys(k for k in keys if k is not None and k not in _FOOTERS))
+    if len(_FOOTERS) + len(new) > 65536:
+        _FOOTERS.clear()
+    _FOOTERS.update((k, _read_footer(k[0])) for k in new)
+    return [None if k is None else _FOOTERS[k] for k in keys]
+
+
+def _open(path: str) -> tuple[pq.FileMetaData, pa.Schema]:
+    """A parquet file's metadata and arrow schema (what pq.ParquetFile(path) gives, without its Python set-up,
+    a third of its time on a cell's file, and without FileMetaData.schema, whose objects a thread frees late)."""
+    if _Reader is None:
+        meta = pq.read_metadata(path)
+        return meta, meta.schema.to_arrow_schema()
+    reader = _Reader()
+    reader.open(path)
     try:
-        meta = pq.ParquetFile(path).metadata
-        return meta.num_rows, meta.schema.to_arrow_schema()
+        return reader.metadata, reader.schema_arrow
+    finally:
+        reader.close()
+
+
+def _read_footer(path: str) -> Footer | None:
+    try:
+        meta, schema = _open(path)
     except (OSError, pa.ArrowException):
         return None
+    md = schema.metadata or {}
+    whole = schema.equals(ROW_SCHEMA) and md.get(ROWS_KEY) == str(meta.num_rows).encode()
+    stats = {}
+    for name in STATS if whole else ():
+        column, parts = COLUMNS.index(name), []
+        for g in range(meta.num_row_groups):
+            st = meta.row_group(g).column(column).statistics
+            ok = st is not None and st.has_min_max and st.has_null_count
+            parts.append((st.min, st.max, st.null_count) if ok else None)
+        stats[name] = None if None in parts or not parts else (
+            min(p[0] for p in parts), max(p[1] for p in parts), sum(p[2] for p in parts))
+    return Footer(meta.num_rows, whole, stats, md.get(b"bench", b"{}"))
 
 
 def parquet_ok(path: Path) -> bool:
     """Whether a cell's parquet file reads back whole: its footer parses, it has bench's row schema, and
     it holds the row count bench recorded in its metadata when it wrote it."""
-    footer = _footer(path)
-    if footer is None:
-        return False
-    rows, schema = footer
-    md = schema.metadata or {}
-    return schema.remove_metadata() == ROW_SCHEMA and ROWS_KEY in md and md[ROWS_KEY] == str(rows).encode()
+    f = footer(path)
+    return f is not None and f.whole
 
 
 def cell_meta(path: Path) -> dict:
     """An eval cell's metadata (seconds, notes, versions) from its parquet file."""
-    footer = _footer(path)
-    if footer is None:
+    f = footer(path)
+    if f is None:
         raise UserError(f"{path}: damaged results file; re-run `bench run` to recompute it")
-    return json.loads((footer[1].metadata or {}).get(b"bench", b"{}"))
+    return json.loads(f.meta)
 
 
 def _samples(results_dir: str | Path, eid: str) -> Path:

@@ -165,11 +165,12 @@ def _higher(rows: Rows, evaluation: str | None, metric: str) -> bool:
 def _values(rows: Rows) -> dict:
     """{(dataset, evaluation, metric): {recipe: aggregates}} from Rows.values, with each metric's aggregate."""
     out: dict = {}
-    kinds = dict(zip(rows.blocks["evaluation"], rows.blocks["kind"]))
-    for a in rows.values.itertuples(index=False):
-        agg = find_metric(kinds[a.evaluation], a.metric).aggregate
-        out.setdefault((a.dataset, a.evaluation, a.metric), {})[a.recipe] = Aggregate(
-            a.value, a.sd, a.seeds, a.k, a.n, a.ss, agg)
+    kinds = dict(zip(rows.blocks["evaluation"].tolist(), rows.blocks["kind"].tolist()))
+    v = rows.values  # columns as lists: iterating pandas' Arrow-backed strings boxes one value at a time
+    for ds, ev, metric, recipe, *numbers in zip(*(v[c].tolist() for c in (
+            "dataset", "evaluation", "metric", "recipe", "value", "sd", "seeds", "k", "n", "ss"))):
+        agg = find_metric(kinds[ev], metric).aggregate
+        out.setdefault((ds, ev, metric), {})[recipe] = Aggregate(*numbers, agg)
     return out
 
 

@@ -20,8 +20,13 @@ def seconds(v: float) -> str:
 
 
 def _per_seed(blocks: pd.DataFrame, cell_col: str, timing: dict) -> pd.Series | None:
-    cells = blocks.drop_duplicates(cell_col)
-    values = {int(s): timing[c] for s, c in zip(cells["seed"], cells[cell_col]) if c in timing}
+    """Seconds per seed of a recipe's blocks, each cell counted once (its first block)."""
+    values, seen = {}, set()
+    for s, c in zip(blocks["seed"].tolist(), blocks[cell_col].tolist()):
+        if c not in seen:
+            seen.add(c)
+            if c in timing:
+                values[int(s)] = timing[c]
     return pd.Series(values, dtype=float) if values else None
 
 
@@ -41,10 +46,8 @@ def table4(rows: Rows, run: dict) -> Table | None:
         if certs:
             wanted.append((f"Certification time (s), {certs[0]}", certs[0], "cell", evals))
         for title, ev, col, timing in wanted:
-            samples = {}
-            for r in recipes:
-                blocks = sub[(sub["recipe"] == r) & ((sub["evaluation"] == ev) if ev else True)]
-                samples[r] = _per_seed(blocks, col, timing) if len(blocks) else None
+            by_recipe = dict(tuple((sub[sub["evaluation"] == ev] if ev else sub).groupby("recipe", sort=False)))
+            samples = {r: _per_seed(by_recipe[r], col, timing) if r in by_recipe else None for r in recipes}
             if any(s is not None for s in samples.values()):
                 columns.append(((group(ds, datasets), title), compare(samples, "value", higher=False, fmt=seconds)))
     device = run.get("device", "")
