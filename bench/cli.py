@@ -32,7 +32,8 @@ def _executor(args, suite):
     try:
         import ray  # noqa: F401
     except ImportError:
-        raise UserError("--executor ray needs Ray: pip install 'bench[ray]' (or pip install 'ray[default]')") from None
+        raise UserError("--executor ray needs Ray: pip install 'robustness-bench[ray]' "
+                        "(or pip install 'ray[default]')") from None
     from bench.execute.cluster import resolve
 
     res = dict(suite.resources)

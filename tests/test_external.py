@@ -243,5 +243,5 @@ def test_metadata_datasets_and_robustbench_without_its_file(trained, tmp_path, c
     code, _, err = cli("run", rb, "--out", tmp_path / "out")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "s.yaml:3: models.robustbench: mart: " in err
     assert ("put RobustBench's checkpoint of Wang2020Improving at " f"{tmp_path / 'rb' / 'cifar10' / 'Linf'}" in err
-            or "entries need the optional extra: pip install 'bench[robustbench]'" in err)
+            or "entries need the optional extra: pip install 'robustness-bench[robustbench]'" in err)
     assert not (tmp_path / "out").exists()

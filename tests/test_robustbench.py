@@ -2,7 +2,7 @@
 <name>.pt, weights under `state_dict` with DataParallel's `module.` prefix) for Wang2020Improving, whose
 architecture (WideResNet-28-10 from robustbench.model_zoo) the test builds with random weights; nothing is
 downloaded. Its rows equal those of the same weights handed to bench.evaluate. Skipped, with the reason,
-where the optional extra bench[robustbench] does not import."""
+where the optional extra robustness-bench[robustbench] does not import."""
 from __future__ import annotations
 
 import pickle

@@ -111,8 +111,8 @@ def _zoo(label: str, where: str):
         from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
         from robustbench.utils import rm_substr_from_state_dict
     except ImportError as e:
-        raise UserError(f"{label}: `robustbench:` entries need the optional extra: pip install 'bench[robustbench]' "
-                        f"(importing robustbench failed: {e})", where, "models.robustbench") from None
+        raise UserError(f"{label}: `robustbench:` entries need the optional extra: "
+                        f"pip install 'robustness-bench[robustbench]' (importing robustbench failed: {e})", where, "models.robustbench") from None
     return model_dicts, BenchmarkDataset, ThreatModel, rm_substr_from_state_dict
 
 
