@@ -98,7 +98,7 @@ def test_ray_rows_equal_local(local_ray, tiny_suite, cli, tmp_path):
     assert out.count("on ") >= 6  # every cell's log line names its node
     assert not left.exists() and f"removed {left}" in out
     log = (tmp_path / "run.log").read_text()
-    assert "run: 2 train cells and 4 eval cells to run" in log
+    assert "run: 2 model cells and 4 eval cells to run" in log
     assert log.count("] done train ") == 2 and log.count("] done eval ") == 4 and "0 cells left" in log
     got = _rows(tmp_path / "ray")
     want = _local_rows(suite, tmp_path / "local")

@@ -17,6 +17,7 @@ from torch import nn
 from bench.errors import UserError
 from bench.nets import Normalize, build
 from bench.suite.models import parse_builder
+from bench.suite.plugins import importable
 
 # Bumped when loading or wrapping an external model changes its numbers (hashed into the cell id, as a
 # recipe's version is).
@@ -69,9 +70,10 @@ def _arch(s: dict, paths: dict, info, where: str) -> nn.Module:
 
 
 def _module(s: dict, paths: dict, info, where: str) -> nn.Module:
-    fn = parse_builder(s["module"], where)
+    fn = parse_builder(s["module"], where, paths.get("import_path"))
     try:
-        net = fn(**s.get("args", {}))
+        with importable(paths.get("import_path")):
+            net = fn(**s.get("args", {}))
     except Exception as e:
         raise UserError(f"{s['as']}: {s['module']}(**args) raised {type(e).__name__}: {e}", where, "models.module") from None
     if not isinstance(net, nn.Module):

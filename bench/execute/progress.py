@@ -81,7 +81,7 @@ class Board:
         """The cells still to run (``train_done(cell)`` / ``eval_done(cell)`` say which are finished)."""
         self.epochs_left = {c.label: c.epochs for c in trains if not train_done(c)}
         self.evals_left = sum(not eval_done(c) for c in evals)
-        self.say(f"run: {len(self.epochs_left)} train cells and {self.evals_left} eval cells to run")
+        self.say(f"run: {len(self.epochs_left)} model cells and {self.evals_left} eval cells to run")
 
     def run_eta(self) -> str:
         """The current cell's ETA, plus the other training cells' epochs at the mean seconds per epoch so far,
@@ -109,7 +109,8 @@ class Board:
                  f"cell ETA {duration(cell_eta)} | run ETA {self.run_eta()}")
 
     def cell_done(self, kind: str, label: str, i: int, n: int, seconds: float, summary: str = "") -> None:
-        if kind == "train":
+        """A cell finished: ``kind`` eval, or what a model cell did (train, load)."""
+        if kind != "eval":
             self.epochs_left.pop(label, None)
             self.cell_start.pop(label, None)
             self.current = (None, 0.0)

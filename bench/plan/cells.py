@@ -8,7 +8,7 @@ questions, so no caller asks which kind it holds:
 - ``ModelCell``: a module handed to ``bench.evaluate``, already in memory.
 
 The questions: ``id`` and ``versions`` (what the id hashes), ``epochs`` (0 when nothing is trained),
-``label`` (progress lines), ``record()`` (its run.json entry), ``produce`` (train it, or load, check and
+``action`` (what producing it does: ``train`` or ``load``; the CLI's words), ``label`` (progress lines), ``record()`` (its run.json entry), ``produce`` (train it, or load, check and
 record it: models/<id>.{json,pt}), ``load`` (the model, in eval mode on a device), ``check`` (a load
 before anything runs, so a bad model is one line and nothing is written) and, for ``--estimate``,
 ``train_work`` (what training costs; None when nothing is trained) and ``timing_model`` (the model an
@@ -53,6 +53,7 @@ class _ModelCell:
 
 @dataclass(frozen=True)
 class TrainCell(_ModelCell):
+    action = "train"
     dataset: str
     recipe: str  # the suite's label
     method: str
@@ -130,6 +131,7 @@ class _Given(_ModelCell):
     n_train = None
     method = "external"
     epochs = 0
+    action = "load"
     versions = {"external": EXTERNAL_VERSION}
 
     def produce(self, out: Path, device: str, root: str | None = None, progress: bool = True) -> None:
