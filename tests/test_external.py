@@ -199,7 +199,8 @@ def test_python_api_rows_and_folder(trained, tmp_path, cli):
     net = build("small_cnn", DATASETS.get("digits"), width=8)
     net.load_state_dict(torch.load(trained / "ckpt" / "net.pt", weights_only=True))
     evals = ["clean", "attack: PGD\nparams: {steps: 3}", {"ibp": None}]
-    rows = bench.evaluate(net, dataset="digits", evaluations=evals, n_test=40, seed=0, device="cpu", label="mine")
+    rows = bench.evaluate(net, dataset="digits", evaluations=evals, n_test=40, seed=0, device="cpu", label="mine",
+                          normalize="none")
     assert list(rows.columns) == COLUMNS and set(rows["recipe"]) == {"mine"} and (rows["seed"] == 0).all()
     ref = read_rows(trained / "out")
     ref = ref[ref["evaluation"].isin(["clean", "attack:PGD", "ibp"])].sort_values(["evaluation", "index"]).reset_index(drop=True)
@@ -207,18 +208,19 @@ def test_python_api_rows_and_folder(trained, tmp_path, cli):
     for col in ["evaluation", *SAME]:
         assert got[col].equals(ref[col]), col
     out = tmp_path / "res"
-    again = bench.evaluate(net, evaluations=evals, n_test=40, out=out, label="mine<b>", device="cpu")
+    again = bench.evaluate(net, evaluations=evals, n_test=40, out=out, label="mine<b>", device="cpu",
+                           normalize="none", progress=False)
     assert again.drop(columns=["recipe", "cell", "train_cell"]).equals(rows.drop(columns=["recipe", "cell", "train_cell"]))
     assert len(list((out / "samples").glob("*.parquet"))) == 3 and (out / "run.json").exists()
     code, text, err = cli("report", out)
     assert code == 0, err
     assert md("mine<b>") in text and "wrote" in text and (out / "report.html").exists()
-    with pytest.raises(UserError, match=r"bench.evaluate:\d+: evaluations: unknown evaluation kind 'attak'"):
-        bench.evaluate(net, evaluations=["attak: PGD"], n_test=40)
+    with pytest.raises(UserError, match=r"^evaluations\[0\]: unknown evaluation kind 'attak'"):
+        bench.evaluate(net, evaluations=["attak: PGD"], n_test=40, normalize="none")
     from toy_nets import small
 
-    with pytest.raises(UserError, match=r"bench.evaluate: models: mine: the model returns \(8, 7\)"):
-        bench.evaluate(small(classes=7), evaluations=["clean"], n_test=8, label="mine")
+    with pytest.raises(UserError, match=r"^model: mine: the model returns \(8, 7\)"):
+        bench.evaluate(small(classes=7), evaluations=["clean"], n_test=8, label="mine", normalize="none")
 
 
 def test_metadata_datasets_and_robustbench_without_its_file(trained, tmp_path, cli):

@@ -156,13 +156,18 @@ BUILDERS = {"arch": _arch, "module": _module, "torchscript": _torchscript, "robu
 def build_model(settings: dict, paths: dict, info, where: str) -> nn.Module:
     """The entry's model on the CPU, wrapped in ``normalize:`` when given."""
     net = BUILDERS[settings["source"]](settings, paths, info, where)
-    norm = settings.get("normalize")
-    if norm:
-        if len(norm["mean"]) != info.shape[0]:
-            raise UserError(f"{settings['as']}: normalize has {len(norm['mean'])} channels, {info.name} has "
-                            f"{info.shape[0]}", where, "models.normalize")
-        net = nn.Sequential(Normalize(norm["mean"], norm["std"]), net)
-    return net
+    return normalized(net, settings.get("normalize"), info, settings["as"], where, "models.normalize")
+
+
+def normalized(net: nn.Module, norm: dict | None, info, label: str, where: str | None, field: str) -> nn.Module:
+    """``net`` behind a normalisation layer ({mean, std}, one value per channel of the dataset), so that it
+    takes [0,1] pixels; ``net`` itself when ``norm`` is None."""
+    if not norm:
+        return net
+    if len(norm["mean"]) != info.shape[0]:
+        raise UserError(f"{label}: normalize has {len(norm['mean'])} channels, {info.name} has {info.shape[0]}",
+                        where, field)
+    return nn.Sequential(Normalize(norm["mean"], norm["std"]), net)
 
 
 def check_model(net: nn.Module, x: torch.Tensor, info, label: str, where: str) -> None:

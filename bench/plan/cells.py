@@ -30,7 +30,7 @@ from bench.data import DATASETS, Split, splits, subset
 from bench.errors import UserError
 from bench.evals import EVALS
 from bench.execute import compute
-from bench.execute.external import EXTERNAL_VERSION, build_model, robustbench_file
+from bench.execute.external import EXTERNAL_VERSION, build_model, normalized, robustbench_file
 from bench.ids import canonical, cell_id, file_sha256
 from bench.recipes import RECIPES
 from bench.results import store
@@ -209,15 +209,20 @@ class ModelCell(_Given):
     id: str
     arch: str
     download: bool = False
-    where: str = "bench.evaluate"
+    where: str = "model"  # bench.evaluate's argument
+    normalize_json: str = "null"  # bench.evaluate's normalize= ({mean, std}, or null)
 
     @classmethod
-    def of(cls, net, dataset: str, label: str) -> "ModelCell":
+    def of(cls, net, dataset: str, label: str, normalize: dict | None = None, download: bool = False) -> "ModelCell":
+        """The cell of ``net`` (behind ``normalize`` when given); its id hashes what is evaluated."""
         kind = f"{type(net).__module__}.{type(net).__qualname__}"
-        return cls(dataset, label, net, module_digest(net)[:16], kind)
+        net = normalized(net, normalize, DATASETS.get(dataset), label, "normalize", None)
+        return cls(dataset, label, net, module_digest(net)[:16], kind, download, normalize_json=canonical(normalize))
 
     def describe(self) -> dict:
-        return {"external": {"source": "python", "class": self.arch}, "sha256": {"state_dict": self.id}}
+        norm = json.loads(self.normalize_json)
+        return {"external": {"source": "python", "class": self.arch, **({"normalize": norm} if norm else {})},
+                "sha256": {"state_dict": self.id}}
 
     def model(self, root: str | None):
         return self.net
