@@ -132,9 +132,9 @@ def _cells_note(results: str, stale: bool) -> None:
     if stale:
         for path in old + models:
             print(f"stale: {path}", file=sys.stderr)
-    elif old or models:
-        print(f"note: ignoring {len(old)} stale cell files and {len(models)} stale model files no cell of this "
-              "suite names (--stale lists them, `bench gc` removes them)", file=sys.stderr)
+    elif old:
+        print(f"note: ignoring {len(old)} stale cell files no cell of this suite names "
+              "(--stale lists them, `bench gc` removes them)", file=sys.stderr)
 
 
 def progress_board(args, out: Path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import textwrap
 from fractions import Fraction
 
 WIDTH = 100  # columns of `bench list`'s widest line

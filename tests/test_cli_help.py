@@ -88,5 +88,6 @@ def test_descriptions_are_whole_sentences():
 def test_readme_points_at_read_rows_and_make_test_fast():
     readme = (ROOT / "README.md").read_text()
     rows = readme.split("### Per-sample rows")[1].split("\n## ")[0]
-    assert "bench.results.read_rows" in rows and 'read_parquet("results/quickstart/samples")' not in rows
+    code = "".join(rows.split("```python")[1:]).split("```")[0]
+    assert "read_rows(" in code and 'read_parquet("results/quickstart/samples")' not in code
     assert "make test-fast" in readme
