@@ -1,5 +1,5 @@
 # make demo: set up .venv, run the quickstart suite, write the report.
-# make test: set up .venv, run the tests.
+# make test: set up .venv, run the tests; make test-fast: the tests not marked slow.
 # make data: install Debian's dataset-fashion-mnist (the real-data CI grid's images) when missing.
 PYTHON ?= python3
 VENV := .venv
@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# the distribution was called `bench` (PyPI's `bench` is another project): drop it before installing
+	# robustness-bench, so the two do not both claim the `bench` package and command
+	$(BIN)/python -m pip uninstall -y -q bench 2>/dev/null || true
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.version import __version__
 
 DEFAULT_SUITE = "suites/quickstart.yaml"
 
@@ -32,7 +33,8 @@ def _executor(args, suite):
     try:
         import ray  # noqa: F401
     except ImportError:
-        raise UserError("--executor ray needs Ray: pip install 'bench[ray]' (or pip install 'ray[default]')") from None
+        raise UserError("--executor ray needs Ray: pip install 'robustness-bench[ray]' "
+                        "(or pip install 'ray[default]')") from None
     from bench.execute.cluster import resolve
 
     res = dict(suite.resources)
@@ -48,8 +50,27 @@ def _out_dir(args, suite) -> Path:
     return out
 
 
-def cmd_run(args) -> int:
+def _preflight(suite, trains, evals, root: str | None) -> None:
+    """What can fail before anything runs, checked before anything is written: every dataset's files are
+    where its loader looks (not read), and every model trained elsewhere loads and takes a test batch."""
+    from bench.data import check_installed
     from bench.execute.compute import check_all
+
+    for ds in suite.datasets:
+        check_installed(ds.name, root, ds.download)
+    check_all(trains, evals, root)
+
+
+def _model_cells(trains, out: Path | None = None) -> str:
+    """'5 model cells (1 trained by bench, 4 trained elsewhere; 4 to run)': what producing them does."""
+    made = {"train": "trained by bench", "load": "trained elsewhere"}
+    counts = [f"{sum(c.action == a for c in trains)} {words}" for a, words in made.items()
+              if any(c.action == a for c in trains)]
+    todo = f"; {sum(not c.done(out) for c in trains)} to run" if out is not None else ""
+    return f"{len(trains)} model cells ({', '.join(counts)}{todo})"
+
+
+def cmd_run(args) -> int:
     from bench.execute.local import run_local
     from bench.plan.grid import plan
     from bench.results import runfile
@@ -62,6 +83,7 @@ def cmd_run(args) -> int:
     own_folder(out)  # nothing read or written through a symbolic link inside the results folder
     executor = _executor(args, suite)
     device = executor[0] if executor else _device(args.device)
+    _preflight(suite, trains, evals, args.data_root)  # a missing dataset or a bad model: one line, nothing written
     if args.estimate:
         from bench.plan.estimate import estimate_run
 
@@ -69,16 +91,13 @@ def cmd_run(args) -> int:
         if not args.dry_run:
             return 0
     if args.dry_run:
-        todo_t = sum(not c.done(out) for c in trains)
         todo_e = sum(not c.done(out) for c in evals)
-        print(f"suite {suite.name}: {len(trains)} train cells ({todo_t} to run), "
-              f"{len(evals)} eval cells ({todo_e} to run) -> {out}")
+        print(f"suite {suite.name}: {_model_cells(trains, out)}, {len(evals)} eval cells ({todo_e} to run) -> {out}")
         for c in trains:
-            print(f"  train {c.id} {c.dataset} {c.recipe} ({c.method}, {c.arch}) seed {c.seed}")
+            print(f"  {c.action:<5} {c.id} {c.dataset} {c.recipe} ({c.method}, {c.arch}) seed {c.seed}")
         for c in evals:
             print(f"  eval  {c.id} {c.train.dataset} {c.train.recipe} seed {c.train.seed} {c.name}")
         return 0
-    check_all(trains, evals, args.data_root)  # a bad external model: one line, nothing written
     info = runfile.record(suite, trains, evals, device, "ray" if executor else "local")
     runfile.write(out, info)  # first: reports know the current cells, done or not
     start = time.perf_counter()
@@ -93,7 +112,8 @@ def cmd_run(args) -> int:
     info["seconds"] = time.perf_counter() - start
     info["counts"] = counts
     runfile.write(out, info)
-    print(f"done in {info['seconds']:.1f}s: trained {counts['trained']} (skipped {counts['train_skipped']}), "
+    made = "trained" if all(c.action == "train" for c in trains) else "trained or loaded"
+    print(f"done in {info['seconds']:.1f}s: {made} {counts['trained']} (skipped {counts['train_skipped']}), "
           f"evaluated {counts['evaluated']} (skipped {counts['eval_skipped']}) -> {out}")
     if args.prune:
         _gc(out)
@@ -118,17 +138,18 @@ def damaged_note(results) -> int:
 
 def _cells_note(results: str, stale: bool) -> int:
     """Say on stderr which cells of the current suite are not done yet and which files were left out because
-    they do not verify (returns their number), and list stale cells' files."""
-    from bench.results.folder import cell_files, pending_cells
+    they do not verify (returns their number), and list stale cells' files (those `bench gc` removes: samples
+    and models)."""
+    from bench.results.folder import cell_files, pending_cells, stale_models
 
     pending = pending_cells(results)
     if pending:
         names = ", ".join(sorted({c["evaluation"] for c in pending}))
         print(f"note: {len(pending)} eval cells of this suite are not done yet ({names}); "
               f"re-run `bench run` to finish them", file=sys.stderr)
-    old = cell_files(results, stale=True)
+    old, models = cell_files(results, stale=True), stale_models(results)
     if stale:
-        for path in old:
+        for path in old + models:
             print(f"stale: {path}", file=sys.stderr)
     elif old:
         print(f"note: ignoring {len(old)} stale cell files no cell of this suite names "
@@ -264,25 +285,67 @@ def cmd_validate(args) -> int:
 
     suite = load_suite(args.suite)
     trains, evals = plan(suite)
+    _preflight(suite, trains, evals, args.data_root)
     print(f"{args.suite}: ok ({len(suite.datasets)} datasets, {len(suite.recipes)} recipes, "
-          f"{len(trains)} train cells, {len(evals)} eval cells)")
+          f"{len(suite.models)} external models, {_model_cells(trains)}, {len(evals)} eval cells)")
     return 0
 
 
+EXAMPLES = {
+    "bench": """examples:
+  bench run                          # suites/quickstart.yaml: train, evaluate -> results/quickstart
+  bench report results/quickstart    # the tables; also results/quickstart/report.{md,html}
+  bench list attacks 'PGD*'          # what a suite can name
+  bench validate suites/mine.yaml    # check a suite, its cards, datasets and models; write nothing""",
+    "run": """examples:
+  bench run suites/quickstart.yaml
+  bench run suites/mine.yaml --dry-run      # the cells and what is left to run
+  bench run suites/fashion.yaml --estimate --device cuda
+  bench run suites/fashion.yaml --executor ray --address auto --gpus-per-task 0.5""",
+    "report": """examples:
+  bench report results/quickstart
+  bench report results/quickstart --table leaderboard --format latex --out table.tex
+  bench report results/a results/b --site site/   # several submissions, a static leaderboard site""",
+    "check": """examples:
+  bench check results/quickstart --reference results/reference/quickstart.csv
+  bench check results/quickstart --reference ref.csv --write   # record the current metrics""",
+    "gc": """examples:
+  bench gc results/quickstart""",
+    "list": """examples:
+  bench list datasets
+  bench list attacks 'PGD*'
+  bench list recipes --plugin mypkg.bench_plugins""",
+    "validate": """examples:
+  bench validate suites/quickstart.yaml
+  bench validate suites/mart-vs-authors.yaml --data-root /data""",
+}
+
+
+def _sub(sub, name: str, help_text: str):
+    return sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
+                          epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench", description="Robustness benchmarking harness for image classifiers.")
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="train what is missing, evaluate, write per-sample parquet")
-    r.add_argument("suite", nargs="?", default=DEFAULT_SUITE)
+    p = argparse.ArgumentParser(prog="bench", description="Robustness benchmarking harness for image classifiers.",
+                                epilog=EXAMPLES["bench"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"bench {__version__}",
+                   help="print bench's version and exit")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    r = _sub(sub, "run", "train what is missing, evaluate, write per-sample parquet")
+    r.add_argument("suite", nargs="?", default=DEFAULT_SUITE, help=f"the suite file (default {DEFAULT_SUITE})")
     r.add_argument("--out", help="results folder (default results/<suite name>)")
     r.add_argument("--data-root", help="where datasets are read from (default $BENCH_DATA or ./data)")
-    r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where models run (default auto: cuda when there is one)")
     r.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local: cells in order in this process (default); ray: cells as Ray tasks")
-    r.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 or auto (default: $RAY_ADDRESS, else a new local Ray instance)")
+    r.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 or auto (default: $RAY_ADDRESS, "
+                   "else a new local Ray instance)")
     r.add_argument("--gpus-per-task", type=float, help="GPUs each Ray task asks for (fractions share a GPU)")
     r.add_argument("--cpus-per-task", type=float, help="CPUs each Ray task asks for (default 1)")
-    r.add_argument("--dry-run", action="store_true", help="show the cells and what is left to run; write nothing")
+    r.add_argument("--dry-run", action="store_true", help="check the datasets and external models, show the cells "
+                   "and what is left to run; write nothing")
     r.add_argument("--estimate", action="store_true", help="time a few training steps and evaluation inputs of "
                    "each distinct setting on the device and print the estimated hours per cell; write nothing")
     r.add_argument("--quiet", action="store_true", help="no progress bars or progress lines on stderr")
@@ -290,41 +353,48 @@ def parser() -> argparse.ArgumentParser:
                    "(a relative path is inside the results folder)")
     r.add_argument("--prune", action="store_true", help="afterwards remove files no cell of the suite names (bench gc)")
     r.set_defaults(fn=cmd_run)
-    rep = sub.add_parser("report", help="render tables from a results folder")
-    rep.add_argument("results")
+    rep = _sub(sub, "report", "render tables from a results folder")
+    rep.add_argument("results", help="a results folder (bench run's --out)")
     rep.add_argument("more", nargs="*", help="more results folders, merged into one report (one per submission)")
-    rep.add_argument("--site", help="write a static leaderboard site (index per dataset and threat model, a page per "
-                     "entry) to this folder")
-    rep.add_argument("--format", choices=("md", "html", "latex"))
-    rep.add_argument("--out", help="write to this file instead of stdout")
+    rep.add_argument("--site", metavar="DIR", help="write a static leaderboard site (index per dataset and threat "
+                     "model, a page per entry) to this folder")
+    rep.add_argument("--format", choices=("md", "html", "latex"), help="print this format (default md; with --out: "
+                     "from the file's suffix)")
+    rep.add_argument("--out", metavar="FILE", help="write to this file instead of stdout")
     rep.add_argument("--table", action="append", help="a table layout (repeatable; default: those the rows allow; "
                      "`bench list tables`)")
     rep.add_argument("--ci", action="store_true", help="print each cell's 95%% interval in md/latex (html always)")
     rep.add_argument("--compare-paper", action="store_true",
                      help="show each reproduced number beside the published one (results/reference/papers)")
-    rep.add_argument("--papers", help="folder of published-number CSVs (default results/reference/papers)")
-    rep.add_argument("--stale", action="store_true", help="list the files of cells the current suite does not name")
+    rep.add_argument("--papers", metavar="DIR", help="folder of published-number CSVs (default "
+                     "results/reference/papers)")
+    rep.add_argument("--stale", action="store_true", help="list the files of cells and models the current suite "
+                     "does not name (those `bench gc` removes)")
     rep.set_defaults(fn=cmd_report)
-    chk = sub.add_parser("check", help="compare the results' metrics with a reference file; exit 1 if any moved")
-    chk.add_argument("results")
-    chk.add_argument("--reference", required=True, help="reference CSV (e.g. results/reference/quickstart.csv)")
+    chk = _sub(sub, "check", "compare the results' metrics with a reference file; exit 1 if any moved")
+    chk.add_argument("results", help="a results folder (bench run's --out)")
+    chk.add_argument("--reference", required=True, metavar="CSV",
+                     help="reference CSV (e.g. results/reference/quickstart.csv)")
     chk.add_argument("--tol", help="tolerance for every metric: absolute (0.004) or in samples (2s); "
                      "default the file's tol column, else 1s")
     chk.add_argument("--write", action="store_true", help="write the results' metrics to the reference file instead")
-    chk.add_argument("--stale", action="store_true", help="list the files of cells the current suite does not name")
+    chk.add_argument("--stale", action="store_true", help="list the files of cells and models the current suite "
+                     "does not name (those `bench gc` removes)")
     chk.set_defaults(fn=cmd_check)
-    gc = sub.add_parser("gc", help="remove files of cells the folder's current suite does not name (run.json)")
-    gc.add_argument("results")
+    gc = _sub(sub, "gc", "remove files of cells the folder's current suite does not name (run.json)")
+    gc.add_argument("results", help="a results folder (bench run's --out)")
     gc.set_defaults(fn=cmd_gc)
-    ls = sub.add_parser("list", help="list registered datasets, archs, recipes, attacks, evaluations, vicinities, "
-                        "certifiers, tables")
+    ls = _sub(sub, "list", "list registered datasets, archs, recipes, attacks, evaluations, vicinities, "
+              "certifiers, tables")
     ls.add_argument("what", choices=("datasets", "archs", "recipes", "attacks", "evaluations", "vicinities",
-                                     "certifiers", "tables"))
-    ls.add_argument("pattern", nargs="?", default="*")
-    ls.add_argument("--plugin", action="append", default=[], help="also import this plugin module (repeatable)")
+                                     "certifiers", "tables"), help="which registry")
+    ls.add_argument("pattern", nargs="?", default="*", help="only names matching this shell pattern (default *)")
+    ls.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                    help="also import this plugin module (repeatable)")
     ls.set_defaults(fn=cmd_list)
-    v = sub.add_parser("validate", help="check a suite file and its model cards; write nothing")
-    v.add_argument("suite")
+    v = _sub(sub, "validate", "check a suite file, its model cards, datasets and external models; write nothing")
+    v.add_argument("suite", help="the suite file")
+    v.add_argument("--data-root", help="where datasets are read from (default $BENCH_DATA or ./data)")
     v.set_defaults(fn=cmd_validate)
     return p
 

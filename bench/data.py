@@ -57,6 +57,7 @@ class DatasetInfo:
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
+_LOOK: dict = {}  # dataset name -> (root -> whether its files are there), for check_installed
 
 
 def data_root(root: str | None) -> Path:
@@ -98,13 +99,18 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(dims)
 
 
-def _idx_pair(folder: Path, prefix: str) -> Split | None:
+def _idx_files(folder: Path, prefix: str) -> tuple[Path, Path] | None:
     for ext in (".gz", ""):
         images = folder / f"{prefix}-images-idx3-ubyte{ext}"
         labels = folder / f"{prefix}-labels-idx1-ubyte{ext}"
         if images.exists() and labels.exists():
-            return _from_uint8(read_idx(images), read_idx(labels))
+            return images, labels
     return None
+
+
+def _idx_pair(folder: Path, prefix: str) -> Split | None:
+    files = _idx_files(folder, prefix)
+    return None if files is None else _from_uint8(read_idx(files[0]), read_idx(files[1]))
 
 
 def _missing(name: str, root: Path, how: str) -> UserError:
@@ -181,33 +187,43 @@ def _cifar_split(files: list[Path], label_key: bytes) -> Split:
     return _from_uint8(np.concatenate(images), labels, chw=True)
 
 
-def _read_mnist(base: Path) -> tuple[Split, Split] | None:
+# Each reader returns None when the files are missing, and with ``look`` True instead of the splits when they
+# are there, without reading them (``check_installed``).
+def _read_mnist(base: Path, look: bool = False) -> tuple[Split, Split] | None:
     folder = base / "MNIST" / "raw"
+    if look:
+        return bool(_idx_files(folder, "train") and _idx_files(folder, "t10k"))
     train, test = _idx_pair(folder, "train"), _idx_pair(folder, "t10k")
     return (train, test) if train is not None and test is not None else None
 
 
-def _read_cifar10(base: Path) -> tuple[Split, Split] | None:
+def _read_cifar10(base: Path, look: bool = False) -> tuple[Split, Split] | None:
     folder = base / "cifar-10-batches-py"
     files = [folder / f"data_batch_{i}" for i in range(1, 6)]
     if not all(f.exists() for f in files + [folder / "test_batch"]):
         return None
+    if look:
+        return True
     return _cifar_split(files, b"labels"), _cifar_split([folder / "test_batch"], b"labels")
 
 
-def _read_cifar100(base: Path) -> tuple[Split, Split] | None:
+def _read_cifar100(base: Path, look: bool = False) -> tuple[Split, Split] | None:
     folder = base / "cifar-100-python"
     if not ((folder / "train").exists() and (folder / "test").exists()):
         return None
+    if look:
+        return True
     return _cifar_split([folder / "train"], b"fine_labels"), _cifar_split([folder / "test"], b"fine_labels")
 
 
-def _read_svhn(base: Path) -> tuple[Split, Split] | None:
+def _read_svhn(base: Path, look: bool = False) -> tuple[Split, Split] | None:
     from scipy.io import loadmat
 
     files = [base / "train_32x32.mat", base / "test_32x32.mat"]
     if not all(f.exists() for f in files):
         return None
+    if look:
+        return True
     out = []
     for f in files:
         m = loadmat(f)
@@ -228,6 +244,7 @@ _LAYOUT = {
 def _from_root(name: str, reader):
     """A loader that reads the dataset's own on-disk format (the one torchvision downloads) from the
     data root, downloading with torchvision first only when asked."""
+    _LOOK[name] = lambda root: reader(data_root(root), look=True)
 
     def load(root=None, download=False) -> tuple[Split, Split]:
         base = data_root(root)
@@ -246,9 +263,14 @@ def _from_root(name: str, reader):
     return load
 
 
+def _fashion_folders(root) -> tuple[Path, ...]:
+    base = data_root(root)
+    return base / "FashionMNIST" / "raw", base / "fashion-mnist", Path("/usr/share/datasets/fashion-mnist")
+
+
 def _load_fashion(root=None, download=False) -> tuple[Split, Split]:
     base = data_root(root)
-    for folder in (base / "FashionMNIST" / "raw", base / "fashion-mnist", Path("/usr/share/datasets/fashion-mnist")):
+    for folder in _fashion_folders(root):
         train, test = _idx_pair(folder, "train"), _idx_pair(folder, "t10k")
         if train is not None and test is not None:
             return train, test
@@ -275,6 +297,19 @@ _add("cifar10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.26
      _from_root("cifar10", _read_cifar10), augment="crop_flip", source="Krizhevsky 2009")
 _add("cifar100", (3, 32, 32), 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 8 / 255, 0.5,
      _from_root("cifar100", _read_cifar100), augment="crop_flip", source="Krizhevsky 2009")
+
+
+_LOOK["fashion-mnist"] = lambda root: any(_idx_files(f, "train") and _idx_files(f, "t10k")
+                                          for f in _fashion_folders(root))
+
+
+def check_installed(name: str, root: str | None = None, download: bool = False) -> None:
+    """The loader's one-line error when a dataset's files are not where it looks; the files are not read
+    (`bench validate`, `--dry-run`). A dataset a suite downloads (``download: true``), digits (embedded) and
+    datasets without a file check (a plugin's) pass."""
+    look = _LOOK.get(name)
+    if not download and look is not None and not look(root):
+        DATASETS.get(name).load(root=root, download=False)  # finds nothing: raises the loader's error
 
 
 @lru_cache(maxsize=4)

@@ -199,5 +199,5 @@ def test_cwinf_margin_and_strength(tiny):
 def test_listing_shows_norms_and_the_threat_rule():
     text = listing("attacks")
     line = next(l for l in text.splitlines() if l.startswith("PGDL2 "))
-    assert " l2 " in line and "eps=dataset l2" in line and "alpha=0.2*eps" in line
-    assert next(l for l in text.splitlines() if l.startswith("OnePixel ")).split()[1] == "none"
+    assert "eps=dataset l2," in line and "alpha=0.2*eps" in text.split("PGDL2 ")[1].split("\nPGDRS ")[0]
+    assert next(l for l in text.splitlines() if l.startswith("OnePixel ")).split()[1] == "unbounded"

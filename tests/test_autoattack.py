@@ -77,6 +77,27 @@ def test_worst_case_matches_the_official_code_on_clean_correct_samples(tiny):
     assert np.array_equal(again["adv_pred"], out["adv_pred"]) and np.array_equal(again["l2"], out["l2"])
 
 
+def test_benchs_line_gives_robust_accuracy_over_all_inputs_beside_autoattacks(tiny):
+    """AutoAttack's 'robust accuracy' counts only the clean-correct inputs it is given (6 of 8 here); bench's
+    line after it gives the table's number (over all 8) and that one (issue 24, item 13)."""
+    import io
+
+    from bench.evals.autoattack import robust_line
+    from bench.execute.progress import Board
+
+    model, x, y = tiny
+    stream = io.StringIO()
+    with Board(lines=True, stream=stream).evaluating("digits/m/s0 attack:AutoAttack"):
+        out, _ = run(model, x, y, "custom", {"attacks": ["apgd-ce"]})
+    lines = [line.split("attack:AutoAttack: ", 1)[1] for line in stream.getvalue().splitlines()]
+    robust = int(out["correct"].sum())
+    assert lines[-1] == robust_line(robust, 8, 6, 0.1)
+    assert lines[-1].startswith(f"AutoAttack eps 0.1: robust accuracy {robust / 8:.2%} of all 8 inputs (the table's "
+                                f"number); {robust / 6:.2%} of the 6 clean-correct inputs it was given")
+    assert f"robust accuracy: {robust / 6:.2%}" in lines  # AutoAttack's own line, which counts the 6
+    assert robust_line(0, 8, 0, 0.1).endswith("n/a of the 0 clean-correct inputs it was given, which its own lines count")
+
+
 def test_individual_rows_per_component(tiny):
     model, x, y = tiny
     out, _ = run(model, x, y, "custom", {"attacks": ["apgd-ce", "apgd-dlr"], "individual": True})

@@ -50,13 +50,13 @@ def test_run_resume_and_report(tiny_suite, cli, tmp_path):
 def test_dry_run_writes_nothing(tiny_suite, cli, tmp_path):
     out = tmp_path / "res"
     code, stdout, _ = cli("run", tiny_suite(), "--out", out, "--dry-run")
-    assert code == 0 and "2 train cells (2 to run), 4 eval cells (4 to run)" in stdout
+    assert code == 0 and "2 model cells (2 trained by bench; 2 to run), 4 eval cells (4 to run)" in stdout
     assert not out.exists()
 
 
 def test_validate(tiny_suite, cli):
     code, stdout, _ = cli("validate", tiny_suite())
-    assert code == 0 and "ok (1 datasets, 2 recipes, 2 train cells, 4 eval cells)" in stdout
+    assert code == 0 and "ok (1 datasets, 2 recipes, 0 external models, 2 model cells (2 trained by bench), 4 eval cells)" in stdout
 
 
 def test_report_without_results(cli, tmp_path):
@@ -75,7 +75,7 @@ def test_cuda_without_gpu_is_one_line(tiny_suite, cli, tmp_path):
 
 @pytest.mark.parametrize("what,expect", [("datasets", "cifar100"), ("archs", "preact_resnet18"), ("recipes", "Madry"),
                                          ("attacks", "PGDL2"), ("evaluations", "attack"), ("tables", "leaderboard"),
-                                         ("vicinities", "< 3.333"), ("certifiers", "bench.certify.rules.spike")])
+                                         ("vicinities", "< 10/3"), ("certifiers", "bench.certify.rules.spike")])
 def test_list(cli, what, expect):
     code, stdout, _ = cli("list", what)
     assert code == 0 and expect in stdout

@@ -93,7 +93,7 @@ def test_estimate_times_an_external_model_itself(tmp_path, cli):
     torch.save(build("small_cnn", DATASETS.get("digits"), width=8).state_dict(), tmp_path / "net.pt")
     suite = tmp_path / "ext.yaml"
     suite.write_text("name: ext\ndatasets: {digits: {n_test: 40}}\n"
-                     "models:\n  - {as: mine, arch: small_cnn, arch_args: {width: 8}, checkpoint: net.pt}\n"
+                     "models:\n  - {as: mine, arch: small_cnn, arch_args: {width: 8}, checkpoint: net.pt, normalize: none}\n"
                      "evaluations: [clean, {attack: PGD, params: {steps: 3}}]\n")
     code, stdout, err = cli("run", suite, "--out", tmp_path / "res", "--device", "cpu", "--estimate")
     assert code == 0, err

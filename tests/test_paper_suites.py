@@ -62,14 +62,15 @@ def test_every_paper_suite_is_listed():
 @pytest.mark.parametrize("path", PAPERS, ids=lambda p: p.stem)
 def test_paper_suite_validates_and_dry_runs_on_a_fake_data_root(path, cli, tmp_path):
     root = fake_root(tmp_path / "data")
-    code, stdout, err = cli("validate", path)
+    code, stdout, err = cli("validate", path, "--data-root", root)
     assert code == 0 and ": ok (" in stdout, err
     suite = load_suite(path)
     trains, evals = plan(suite)
     out = tmp_path / "res"
     code, stdout, err = cli("run", path, "--dry-run", "--data-root", root, "--out", out)
     assert code == 0, err
-    assert f"{len(trains)} train cells ({len(trains)} to run), {len(evals)} eval cells ({len(evals)} to run)" in stdout
+    assert (f"{len(trains)} model cells ({len(trains)} trained by bench; {len(trains)} to run), "
+            f"{len(evals)} eval cells ({len(evals)} to run)") in stdout
     assert not out.exists()
     for ds in suite.datasets:  # the data root's files are what the suite's datasets read
         train, test = DATASETS.get(ds.name).load(root=str(root))

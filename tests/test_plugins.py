@@ -108,9 +108,13 @@ def test_plugin_recipe_attack_and_evaluation_run_in_a_suite(tmp_path, cli):
     assert done.returncode == 0, done.stderr
     assert "toy-margin,margin_rate," in ref.read_text()
     code, text, _ = cli("list", "recipes", "toy*")
-    assert code == 0 and "toy-ls" in text and text.splitlines()[-1].split()[-1] == "bench_toyplugin"
+    assert code == 0 and "toy-ls" in text and next(l for l in text.splitlines() if l.startswith("toy-ls ")).split()[-1] \
+        == "bench_toyplugin"
     _, text, _ = cli("list", "attacks", "PGD")
-    assert text.splitlines()[-1].split()[-1] == "bench.attacks.torchattacks_registry"
+    lines = text.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    start = lines[0].rindex("from")  # the last column, wrapped onto continuation lines when long
+    assert "".join(line[start:].strip() for line in lines[rule + 1:]) == "bench.attacks.torchattacks_registry"
 
 
 def test_clashing_and_missing_plugins_are_one_line(tmp_path, cli):

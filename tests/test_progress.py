@@ -43,7 +43,7 @@ def test_epoch_lines_and_eta_arithmetic():
     board.epoch("d/a/s0", 2, 4, 0.4, 0.5, elapsed=30.0)
     # epochs took 10 and 20 s (mean 15); cell: 30 s / 2 epochs x 2 left = 30 s; run: (2 + 2) x 15 = 60 s
     lines = stream.getvalue().splitlines()
-    assert lines[0].endswith("run: 2 train cells and 2 eval cells to run")
+    assert lines[0].endswith("run: 2 model cells and 2 eval cells to run")
     assert lines[1].endswith("epoch 1/4 d/a/s0: loss 0.5000 acc 0.2500 10.0s | cell ETA 30s | run ETA 50s + 2 evals")
     assert lines[2].endswith("epoch 2/4 d/a/s0: loss 0.4000 acc 0.5000 20.0s | cell ETA 30s | run ETA 1m00s + 2 evals")
     board.epoch("d/a/s0", 4, 4, 0.3, 0.6, elapsed=60.0)  # epochs 3-4 in one report: 30 s; mean (10+20+30)/3

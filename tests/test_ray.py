@@ -98,7 +98,7 @@ def test_ray_rows_equal_local(local_ray, tiny_suite, cli, tmp_path):
     assert out.count("on ") >= 6  # every cell's log line names its node
     assert not left.exists() and f"removed {left}" in out
     log = (tmp_path / "run.log").read_text()
-    assert "run: 2 train cells and 4 eval cells to run" in log
+    assert "run: 2 model cells and 4 eval cells to run" in log
     assert log.count("] done train ") == 2 and log.count("] done eval ") == 4 and "0 cells left" in log
     got = _rows(tmp_path / "ray")
     want = _local_rows(suite, tmp_path / "local")
@@ -152,7 +152,12 @@ def test_worker_killed_mid_cell_is_retried(local_ray, tiny_suite, tmp_path):
 
 @pytest.mark.slow
 def test_failed_cell_reported_others_finish(local_ray, tiny_suite, cli, tmp_path):
-    # mnist has no files under the empty data root: its cells fail, digits' cells complete
+    # mnist's files are there but damaged (a missing dataset is refused before the run, by bench.data.check_installed):
+    # its cells fail, digits' cells complete
+    raw = tmp_path / "baddata" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"not an idx file")
     (tmp_path / "models" / "erm.yaml").write_text(
         "method: erm\npaper: test card\ndatasets:\n"
         "  digits: {arch: small_cnn, arch_args: {width: 8}, epochs: 1, batch_size: 128, optimizer: {name: adam, lr: 0.003}}\n"
@@ -165,11 +170,11 @@ def test_failed_cell_reported_others_finish(local_ray, tiny_suite, cli, tmp_path
         evaluations: [clean]
         """)
     code, out, err = cli("run", suite, "--out", tmp_path / "ray", "--executor", "ray", "--quiet",
-                         "--data-root", tmp_path / "nodata")
+                         "--data-root", tmp_path / "baddata")
     assert code == 2
     assert err.startswith("bench: error: 2 cells failed: train ") and "mnist erm seed 0" in err
     assert "Traceback" not in err
-    assert "dataset 'mnist' not found" in out  # the cause, on the failed cell's log line
+    assert "not an IDX file" in out  # the cause, on the failed cell's log line
     assert set(_rows(tmp_path / "ray").dataset) == {"digits"}
 
 

@@ -63,7 +63,8 @@ def test_report_and_check_read_only_the_current_suites_cells(tiny_suite, cli, tm
     ref = pd.read_csv(tmp_path / "ref.csv")
     assert (ref["n"] == 30).all()  # not 50 (30 + the old run's 20)
     code, _, err = cli("check", out, "--reference", tmp_path / "ref.csv", "--stale")
-    assert code == 0 and err.count("stale: ") == 2
+    assert code == 0 and err.count("stale: ") == 4  # 2 parquet files, the old model's .pt and .json: what gc removes
+    assert err.count(f"stale: {out / 'models'}") == 2
     code, stdout, err = cli("report", out, "--format", "md")
     assert code == 0 and "stale" in err
     locks.lock_path(out, "0123456789abcdef").write_text("1 host\n")  # left by a killed run

@@ -2,7 +2,7 @@
 <name>.pt, weights under `state_dict` with DataParallel's `module.` prefix) for Wang2020Improving, whose
 architecture (WideResNet-28-10 from robustbench.model_zoo) the test builds with random weights; nothing is
 downloaded. Its rows equal those of the same weights handed to bench.evaluate. Skipped, with the reason,
-where the optional extra bench[robustbench] does not import."""
+where the optional extra robustness-bench[robustbench] does not import."""
 from __future__ import annotations
 
 import pickle
@@ -58,7 +58,8 @@ def test_robustbench_entry_gives_the_same_rows(tmp_path, cli):
     assert code == 0, err
     rows = read_rows(tmp_path / "out").sort_values(["evaluation", "index"]).reset_index(drop=True)
     ref = bench.evaluate(net, dataset="cifar10", evaluations=["clean", "attack: PGD\nparams: {steps: 2}"], n_test=6,
-                         device="cpu", data_root=str(tmp_path / "data")).sort_values(["evaluation", "index"]).reset_index(drop=True)
+                         device="cpu", data_root=str(tmp_path / "data"), normalize="none",  # normalises inside
+                         progress=False).sort_values(["evaluation", "index"]).reset_index(drop=True)
     for col in ("evaluation", "index", "pred", "correct", "adv_pred", "linf"):
         assert rows[col].equals(ref[col]), col
     assert set(rows["recipe"]) == {"mart-authors"} and set(rows["arch"]) == {f"robustbench:{NAME}"}

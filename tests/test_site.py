@@ -34,9 +34,9 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
     for seed, label in ((0, "net-a"), (1, "net-b")):
         bench.evaluate(_net(seed), evaluations=["clean", PGD, "autoattack: standard"], n_test=40, out=root / "A",
-                       label=label, device="cpu")
+                       label=label, device="cpu", normalize="none", progress=False)
     bench.evaluate(_net(2), evaluations=["clean", PGD, "attack: FGSM"], n_test=40, out=root / "B", label=EVIL,
-                   device="cpu")
+                   device="cpu", normalize="none", progress=False)
     return root
 
 
@@ -58,7 +58,7 @@ def test_merged_report_over_two_folders(folders, cli):
 
 def test_conflicting_settings_are_refused(folders, tmp_path, cli):
     bench.evaluate(_net(0), evaluations=["attack: PGD\nparams: {steps: 4}"], n_test=40, out=tmp_path / "C",
-                   label="net-a", device="cpu")
+                   label="net-a", device="cpu", normalize="none", progress=False)
     code, out, err = cli("report", folders / "A", tmp_path / "C")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert f"{folders / 'A'} and {tmp_path / 'C'} both hold digits / net-a / seed 0 / attack:PGD" in err

@@ -197,7 +197,7 @@ def test_a_pickled_model_is_refused_in_one_line_saying_to_save_the_state_dict(co
                        ("text.pt", "not a checkpoint torch.load(weights_only=True) reads")):
         (tmp_path / "ext.yaml").write_text(
             "name: ext\ndatasets:\n  digits: {n_test: 20}\nevaluations: [clean]\nmodels:\n"
-            f"  - {{as: ext, arch: small_cnn, arch_args: {{width: 8}}, checkpoint: {tmp_path / name}}}\n")
+            f"  - {{as: ext, arch: small_cnn, arch_args: {{width: 8}}, checkpoint: {tmp_path / name}, normalize: none}}\n")
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # torch's warnings are silenced, not shown
             code, _, err = run("run", tmp_path / "ext.yaml", "--out", tmp_path / "o", "--quiet", "--device", "cpu")

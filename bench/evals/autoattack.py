@@ -12,7 +12,9 @@ holds the per-sample worst case of the official cascade (run_standard_evaluation
 ``individual: true`` one more block per component attack, each run alone on every clean-correct sample
 (run_standard_evaluation_individual), with ``component`` set and the name ``attack:AutoAttack/apgd-ce``.
 Only clean-correct samples are given to AutoAttack; the others count as failures, as for every attack.
-AutoAttack's own checks (randomized defence, softmax output, dynamic defence, zero gradients, class
+AutoAttack's own log counts only the inputs it was given ("robust accuracy: 37.25%" of the clean-correct ones);
+bench's line after it (logger ``bench.evals``, forwarded with AutoAttack's by bench.execute.progress) gives the
+robust accuracy over all inputs, the table's number, beside it. AutoAttack's own checks (randomized defence, softmax output, dynamic defence, zero gradients, class
 count, Square beating the gradient attacks) are recorded in the cell's notes under ``autoattack``.
 torchattacks' different AutoAttack is the attack ``torchattacks.AutoAttack``.
 """
@@ -37,6 +39,7 @@ COMPONENTS = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
 RUNS = {"standard": ["apgd-ce", "apgd-t", "fab-t", "square"],  # pyautoattack's _set_version, for validation
         "plus": ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"], "rand": ["apgd-ce", "apgd-dlr"]}
 NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
+LOG = logging.getLogger("bench.evals")  # progress lines (bench.execute.progress forwards them)
 
 
 class Checks(logging.Handler):
@@ -147,6 +150,7 @@ class AutoAttackEval(Evaluation):
                         aa = self._make(model, eps, seed, ctx.info.num_classes, ctx.device)
                         adv, adv_y = aa.run_standard_evaluation(xs, ys, batch_size=ctx.batch_size)
                     blocks.append(self._rows(None, pred, todo, x, y, adv, adv_y, eps))
+                    LOG.info(robust_line(int(blocks[-1]["correct"].sum()), len(y), len(todo), eps))
                     if p["individual"]:
                         results = {}
                         if len(todo):
@@ -164,3 +168,11 @@ class AutoAttackEval(Evaluation):
                                    "attacks": p["attacks"], "norm": p["norm"], "eps": p["eps"], "seed": seed,
                                    "attacked": int(len(todo)), "checks": checks.messages}
         return concat(blocks)
+
+
+def robust_line(robust: int, n: int, attacked: int, eps: float) -> str:
+    """bench's line after AutoAttack's log: robust accuracy over all inputs (the table's number) and over the
+    clean-correct ones AutoAttack was given (what its own 'robust accuracy' line counts)."""
+    of_attacked = f"{robust / attacked:.2%}" if attacked else "n/a"
+    return (f"AutoAttack eps {eps:g}: robust accuracy {robust / n:.2%} of all {n} inputs (the table's number); "
+            f"{of_attacked} of the {attacked} clean-correct inputs it was given, which its own lines count")

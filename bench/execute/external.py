@@ -17,6 +17,7 @@ from bench.errors import UserError
 from bench.nets import Normalize, build
 from bench.results.store import unpickle_weights
 from bench.suite.models import parse_builder
+from bench.suite.plugins import importable
 
 # Bumped when loading or wrapping an external model changes its numbers (hashed into the cell id, as a
 # recipe's version is).
@@ -67,9 +68,10 @@ def _arch(s: dict, paths: dict, info, where: str) -> nn.Module:
 
 
 def _module(s: dict, paths: dict, info, where: str) -> nn.Module:
-    fn = parse_builder(s["module"], where)
+    fn = parse_builder(s["module"], where, paths.get("import_path"))
     try:
-        net = fn(**s.get("args", {}))
+        with importable(paths.get("import_path")):
+            net = fn(**s.get("args", {}))
     except Exception as e:
         raise UserError(f"{s['as']}: {s['module']}(**args) raised {type(e).__name__}: {e}", where, "models.module") from None
     if not isinstance(net, nn.Module):
@@ -109,8 +111,8 @@ def _zoo(label: str, where: str):
         from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
         from robustbench.utils import rm_substr_from_state_dict
     except ImportError as e:
-        raise UserError(f"{label}: `robustbench:` entries need the optional extra: pip install 'bench[robustbench]' "
-                        f"(importing robustbench failed: {e})", where, "models.robustbench") from None
+        raise UserError(f"{label}: `robustbench:` entries need the optional extra: "
+                        f"pip install 'robustness-bench[robustbench]' (importing robustbench failed: {e})", where, "models.robustbench") from None
     return model_dicts, BenchmarkDataset, ThreatModel, rm_substr_from_state_dict
 
 
@@ -152,13 +154,18 @@ BUILDERS = {"arch": _arch, "module": _module, "torchscript": _torchscript, "robu
 def build_model(settings: dict, paths: dict, info, where: str) -> nn.Module:
     """The entry's model on the CPU, wrapped in ``normalize:`` when given."""
     net = BUILDERS[settings["source"]](settings, paths, info, where)
-    norm = settings.get("normalize")
-    if norm:
-        if len(norm["mean"]) != info.shape[0]:
-            raise UserError(f"{settings['as']}: normalize has {len(norm['mean'])} channels, {info.name} has "
-                            f"{info.shape[0]}", where, "models.normalize")
-        net = nn.Sequential(Normalize(norm["mean"], norm["std"]), net)
-    return net
+    return normalized(net, settings.get("normalize"), info, settings["as"], where, "models.normalize")
+
+
+def normalized(net: nn.Module, norm: dict | None, info, label: str, where: str | None, field: str) -> nn.Module:
+    """``net`` behind a normalisation layer ({mean, std}, one value per channel of the dataset), so that it
+    takes [0,1] pixels; ``net`` itself when ``norm`` is None."""
+    if not norm:
+        return net
+    if len(norm["mean"]) != info.shape[0]:
+        raise UserError(f"{label}: normalize has {len(norm['mean'])} channels, {info.name} has {info.shape[0]}",
+                        where, field)
+    return nn.Sequential(Normalize(norm["mean"], norm["std"]), net)
 
 
 def check_model(net: nn.Module, x: torch.Tensor, info, label: str, where: str) -> None:

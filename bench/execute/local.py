@@ -28,8 +28,8 @@ def run_local(trains, evals, out: Path, device: str, root: str | None, show_bars
         counts["trained"] += 1
         meta = store.model_meta(out, cell.id)
         what = cell.summary(meta)
-        progress.cell_done("train", cell.label, i, len(trains), time.perf_counter() - start, what)
-        log(f"[train {i}/{len(trains)}] {cell.dataset} {cell.recipe} seed {cell.seed}: "
+        progress.cell_done(cell.action, cell.label, i, len(trains), time.perf_counter() - start, what)
+        log(f"[{cell.action} {i}/{len(trains)}] {cell.dataset} {cell.recipe} seed {cell.seed}: "
             f"{meta['train_seconds']:.1f}s, {what} ({time.perf_counter() - start:.1f}s)")
     for i, cell in _in_turn(evals, out):
         start = time.perf_counter()

@@ -7,11 +7,14 @@ terminal (a log file, CI, a cluster job), the active ``Board`` prints plain line
     [bench 12:07:52] done train 2/4 fashion-mnist/pgdt/s0 in 412.0s (train acc 0.731) | run ETA 26m
     [bench 12:09:13] eval fashion-mnist/pgdt/s0 attack:AutoAttack: 1m30s, 412,160 inputs through the model
     [bench 12:09:20] eval fashion-mnist/pgdt/s0 attack:AutoAttack: robust accuracy after APGD-CE: 61.20% ...
+    [bench 12:14:02] eval fashion-mnist/pgdt/s0 attack:AutoAttack: AutoAttack eps 0.1: robust accuracy 52.80% of
+                     all 500 inputs (the table's number); 60.00% of the 440 clean-correct inputs it was given, ...
 
 one line per epoch (cell, epoch, mean loss and accuracy over the epoch, the epoch's seconds, the ETA of
 the cell and of the run), one per finished cell, and for long evaluations (AutoAttack, certification,
 smoothing: anything that runs the model for over ``HEARTBEAT`` seconds) a line every ``HEARTBEAT``
-seconds counting the inputs that went through the model, plus AutoAttack's own per-component log.
+seconds counting the inputs that went through the model, plus AutoAttack's own per-component log (whose
+percentages count only the clean-correct inputs AutoAttack is given) and bench's line after it with both numbers.
 ``bench run --log FILE`` writes the same lines, and every Python warning, to FILE as well (also with
 --quiet, which silences stderr).
 
@@ -35,6 +38,9 @@ from pathlib import Path
 import torch
 
 HEARTBEAT = 30.0  # seconds between progress lines of a long evaluation
+# loggers whose records a long evaluation's lines include: AutoAttack's own, and bench's evaluations' (the
+# line after AutoAttack's that gives robust accuracy over all inputs too)
+FORWARDED = ("auto-attack", "bench.evals")
 
 
 def duration(seconds: float) -> str:
@@ -81,7 +87,7 @@ class Board:
         """The cells still to run (``train_done(cell)`` / ``eval_done(cell)`` say which are finished)."""
         self.epochs_left = {c.label: c.epochs for c in trains if not train_done(c)}
         self.evals_left = sum(not eval_done(c) for c in evals)
-        self.say(f"run: {len(self.epochs_left)} train cells and {self.evals_left} eval cells to run")
+        self.say(f"run: {len(self.epochs_left)} model cells and {self.evals_left} eval cells to run")
 
     def run_eta(self) -> str:
         """The current cell's ETA, plus the other training cells' epochs at the mean seconds per epoch so far,
@@ -109,7 +115,8 @@ class Board:
                  f"cell ETA {duration(cell_eta)} | run ETA {self.run_eta()}")
 
     def cell_done(self, kind: str, label: str, i: int, n: int, seconds: float, summary: str = "") -> None:
-        if kind == "train":
+        """A cell finished: ``kind`` eval, or what a model cell did (train, load)."""
+        if kind != "eval":
             self.epochs_left.pop(label, None)
             self.cell_start.pop(label, None)
             self.current = (None, 0.0)
@@ -123,8 +130,8 @@ class Board:
     @contextlib.contextmanager
     def evaluating(self, label: str, interval: float | None = None):
         """While an evaluation runs: a line every ``interval`` seconds counting the inputs that went
-        through any model (a global forward hook that counts outermost calls only), and AutoAttack's
-        own log lines (its 'auto-attack' logger at DEBUG)."""
+        through any model (a global forward hook that counts outermost calls only), and the log lines of
+        AutoAttack (its 'auto-attack' logger at DEBUG) and of bench's evaluations (``FORWARDED``)."""
         interval = HEARTBEAT if interval is None else interval
         start = last = self.clock()
         depth, count = [0], [0]
@@ -145,21 +152,24 @@ class Board:
         handles = [torch.nn.modules.module.register_module_forward_pre_hook(pre),
                    torch.nn.modules.module.register_module_forward_hook(post, always_call=True)]
         forward = _Forward(self, label)
-        aa = logging.getLogger("auto-attack")
-        level = aa.level
-        aa.addHandler(forward)
-        aa.setLevel(logging.DEBUG)
+        loggers = [logging.getLogger(name) for name in FORWARDED]
+        levels = [lg.level for lg in loggers]
+        for lg in loggers:
+            lg.addHandler(forward)
+            lg.setLevel(logging.DEBUG)
         try:
             yield
         finally:
-            aa.removeHandler(forward)
-            aa.setLevel(level)
+            for lg, level in zip(loggers, levels):
+                lg.removeHandler(forward)
+                lg.setLevel(level)
             for h in handles:
                 h.remove()
 
 
 class _Forward(logging.Handler):
-    """Sends AutoAttack's log records (running apgd-ce, robust accuracy after ...) to the board."""
+    """Sends AutoAttack's log records (running apgd-ce, robust accuracy after ...) and bench's evaluations'
+    to the board."""
 
     def __init__(self, board: Board, label: str):
         super().__init__(logging.DEBUG)

@@ -8,7 +8,7 @@ questions, so no caller asks which kind it holds:
 - ``ModelCell``: a module handed to ``bench.evaluate``, already in memory.
 
 The questions: ``id`` and ``versions`` (what the id hashes), ``epochs`` (0 when nothing is trained),
-``label`` (progress lines), ``record()`` (its run.json entry), ``produce`` (train it, or load, check and
+``action`` (what producing it does: ``train`` or ``load``; the CLI's words), ``label`` (progress lines), ``record()`` (its run.json entry), ``produce`` (train it, or load, check and
 record it: models/<id>.{json,pt}), ``load`` (the model, in eval mode on a device), ``check`` (a load
 before anything runs, so a bad model is one line and nothing is written) and, for ``--estimate``,
 ``train_work`` (what training costs; None when nothing is trained) and ``timing_model`` (the model an
@@ -30,7 +30,7 @@ from bench.data import DATASETS, Split, splits, subset
 from bench.errors import UserError
 from bench.evals import EVALS
 from bench.execute import compute
-from bench.execute.external import EXTERNAL_VERSION, build_model, robustbench_file
+from bench.execute.external import EXTERNAL_VERSION, build_model, normalized, robustbench_file
 from bench.ids import canonical, cell_id, file_sha256
 from bench.recipes import RECIPES
 from bench.results import store
@@ -53,6 +53,7 @@ class _ModelCell:
 
 @dataclass(frozen=True)
 class TrainCell(_ModelCell):
+    action = "train"
     dataset: str
     recipe: str  # the suite's label
     method: str
@@ -130,6 +131,7 @@ class _Given(_ModelCell):
     n_train = None
     method = "external"
     epochs = 0
+    action = "load"
     versions = {"external": EXTERNAL_VERSION}
 
     def produce(self, out: Path, device: str, root: str | None = None, progress: bool = True) -> None:
@@ -207,15 +209,20 @@ class ModelCell(_Given):
     id: str
     arch: str
     download: bool = False
-    where: str = "bench.evaluate"
+    where: str = "model"  # bench.evaluate's argument
+    normalize_json: str = "null"  # bench.evaluate's normalize= ({mean, std}, or null)
 
     @classmethod
-    def of(cls, net, dataset: str, label: str) -> "ModelCell":
+    def of(cls, net, dataset: str, label: str, normalize: dict | None = None, download: bool = False) -> "ModelCell":
+        """The cell of ``net`` (behind ``normalize`` when given); its id hashes what is evaluated."""
         kind = f"{type(net).__module__}.{type(net).__qualname__}"
-        return cls(dataset, label, net, module_digest(net)[:16], kind)
+        net = normalized(net, normalize, DATASETS.get(dataset), label, "normalize", None)
+        return cls(dataset, label, net, module_digest(net)[:16], kind, download, normalize_json=canonical(normalize))
 
     def describe(self) -> dict:
-        return {"external": {"source": "python", "class": self.arch}, "sha256": {"state_dict": self.id}}
+        norm = json.loads(self.normalize_json)
+        return {"external": {"source": "python", "class": self.arch, **({"normalize": norm} if norm else {})},
+                "sha256": {"state_dict": self.id}}
 
     def model(self, root: str | None):
         return self.net

@@ -242,10 +242,17 @@ def _evaluations(node: Node) -> list[tuple]:
 
 
 def load_suite(path: str | Path, text: str | None = None) -> Suite:
+    """A suite file (or ``text`` under that name) -> a validated ``Suite``; its folder is on the import path
+    meanwhile (bench.suite.plugins.importable)."""
     node = load_yaml(path, text)
     opts = parse(node, SUITE)
-    plugins.load(opts["plugins"], node.where("plugins"))
     suite_dir = Path(path).resolve().parent
+    with plugins.importable(suite_dir):  # plugins and `module:` builders beside the suite
+        plugins.load(opts["plugins"], node.where("plugins"))
+        return _suite(path, node, opts, suite_dir)
+
+
+def _suite(path, node: Node, opts: dict, suite_dir: Path) -> Suite:
     search = [Path(opts["cards"]) if opts["cards"] and Path(opts["cards"]).is_absolute()
               else suite_dir / (opts["cards"] or "../models")]
     if not opts["cards"]:

@@ -2,8 +2,10 @@
 
 Each entry names where its model comes from (exactly one of ``arch`` + ``checkpoint``, ``module``
 (+ ``checkpoint``), ``torchscript``, ``robustbench``), the label its rows carry in the ``recipe`` column
-(``as:``) and the suite datasets it was trained for (``datasets:``, default all). See README "Evaluate
-your own model". Paths are relative to the suite file. The plan turns each (entry, dataset) into an
+(``as:``), the suite datasets it was trained for (``datasets:``, default all) and the input it takes
+(``normalize:``, required but for RobustBench entries, whose models normalise inside). See README "Evaluate
+your own model". Paths are relative to the suite file, whose folder is also where a `module:` builder is
+imported from first (kept in the entry's paths as ``import_path``, so any process can build it). The plan turns each (entry, dataset) into an
 ``ExternalCell`` (bench.plan.cells); bench.execute.external builds the model from its files.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from bench.ids import canonical
 from bench.nets import ARCHS, arch_params
 from bench.registry import did_you_mean
 from bench.suite.cards import NORMALIZE
+from bench.suite.plugins import importable
 from bench.suite.yamlio import Field, Node, Seq, parse
 
 SOURCES = ("arch", "module", "torchscript", "robustbench")
@@ -31,10 +34,13 @@ ENTRY = {
     "torchscript": Field("str"),
     "robustbench": Field("str"), "threat_model": Field("str", "Linf", choices=("Linf", "L2", "corruptions")),
     "model_dir": Field("str"),
-    "normalize": Field("map"),
+    "normalize": Field("any"),  # none, or {mean, std}; required but for robustbench entries
 }
 OPTIONS = {"arch": ("arch_args", "checkpoint"), "module": ("args", "checkpoint"), "torchscript": (),
            "robustbench": ("threat_model", "model_dir")}
+# why `normalize:` is required (README "Evaluate your own model"), said in the error
+WHY_NORMALIZE = ("required because a model that expects normalised input but is given pixels silently loses "
+                 "robust accuracy while its clean accuracy barely moves")
 
 
 class Sourced:
@@ -62,13 +68,15 @@ class ExternalSpec(Sourced):
     where: str
 
 
-def parse_builder(value: str, where: str) -> object:
-    """``pkg.mod:fn`` -> the callable (imported now, so a bad path fails before anything runs)."""
+def parse_builder(value: str, where: str, folder: str | None = None) -> object:
+    """``pkg.mod:fn`` -> the callable (imported now, so a bad path fails before anything runs), looked for
+    in ``folder`` (the suite's) first."""
     mod_name, sep, attr = value.partition(":")
     if not sep or not mod_name or not attr:
         raise UserError(f"expected `package.module:function`, got {value!r}", where, "module")
     try:
-        mod = importlib.import_module(mod_name)
+        with importable(folder):
+            mod = importlib.import_module(mod_name)
     except Exception as e:  # ImportError, or the module's own error while importing
         raise UserError(f"cannot import {mod_name!r}: {type(e).__name__}: {e}", where, "module") from None
     fn = mod
@@ -80,6 +88,23 @@ def parse_builder(value: str, where: str) -> object:
     if not callable(fn):
         raise UserError(f"{value!r} is not callable", where, "module")
     return fn
+
+
+def input_normalization(value, label: str, required: bool, where: str, field: str) -> dict | None:
+    """An external model's ``normalize:``: ``none`` (None: the model takes [0,1] pixels, and its cell id is
+    that of an entry without the key) or {mean, std} as lists."""
+    if value is None and required:
+        raise UserError(f"{label}: give `normalize:`: `none` if the model takes [0,1] pixels, or {{mean: [...], "
+                        "std: [...]} if it was trained on normalised input (bench puts that normalisation in front "
+                        f"of it); {WHY_NORMALIZE}", where, field)
+    if value is None or value == "none":
+        return None
+    if not isinstance(value, dict):
+        raise UserError(f"{label}: expected none or {{mean: [...], std: [...]}}, got {value!r}", where, field)
+    norm = parse(value, NORMALIZE, field, where)
+    if len(norm["mean"]) != len(norm["std"]):
+        raise UserError(f"{label}: mean and std differ in length", where, field)
+    return {k: list(v) for k, v in norm.items()}
 
 
 def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> ExternalSpec:
@@ -108,16 +133,13 @@ def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> Ext
                 raise UserError(f"{opts['as']}: architecture {opts['arch']!r} takes no argument {k!r}"
                                 f"{did_you_mean(k, known)}", at("arch_args"), "models.arch_args")
     if source == "module":
-        parse_builder(opts["module"], at("module"))
+        parse_builder(opts["module"], at("module"), suite_dir)
     if source == "robustbench" and any(DATASETS.get(d).name not in ("cifar10", "cifar100") for d in datasets):
         raise UserError(f"{opts['as']}: RobustBench's zoo covers cifar10 and cifar100; give `datasets:`",
                         at("robustbench"), "models.datasets")
-    if opts["normalize"] is not None:
-        norm = parse(opts["normalize"], NORMALIZE, "models.normalize", at("normalize"))
-        if len(norm["mean"]) != len(norm["std"]):
-            raise UserError(f"{opts['as']}: mean and std differ in length", at("normalize"), "models.normalize")
-        opts["normalize"] = {k: list(v) for k, v in norm.items()}
-    paths = {}
+    opts["normalize"] = input_normalization(opts["normalize"], opts["as"], source != "robustbench",
+                                            at("normalize"), "models.normalize")
+    paths = {"import_path": str(suite_dir.resolve())} if source == "module" else {}
     for key in ("checkpoint", "torchscript"):
         if opts[key] is not None:
             path = (suite_dir / opts[key]).resolve()

@@ -8,9 +8,11 @@ naming both modules. ``bench list`` shows the module each entry comes from.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import sys
+from pathlib import Path
 
 from bench.errors import UserError
 from bench.registry import RegistryClash
@@ -34,6 +36,23 @@ def _import(module: str, where: str | None, field: str) -> None:
         raise UserError(f"cannot import plugin module {module!r}: {e}", where, field) from None
     except Exception as e:  # a plugin's own bug: one line, not a traceback
         raise UserError(f"plugin module {module!r} raised {type(e).__name__}: {e}", where, field) from None
+
+
+@contextlib.contextmanager
+def importable(folder):
+    """``folder`` first on the import path for the length of the block (None: nothing changes). A suite's
+    folder while the suite is read and its `module:` models are built, so a builder or plugin module
+    beside the suite imports without PYTHONPATH, as a script's folder does for ``python script.py``."""
+    path = str(Path(folder).resolve()) if folder is not None else None
+    added = path is not None and path not in sys.path
+    if added:
+        sys.path.insert(0, path)
+        importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        if added and path in sys.path:
+            sys.path.remove(path)
 
 
 def load(modules, where: str | None = None, field: str = "plugins") -> None:

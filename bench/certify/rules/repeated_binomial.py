@@ -1,7 +1,9 @@
 """paper: Algorithm 2 of "Towards Certified Probabilistic Robustness with High Accuracy" (the certified-PR
-paper, Appendix B): after every new vicinity sample, u = the majority class so far (ties: the class seen
-first, as argmax over an insertion-ordered dict), v = its count, w = samples so far, and two exact
-binomial tests against p0 = 1 - kappa (its Eq. 7):
+paper, Appendix B), exact binomial tests repeated after every sample.
+
+After every new vicinity sample, u = the majority class so far (ties: the class seen first, as argmax over
+an insertion-ordered dict), v = its count, w = samples so far, and two exact binomial tests against
+p0 = 1 - kappa (its Eq. 7):
 
     p_left  = P(Z <= v | w, p0)  < alpha  -> not certified (checked first, lines 20-21)
     p_right = P(Z >= v | w, p0)  < alpha  -> certified (Theorem B.2)
