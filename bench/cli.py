@@ -199,13 +199,17 @@ def cmd_check(args) -> int:
 
 
 def _gc(out: Path) -> None:
-    from bench.results import locks
+    from bench.results import locks, partial
     from bench.results.folder import cell_files, stale_models
 
+    # chunks and training states kept for a resume that no cell of the suite will make (bench.results.partial)
+    left = partial.stale(out)
+    partial.remove(left)
     free = [p for p in sorted((out / ".locks").glob("*.lock")) if not locks.locked(out, p.stem)]
     files = cell_files(out, stale=True) + stale_models(out) + free  # free locks: left by killed runs
     for path in files:
         path.unlink()
+    files += left
     print(f"{out}: removed {len(files)} files no cell of the current suite names" if files
           else f"{out}: nothing stale")
 
