@@ -17,6 +17,7 @@ import torch
 from bench.data import DATASETS, splits
 from bench.errors import UserError
 from bench.execute.external import check_model
+from bench.execute.resume import Checkpoint
 from bench.nets import build
 from bench.results import locks, store
 from bench.results.provenance import git_commit, versions
@@ -56,10 +57,12 @@ def train_model(cell, out: Path, device: str, root: str | None, progress: bool) 
     cfg = cell.config
     torch.manual_seed(cell.seed)
     net = build(cfg["arch"], DATASETS.get(cell.dataset), cfg.get("normalize"), **cfg["arch_args"])
+    checkpoint = Checkpoint(out, cell.id, cell.label)  # resumes after the last epoch a killed run finished
     stats = train(net, cell.method, cfg, cell.train_split(root), DATASETS.get(cell.dataset), cell.seed,
-                  torch.device(device), show_bar=progress, label=cell.label)
+                  torch.device(device), show_bar=progress, label=cell.label, checkpoint=checkpoint)
     meta = {**_meta(cell, device), "config": cfg, "n_train": cell.n_train, **stats}
     store.save_model(out, cell.id, {k: v.detach().cpu() for k, v in net.state_dict().items()}, meta)
+    checkpoint.remove()
 
 
 def load_trained(cell, out: Path, device: str) -> torch.nn.Module:
