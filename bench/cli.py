@@ -60,10 +60,14 @@ def cmd_run(args) -> int:
     out = _out_dir(args, suite)
     executor = _executor(args, suite)
     device = executor[0] if executor else _device(args.device)
+    if args.workers is not None and not args.estimate:
+        raise UserError("--workers applies to --estimate only (the Ray executor uses every worker it has)")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
     if args.estimate:
         from bench.plan.estimate import estimate_run
 
-        print(estimate_run(trains, evals, out, device, args.data_root))
+        print(estimate_run(trains, evals, out, device, args.data_root, args.workers or 1))
         if not args.dry_run:
             return 0
     if args.dry_run:
@@ -253,6 +257,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="show the cells and what is left to run; write nothing")
     r.add_argument("--estimate", action="store_true", help="time a few training steps and evaluation inputs of "
                    "each distinct setting on the device and print the estimated hours per cell; write nothing")
+    r.add_argument("--workers", type=int, metavar="N", help="with --estimate: also how the run divides over N "
+                   "workers (eval cells spread by chunk, as --executor ray runs them)")
     r.add_argument("--quiet", action="store_true", help="no progress bars or progress lines on stderr")
     r.add_argument("--log", metavar="FILE", help="also write the progress lines and every warning to FILE "
                    "(a relative path is inside the results folder)")
