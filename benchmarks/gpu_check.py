@@ -25,8 +25,8 @@ noise, so a model learns it in an epoch or two and is not robust (as an undefend
 attacks have something to break, and AutoAttack does not spend its whole cascade on every input.
 
 Without CUDA (or with ``--quick``) the same code runs on the CPU at sizes that take under two minutes (a
-small CNN in place of ResNet-18, fewer images; mixed precision is CUDA-only, so both of a pair run in
-float32 there), and the cross-device comparison is replaced by a second CPU run of the cell (which must
+small CNN in place of ResNet-18, fewer images, one torch thread; mixed precision is CUDA-only, so both of
+a pair run in float32 there), and the cross-device comparison is replaced by a second CPU run of the cell (which must
 be identical). tests/test_gpu_check.py runs that. Usage:
 
     PYTHONPATH=. python benchmarks/gpu_check.py [--quick] [--device auto|cuda|cpu]
@@ -244,6 +244,8 @@ def main(argv=None) -> dict:
     if device == "cpu" and not args.quick:
         print("gpu_check: no CUDA device; running the CPU check (--quick)", file=sys.stderr)
     size = QUICK if quick else FULL
+    if quick:  # small models gain nothing from more threads; on a shared CPU competing ones make them crawl
+        torch.set_num_threads(1)
     start = time.perf_counter()
     if device == "cuda":
         torch.backends.cudnn.benchmark = True
