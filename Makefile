@@ -1,12 +1,14 @@
 # make demo: set up .venv, run the quickstart suite, write the report.
 # make test: set up .venv, run the tests; make test-fast: the tests not marked slow.
 # make data: install Debian's dataset-fashion-mnist (the real-data CI grid's images) when missing.
+# make gpu-check: set up .venv, run benchmarks/gpu_check.py; writes results/gpu-check/gpu_check.json
+#   (on one CUDA GPU: every GPU figure, in at most 8 minutes; without CUDA: the CPU check, --quick).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast data clean
+.PHONY: demo test test-fast data gpu-check clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +27,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py --out results/gpu-check/gpu_check.json
 
 # The IDX files land in /usr/share/datasets/fashion-mnist, where bench's fashion-mnist loader looks.
 data:

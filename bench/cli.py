@@ -83,11 +83,15 @@ def cmd_run(args) -> int:
     own_folder(out)  # nothing read or written through a symbolic link inside the results folder
     executor = _executor(args, suite)
     device = executor[0] if executor else _device(args.device)
+    if args.workers is not None and not args.estimate:
+        raise UserError("--workers applies to --estimate only (the Ray executor uses every worker it has)")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
     _preflight(suite, trains, evals, args.data_root)  # a missing dataset or a bad model: one line, nothing written
     if args.estimate:
         from bench.plan.estimate import estimate_run
 
-        print(estimate_run(trains, evals, out, device, args.data_root))
+        print(estimate_run(trains, evals, out, device, args.data_root, args.workers or 1))
         if not args.dry_run:
             return 0
     if args.dry_run:
@@ -251,20 +255,25 @@ def cmd_check(args) -> int:
 
 def _gc(out: Path) -> None:
     """Remove stale cells' files and free locks; never through a linked folder, never a link (counted)."""
-    from bench.results import locks
+    from bench.results import locks, partial
     from bench.results.folder import cell_files, stale_models
     from bench.results.integrity import own_folder
 
     own_folder(out)
+    # chunks and training states kept for a resume that no cell of the suite will make (bench.results.partial)
+    left = partial.stale(out)
+    partial.remove(left)
     free = [p for p in sorted((out / ".locks").glob("*.lock")) if not locks.locked(out, p.stem)]
     found = cell_files(out, stale=True) + stale_models(out) + free  # free locks: left by killed runs
     files = [p for p in found if not p.is_symlink()]
     for path in files:
         path.unlink()
+    links = len(found) - len(files)
+    files += left
     print(f"{out}: removed {len(files)} files no cell of the current suite names" if files
           else f"{out}: nothing stale")
-    if len(found) > len(files):
-        print(f"{out}: left {len(found) - len(files)} symbolic links alone (bench removes only its own files)")
+    if links:
+        print(f"{out}: left {links} symbolic links alone (bench removes only its own files)")
 
 
 def cmd_gc(args) -> int:
@@ -348,6 +357,8 @@ def parser() -> argparse.ArgumentParser:
                    "and what is left to run; write nothing")
     r.add_argument("--estimate", action="store_true", help="time a few training steps and evaluation inputs of "
                    "each distinct setting on the device and print the estimated hours per cell; write nothing")
+    r.add_argument("--workers", type=int, metavar="N", help="with --estimate: also how the run divides over N "
+                   "workers (eval cells spread by chunk, as --executor ray runs them)")
     r.add_argument("--quiet", action="store_true", help="no progress bars or progress lines on stderr")
     r.add_argument("--log", metavar="FILE", help="also write the progress lines and every warning to FILE "
                    "(a relative path is inside the results folder)")

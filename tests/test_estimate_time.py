@@ -101,3 +101,41 @@ def test_estimate_times_an_external_model_itself(tmp_path, cli):
     assert [c[:5] for c in cells] == [["eval", "digits", "mine", "seed", "0"]] * 2
     assert [c[5] for c in cells] == ["clean", "attack:PGD"] and all(c[6] == "40" for c in cells)
     assert not (tmp_path / "res").exists()
+
+
+def test_estimate_spreads_chunks_over_workers_flags_long_cells_and_says_what_it_times(tiny_suite):
+    from bench.plan.estimate import spread
+    from bench.plan.grid import plan
+
+    trains, evals = plan(load_suite(tiny_suite("""\
+        name: est
+        datasets:
+          digits: {n_test: 400}
+        recipes: [erm]
+        chunk: 100
+        evaluations:
+          - clean
+          - attack: PGD
+        """)))
+    said = []
+    rows = estimate(trains, evals, "cpu", train_step=lambda *a: 600.0, eval_input=lambda c, i, d: 0.1 if c.kind == "clean" else 36.0,
+                    say=said.append)
+    # one line before and after each of the 3 timings (a training step, clean, PGD)
+    assert len(said) == 6 and said[0].startswith("timing 1/3: a training step of digits erm") and said[1].endswith(")")
+    by = {r["label"]: r for r in rows}
+    pgd = by["digits erm seed 0 attack:PGD"]
+    assert pgd["chunks"] == 4 and pgd["hours"] == pytest.approx(4.0)  # 400 inputs x 36 s
+    # training: 11 steps x 600 s = 1.83 h on one worker; then PGD's 4 chunks of 1 h and clean's 4 short ones
+    assert spread(rows, 1) == pytest.approx(11 * 600 / 3600 + 4.0 + 400 * 0.1 / 3600)
+    assert spread(rows, 4) == pytest.approx(11 * 600 / 3600 + 1.0 + 100 * 0.1 / 3600)
+    text = render(rows, "cpu", workers=4)
+    assert re.search(r"attack:PGD +400 inputs x 36 s = 4\.000 h in 4 chunks, 1\.000 h on 4 workers  ! over 1 h", text)
+    assert "on 4 workers: about 2.84 h" in text and "2 cells over an hour (marked !)" in text
+    assert "on 4 workers" not in render(rows, "cpu")
+
+
+def test_workers_needs_estimate(tiny_suite, cli, tmp_path):
+    code, _, err = cli("run", tiny_suite(), "--out", tmp_path, "--workers", "2")
+    assert code == 2 and "--workers applies to --estimate only" in err
+    code, _, err = cli("run", tiny_suite(), "--out", tmp_path, "--workers", "0", "--estimate")
+    assert code == 2 and "--workers must be at least 1" in err

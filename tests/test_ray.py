@@ -206,3 +206,71 @@ def test_cli_flags(tiny_suite, cli, tmp_path):
         resources: {gpus_per_tsk: 1}
         """), "--out", tmp_path, "--executor", "ray")
     assert code == 2 and "gpus_per_tsk" in err and "gpus_per_task" in err
+
+
+CHUNKED = """\
+    name: chunked
+    datasets:
+      digits: {n_test: 48}
+    recipes: [erm]
+    batch_size: 8
+    chunk: 8
+    evaluations:
+      - attack: PGD
+        params: {steps: 3}
+      - pr: linf
+        n: 8
+    """
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cpus", [1.5, 1.0, 0.6])  # on 2 CPUs: 1, 2 and 3 tasks at once, one torch thread each
+def test_chunks_spread_over_workers_rows_equal_local(local_ray, tiny_suite, tmp_path, cpus):
+    from bench.execute.cluster import run_ray
+
+    suite = tiny_suite(CHUNKED)
+    trains, evals = plan(load_suite(suite))
+    assert [c.n_chunks for c in evals] == [6, 6]
+    lines = []
+    counts = run_ray(trains, evals, tmp_path / "ray", "cpu", None, Resources(cpus=cpus), log=lines.append)
+    assert counts["evaluated"] == 2 and not list((tmp_path / "ray").glob(".chunks/*"))
+    pd.testing.assert_frame_equal(_rows(tmp_path / "ray"), _local_rows(suite, tmp_path / "local"))
+
+
+@pytest.mark.slow
+def test_chunk_workers_killed_at_random_moments(local_ray, tiny_suite, tmp_path):
+    """Chunk tasks' workers SIGKILLed at random moments: Ray re-runs those chunks, the rest are kept, and
+    the rows are the local executor's."""
+    import random
+
+    from bench.execute.cluster import run_ray
+
+    suite = tiny_suite(CHUNKED.replace("n: 8", "n: 64"))
+    trains, evals = plan(load_suite(suite))
+    out = tmp_path / "ray"
+    result = {}
+
+    def go():
+        try:
+            result["counts"] = run_ray(trains, evals, out, "cpu", None, Resources(max_retries=5), log=lambda s: None)
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            result["error"] = e
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    rng, killed = random.Random(4), 0
+    deadline = time.time() + 120
+    while killed < 3 and thread.is_alive() and time.time() < deadline:
+        victims = _titled("ray::bench-chunk")
+        if victims:
+            time.sleep(rng.uniform(0.0, 0.5))
+            try:
+                os.kill(rng.choice(victims), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+    thread.join(300)
+    assert not thread.is_alive() and "error" not in result, result.get("error")
+    assert killed >= 1, "no chunk worker was killed"
+    pd.testing.assert_frame_equal(_rows(out), _local_rows(suite, tmp_path / "local"))

@@ -19,6 +19,15 @@ class AttackInfo:
     doc: str = ""
     budget: str | None = None  # the parameter holding the norm budget ('eps', or PIFGSM's 'max_epsilon')
     version: int = 1  # bumped when a change alters this attack's results (eval cell ids hash it)
+    # whether it draws random numbers: True, False, or the name of the parameter that switches its only
+    # draws on ('random_start'); an attack that draws has rows that depend on how a cell is chunked
+    random: bool | str = True
+
+    def draws(self, params: dict) -> bool:
+        """Whether the attack with these parameters draws from a random generator."""
+        if isinstance(self.random, str):
+            return bool(params.get(self.random, self.defaults.get(self.random)))
+        return self.random
 
 
 ATTACKS: Registry[AttackInfo] = Registry("attack")

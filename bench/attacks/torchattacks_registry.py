@@ -25,6 +25,12 @@ from bench.registry import first_doc_line
 _L2 = {"PGDL2", "PGDRSL2"}
 # Classes that are not attacks on a model alone: wrappers of other attacks or needing a train loader.
 _NOT_SINGLE = {"MultiAttack", "LGV"}
+# Attacks that draw no random numbers (torchattacks 3.5.1's source: no rand, uniform_, normal_ or
+# np.random), and those whose only draws are a random start switched by `random_start`; every other
+# attack draws (tests/test_chunks.py checks both sets against different seeds).
+DETERMINISTIC = {"BIM", "CW", "DeepFool", "EADEN", "EADL1", "FGSM", "JSMA", "MIFGSM", "NIFGSM", "PIFGSM",
+                 "PIFGSMPP", "SINIFGSM", "SparseFool", "VANILA"}
+RANDOM_START = {"PGD", "PGDL2", "UPGD", "EOTPGD"}
 # Attacks whose gradient/noise kernels are hard-coded for 3 channels.
 _THREE_CHANNELS = {"TIFGSM", "PIFGSM", "PIFGSMPP"}
 
@@ -88,5 +94,6 @@ for _name in sorted(dir(torchattacks)):
     _defaults = signature_defaults(_cls)
     _reg_name = "torchattacks.AutoAttack" if _name == "AutoAttack" else _name
     _budget = "eps" if "eps" in _defaults else "max_epsilon" if "max_epsilon" in _defaults else None
+    _random = False if _name in DETERMINISTIC else "random_start" if _name in RANDOM_START else True
     ATTACKS.add(_reg_name, AttackInfo(_reg_name, _factory(_cls, _name), _norm(_name, _defaults), _defaults,
-                                      doc=first_doc_line(_cls), budget=_budget))
+                                      doc=first_doc_line(_cls), budget=_budget, random=_random))

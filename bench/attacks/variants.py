@@ -113,7 +113,7 @@ class MIMStart(_SignSteps):
 def _preset(name: str, cls, source: str, doc: str, version: int = 1, **fixed) -> AttackInfo:
     """A Linf attack class with some defaults fixed (steps, alpha at eps 8/255)."""
     return AttackInfo(name, lambda model, **params: cls(model, **params), "linf", {**signature_defaults(cls), **fixed},
-                      source=source, budget="eps", doc=doc, version=version)
+                      source=source, budget="eps", doc=doc, version=version, random="random_start")
 
 
 for _steps in (20, 100):
@@ -126,7 +126,7 @@ for _steps in (20, 100):
         f"ADT-PGD-{_steps}", torchattacks.PGD, "torchattacks 3.5.1 PGD (ADT eval)",
         f"PGD-{_steps} with step 2/255 at eps 8/255, as the ADT table", steps=_steps, alpha=2 / 255))
 ATTACKS.add("CWinf", AttackInfo("CWinf", CWinf, "linf", signature_defaults(CWinf), source="bench (FAT/GAIRAT eval)",
-                                budget="eps", doc=CWinf.__doc__.splitlines()[0]))
+                                budget="eps", doc=CWinf.__doc__.splitlines()[0], random="random_start"))
 ATTACKS.add("MAIL-CWinf", _preset("MAIL-CWinf", CWinf, "bench (MAIL/TRADES/MART eval code)",
                                   "CW-inf, 20 steps of 0.003 at eps 8/255, as the MAIL table", steps=20, alpha=0.003))
 ATTACKS.add("ADT-CWinf", _preset("ADT-CWinf", CWinf, "bench (ADT eval)",

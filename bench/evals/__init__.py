@@ -7,7 +7,7 @@ resolved parameters, which go into the cell id. ``run`` returns the per-sample r
 least ``evaluation, index, label, pred, correct``, with the name columns from ``bench.results.names.block``; see
 README "Per-sample rows". What the report computes from a kind's rows is declared in bench/metrics.py.
 """
-from bench.evals._base import EVALS, EvalContext, Evaluation, concat  # noqa: F401 (public)
+from bench.evals._base import EVALS, EvalContext, Evaluation, chunk_seed, concat  # noqa: F401 (public)
 from bench.registry import import_all
 
 import_all(__name__, __path__)  # every module registers itself

@@ -110,11 +110,16 @@ class Attack(Evaluation):
         spec = parse_predictor(opts["predictor"], info, where)
         return f"attack:{main}", {**out, "predictor": spec} if spec else out
 
+    @classmethod
+    def draws(cls, params):
+        """Through a predictor (its samples), or an attack that draws (bench.attacks.AttackInfo.draws)."""
+        return bool(params.get("predictor")) or ATTACKS.get(params["attack"]).draws(params["params"])
+
     def run(self, model, x, y, ctx):
         attack = ATTACKS.get(self.params["attack"])
         base = dict(self.params["params"])
-        if "seed" in base and base["seed"] is None:  # torchattacks.AutoAttack: the cell's seed, not the clock
-            base["seed"] = ctx.seed
+        if "seed" in base and base["seed"] is None:  # torchattacks.AutoAttack: the chunk's seed, not the clock
+            base["seed"] = ctx.stream_seed()
         norm, key = norm_of(attack, base), attack.budget
         sweep = self.params["eps_sweep"]
         blocks = []
@@ -129,7 +134,7 @@ class Attack(Evaluation):
                     cols = names.block(n, "attack", self.name, eps, spec["name"], eot, eps=used, norm=bound)
                     blocks.append(block(cols, out, y.numpy(), norm, used, ctx.info.eps["linf"]))
                 continue
-            out = run_attack(model, attack.name, params, x, y, ctx.batch_size, ctx.device, seed=ctx.seed)
+            out = run_attack(model, attack.name, params, x, y, ctx.batch_size, ctx.device, seed=ctx.stream_seed())
             cols = names.block(n, "attack", self.name, eps, eps=used, norm=bound)
             blocks.append(block(cols, out, y.numpy(), norm, used, ctx.info.eps["linf"]))
         return concat(blocks)

@@ -132,7 +132,7 @@ class AutoAttackEval(Evaluation):
     def run(self, model, x, y, ctx):
         p = self.params
         model.eval()
-        seed = ctx.seed if p["seed"] is None else p["seed"]
+        seed = ctx.stream_seed(p["seed"])  # the cell's (or the given) seed in chunk 0, derived in the others
         pred = predicted_labels(model, x, ctx.batch_size, ctx.device).numpy()
         todo = np.nonzero(pred == y.numpy())[0]
         xs, ys = x[todo], y[todo]
@@ -169,6 +169,14 @@ class AutoAttackEval(Evaluation):
                                    "attacked": int(len(todo)), "checks": checks.messages}
         return concat(blocks)
 
+    @classmethod
+    def merge_notes(cls, notes, columns):
+        """Chunk 0's notes (its seed is the cell's), with the inputs attacked summed and every chunk's
+        checks, once each."""
+        out = dict(notes[0]["autoattack"])
+        out["attacked"] = sum(n["autoattack"]["attacked"] for n in notes)
+        out["checks"] = list(dict.fromkeys(m for n in notes for m in n["autoattack"]["checks"]))
+        return {"autoattack": out}
 
 def robust_line(robust: int, n: int, attacked: int, eps: float) -> str:
     """bench's line after AutoAttack's log: robust accuracy over all inputs (the table's number) and over the

@@ -88,14 +88,31 @@ class Certify(Evaluation):
             for (kappa, alpha), out in zip(p["points"], outs):
                 name = point_name(self.name, r, kappa, alpha)
                 correct = out["pred"] == y.numpy()
-                certified = out["decision"] == "certified"
-                ctx.notes.setdefault("certify", {})[name] = {
-                    "certified_robustness_rate": float(certified.mean()),
-                    "certified_robust_accuracy": float((certified & correct).mean()),
-                    "undecided": float((out["decision"] == "undecided").mean()),
-                    "mean_samples": float(out["samples"].mean())}
+                ctx.notes.setdefault("certify", {})[name] = point_notes(out["decision"], correct, out["samples"])
                 block = {**out, **names.block(len(y), "certify", self.name, r, kappa=kappa, alpha=alpha, eps=r),
                          "correct": correct}
                 for k, v in block.items():
                     cols.setdefault(k, []).append(v)
         return {k: np.concatenate(v) for k, v in cols.items()}
+
+    @classmethod
+    def draws(cls, params):
+        """No: sample j of input i is keyed by (seed, test index of i, j) (bench.certify.engine)."""
+        return False
+
+    @classmethod
+    def merge_notes(cls, notes, columns):
+        """The rates per point over the assembled rows."""
+        if len(notes) == 1:
+            return notes[0]
+        names_ = columns["evaluation"]
+        return {"certify": {name: point_notes(*(columns[k][names_ == name] for k in ("decision", "correct", "samples")))
+                            for name in dict.fromkeys(names_)}}
+
+
+def point_notes(decision, correct, samples) -> dict:
+    """What a cell's notes record about one (radius, kappa, alpha) point."""
+    certified = decision == "certified"
+    return {"certified_robustness_rate": float(certified.mean()),
+            "certified_robust_accuracy": float((certified & correct).mean()),
+            "undecided": float((decision == "undecided").mean()), "mean_samples": float(samples.mean())}

@@ -18,6 +18,11 @@ class Clean(Evaluation):
         spec = _predictors.parse_predictor(parse(opts, cls.fields, "clean", where)["predictor"], info, where)
         return (names.block_name("clean", predictor=spec["name"]), {"predictor": spec}) if spec else ("clean", {})
 
+    @classmethod
+    def draws(cls, params):
+        """Only through a predictor (vote and smooth sample)."""
+        return bool(params.get("predictor"))
+
     def run(self, model, x, y, ctx):
         pred = _predictors.predictions(model, self.params.get("predictor"), x, ctx.info.num_classes, ctx.batch_size, ctx.device)
         spec = self.params.get("predictor")

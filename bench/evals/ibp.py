@@ -29,6 +29,10 @@ class IBPVerified(Evaluation):
         eps = list(opts["eps"]) if opts["eps"] is not None else [float(info.eps["linf"])]
         return cls.kind, {"eps": eps, "sweep": sweep}
 
+    @classmethod
+    def draws(cls, params):
+        return False
+
     def run(self, model, x, y, ctx):
         model.eval()
         blocks = []

@@ -46,3 +46,13 @@ class ProbabilisticRobustness(Evaluation):
             ctx.notes.setdefault("pr", {})[block["evaluation"][0]] = summarise("pr", block)
             blocks.append(block)
         return concat(blocks)
+
+    @classmethod
+    def merge_notes(cls, notes, columns):
+        """The aggregates per radius, over the assembled rows (a chunk's cover its own inputs only). The
+        samples come from torch's generator, shared by a chunk's inputs: the kind draws (``draws``)."""
+        if len(notes) == 1:
+            return notes[0]
+        names_ = columns["evaluation"]
+        return {"pr": {name: summarise("pr", {k: v[names_ == name] for k, v in columns.items()})
+                       for name in dict.fromkeys(names_)}}

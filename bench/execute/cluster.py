@@ -1,13 +1,17 @@
-"""The Ray executor: train cells and eval cells as Ray tasks (``bench run --executor ray``).
+"""The Ray executor: train cells and the chunks of eval cells as Ray tasks (``bench run --executor ray``).
 
-Ray (an optional extra, ``pip install .[ray]``) does the scheduling: every cell not yet done becomes
-one task with declared resources (``num_cpus``, ``num_gpus``: fractions let cells share a GPU); an
-eval cell's task takes its train cell's task result as an argument, so Ray starts it only once the
-model exists. A task runs the same ``run_train_cell`` / ``run_eval_cell`` as the local executor, which
-write their files atomically, so the rows are the same whichever executor ran them. When a worker
-process (or its node) dies, Ray re-runs just the task it held (``max_retries``); a cell that raises is
-not retried (its error is deterministic), the other cells go on, and the run ends with one line
-naming the failed cells. Finished cells are kept, so a re-run resumes.
+Ray (an optional extra, ``pip install .[ray]``) does the scheduling: every train cell not yet done
+becomes one task with declared resources (``num_cpus``, ``num_gpus``: fractions let cells share a GPU),
+and so does every chunk of an eval cell not yet written (bench.execute.chunks), so one model's AutoAttack
+spreads over every worker; the cell itself is one more small task, run after its chunks, that assembles
+them into its file (a cell of one chunk is just that task). A chunk's task takes its train cell's task
+result as an argument, so Ray starts it only once the model exists. Tasks run the same code as the local
+executor, which writes its files atomically, and a chunk draws from (cell seed, chunk index) alone, so
+the rows are the same whichever executor, worker or order ran them. When a worker process (or its node)
+dies, Ray re-runs just the task it held (``max_retries``): a dead worker loses at most its chunk, or the
+epoch its training was in (training resumes after its last saved epoch, bench.execute.resume). A cell
+that raises is not retried (its error is deterministic), the other cells go on, and the run ends with
+one line naming the failed cells. Finished cells and chunks are kept, so a re-run resumes.
 
 The results folder must be on a path every worker sees (a shared file system); the driver writes a
 marker file there and each task checks it before doing any work. Every node needs the same bench
@@ -23,8 +27,9 @@ from pathlib import Path
 
 from bench.errors import UserError
 from bench.execute import progress
+from bench.execute.chunks import compute_chunk
 from bench.execute.compute import compute
-from bench.results import store
+from bench.results import partial, store
 
 MARKER = ".bench-store"
 
@@ -103,12 +108,37 @@ def _train_task(cell, out: Path, device: str, root: str | None, cpus: float, mod
             "summary": cell.summary(meta)}
 
 
-def _eval_task(cell, out: Path, device: str, root: str | None, cpus: float, _trained=None, modules=()) -> dict:
-    # _trained: the train task's result; passing it makes Ray run this task only after that one
+def _chunk_task(cell, k: int, out: Path, device: str, root: str | None, cpus: float, modules=(), *after) -> dict:
+    # after: the train task's result; passing it makes Ray run this task only after that one
+    _enter(out, device, cpus, modules)
+    return {**compute_chunk(cell, k, out, device, root), "node": socket.gethostname()}
+
+
+def _eval_task(cell, out: Path, device: str, root: str | None, cpus: float, modules=(), *after) -> dict:
+    # after: the train task's or the chunk tasks' results: Ray runs this task once they are done
     _enter(out, device, cpus, modules)
     start = time.perf_counter()
     compute(cell, out, device, root)
     return {"id": cell.id, "node": socket.gethostname(), "seconds": time.perf_counter() - start}
+
+
+def _submit_eval(cell, out: Path, fns: tuple, args: tuple, after: list, pending: dict) -> int:
+    """The tasks of one eval cell: one per chunk not yet written (kept ones are skipped), then the cell's.
+    Returns how many chunks were kept."""
+    chunk_fn, eval_fn = fns
+    kept = 0
+    if cell.n_chunks > 1:
+        refs = []
+        for k in range(cell.n_chunks):
+            if partial.chunk_path(out, cell.id, k).exists():  # the cell's own task checks it reads back whole
+                kept += 1
+                continue
+            ref = chunk_fn.remote(cell, k, *args, *after)
+            pending[ref] = ("chunk", cell)
+            refs.append(ref)
+        after = refs
+    pending[eval_fn.remote(cell, *args, *after)] = ("eval", cell)
+    return kept
 
 
 def run_ray(trains: list, evals: list, out: Path, device: str, root: str | None,
@@ -130,7 +160,8 @@ def run_ray(trains: list, evals: list, out: Path, device: str, root: str | None,
                 lambda c: store.samples_path(out, c.id).exists())
     opts = {"num_cpus": res.cpus, "num_gpus": res.gpus, "max_retries": res.max_retries}
     train_fn = ray.remote(_train_task).options(name="bench-train", **opts)
-    eval_fn = ray.remote(_eval_task).options(name="bench-eval", **opts)
+    fns = (ray.remote(_chunk_task).options(name="bench-chunk", **opts),
+           ray.remote(_eval_task).options(name="bench-eval", **opts))
 
     counts = {"trained": 0, "train_skipped": 0, "evaluated": 0, "eval_skipped": 0, "failed": 0}
     pending: dict = {}  # ObjectRef -> (kind, cell)
@@ -142,14 +173,17 @@ def run_ray(trains: list, evals: list, out: Path, device: str, root: str | None,
         ref = train_fn.remote(cell, out, device, root, res.cpus, plugins)
         train_refs[cell.id] = ref
         pending[ref] = ("train", cell)
+    chunks_done: dict = {}  # eval cell id -> its chunks written
     for cell in evals:
         if cell.done(out):
             counts["eval_skipped"] += 1
             continue
-        ref = eval_fn.remote(cell, out, device, root, res.cpus, train_refs.get(cell.train.id), plugins)
-        pending[ref] = ("eval", cell)
+        after = [train_refs[cell.train.id]] if cell.train.id in train_refs else []
+        kept = chunks_done[cell.id] = _submit_eval(cell, out, fns, (out, device, root, res.cpus, plugins), after, pending)
+        if kept:
+            progress.say(f"resuming {cell.label} at chunk {kept + 1}/{cell.n_chunks}")
 
-    total = {"train": len(train_refs), "eval": len(pending) - len(train_refs)}
+    total = {"train": len(train_refs), "eval": sum(kind == "eval" for kind, _ in pending.values())}
     done = {"train": 0, "eval": 0}
     failures = []
     while pending:
@@ -157,6 +191,9 @@ def run_ray(trains: list, evals: list, out: Path, device: str, root: str | None,
         kind, cell = pending.pop(ready[0])
         t = cell if kind == "train" else cell.train
         what = f"{t.dataset} {t.recipe} seed {t.seed}" + ("" if kind == "train" else f" {cell.name}")
+        if kind == "chunk":
+            _chunk_line(ray, ready[0], cell, chunks_done, log)
+            continue
         done[kind] += 1
         try:
             info = ray.get(ready[0])
@@ -176,3 +213,15 @@ def run_ray(trains: list, evals: list, out: Path, device: str, root: str | None,
         raise UserError(f"{len(failures)} cells failed: {', '.join(failures)} (see the log above); "
                         "finished cells are kept, re-run to resume")
     return counts
+
+
+def _chunk_line(ray, ref, cell, chunks_done: dict, log) -> None:
+    """The progress line of a finished chunk task (a failed one fails its cell's task, which is reported)."""
+    try:
+        info = ray.get(ref)
+    except ray.exceptions.RayError as e:
+        cause = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        log(f"[chunk] {cell.label}: FAILED: {cause}")
+        return
+    chunks_done[cell.id] += 1
+    progress.chunk_done(cell.label, chunks_done[cell.id], cell.n_chunks, info["seconds"], f" on {info['node']}")

@@ -4,25 +4,23 @@ Both executors (local, cluster) run cells through ``compute``, which holds the c
 (bench.results.locks) while it looks whether the cell is done and computes it; a damaged file is reported
 in one line and recomputed. A model cell is trained (``train_model``) or, for a model trained elsewhere,
 loaded, checked on one test batch and recorded (``register_model``); an eval cell runs its evaluation on
-the model's fixed test subset and writes one row per sample (``evaluate``). Cells are pure functions of
-their config, so whichever process computes one writes the same files.
+the model's fixed test subset, in chunks, and writes one row per sample (bench.execute.chunks). Cells are
+pure functions of their config, so whichever process computes one writes the same files.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from bench.data import DATASETS, splits, subset
+from bench.data import DATASETS, splits
 from bench.errors import UserError
-from bench.evals import EVALS, EvalContext
 from bench.execute.external import check_model
-from bench.ids import canonical
+from bench.execute.resume import Checkpoint
 from bench.nets import build
 from bench.results import locks, store
-from bench.results.provenance import bench_version, git_commit, versions
+from bench.results.provenance import git_commit, versions
 
 
 def compute(cell, out: Path, device: str, root: str | None = None, progress: bool = True, log=print) -> bool:
@@ -59,10 +57,12 @@ def train_model(cell, out: Path, device: str, root: str | None, progress: bool) 
     cfg = cell.config
     torch.manual_seed(cell.seed)
     net = build(cfg["arch"], DATASETS.get(cell.dataset), cfg.get("normalize"), **cfg["arch_args"])
+    checkpoint = Checkpoint(out, cell.id, cell.label)  # resumes after the last epoch a killed run finished
     stats = train(net, cell.method, cfg, cell.train_split(root), DATASETS.get(cell.dataset), cell.seed,
-                  torch.device(device), show_bar=progress, label=cell.label)
+                  torch.device(device), show_bar=progress, label=cell.label, checkpoint=checkpoint)
     meta = {**_meta(cell, device), "config": cfg, "n_train": cell.n_train, **stats}
     store.save_model(out, cell.id, {k: v.detach().cpu() for k, v in net.state_dict().items()}, meta)
+    checkpoint.remove()
 
 
 def load_trained(cell, out: Path, device: str) -> torch.nn.Module:
@@ -113,34 +113,3 @@ def check_all(trains, evals, root: str | None, device: str = "cpu") -> None:
     ibp = {e.train.id for e in evals if e.kind == "ibp"}
     for cell in trains:
         cell.check(device, root, ibp=cell.id in ibp)
-
-
-def evaluate(cell, out: Path, device: str, root: str | None) -> None:
-    """Run an EvalCell's evaluation on its model's fixed test subset; write one row per sample (per budget
-    for sweeps) with the cell's metadata."""
-    eid, t = cell.id, cell.train
-    _, test = splits(t.dataset, root, t.download)
-    idx, sub = subset(test, cell.n_test, cell.sample_seed)
-    model = t.load(out, device, root)
-    notes: dict = {}
-    ctx = EvalContext(info=DATASETS.get(t.dataset), device=torch.device(device), batch_size=cell.batch_size,
-                      seed=cell.sample_seed, notes=notes, index=idx)
-    evaluation = EVALS.get(cell.kind)(cell.name, cell.params)
-    torch.manual_seed(cell.sample_seed)
-    start = time.perf_counter()
-    cols = evaluation.run(model, sub.x, sub.y, ctx)
-    seconds = time.perf_counter() - start
-    n = len(cols["pred"])
-    reps = n // len(idx)
-    cols.update({
-        "dataset": np.full(n, t.dataset, dtype=object), "recipe": np.full(n, t.recipe, dtype=object),
-        "arch": np.full(n, t.arch, dtype=object), "seed": np.full(n, t.seed),
-        "index": np.tile(idx.numpy(), reps), "label": np.tile(sub.y.numpy(), reps),
-        "cell": np.full(n, eid, dtype=object), "train_cell": np.full(n, t.id, dtype=object),
-        "params": np.full(n, canonical(cell.params), dtype=object),
-    })
-    meta = {"cell": eid, "train_cell": t.id, "kind": cell.kind, "evaluation": cell.name, "params": cell.params,
-            "n_test": cell.n_test, "sample_seed": cell.sample_seed, "seconds": seconds, "device": device,
-            "notes": notes, "code_versions": cell.versions, "bench": bench_version(),
-            "git_commit": git_commit()}
-    store.write_rows(out, eid, cols, meta)

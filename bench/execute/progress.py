@@ -10,8 +10,12 @@ terminal (a log file, CI, a cluster job), the active ``Board`` prints plain line
     [bench 12:14:02] eval fashion-mnist/pgdt/s0 attack:AutoAttack: AutoAttack eps 0.1: robust accuracy 52.80% of
                      all 500 inputs (the table's number); 60.00% of the 440 clean-correct inputs it was given, ...
 
+    [bench 12:20:41] chunk 3/10 cifar10/pgdt/s0 attack:AutoAttack in 412.3s | cell ETA 48m06s | run ETA 3h12m
+    [bench 12:31:02] resuming cifar10/pgdt/s0 at epoch 37/100
+
 one line per epoch (cell, epoch, mean loss and accuracy over the epoch, the epoch's seconds, the ETA of
-the cell and of the run), one per finished cell, and for long evaluations (AutoAttack, certification,
+the cell and of the run), one per finished cell, one per finished chunk of an eval cell in chunks (the
+cell's ETA at its own seconds per chunk), one when a cell or a training resumes, and for long evaluations (AutoAttack, certification,
 smoothing: anything that runs the model for over ``HEARTBEAT`` seconds) a line every ``HEARTBEAT``
 seconds counting the inputs that went through the model, plus AutoAttack's own per-component log (whose
 percentages count only the clean-correct inputs AutoAttack is given) and bench's line after it with both numbers.
@@ -19,8 +23,9 @@ percentages count only the clean-correct inputs AutoAttack is given) and bench's
 --quiet, which silences stderr).
 
 The run's ETA adds the current cell's ETA (at its own seconds per epoch), the other training cells'
-epochs at the mean seconds per epoch measured so far (so a cheap recipe trained first makes it low) and the evaluation cells not yet run (at the mean seconds of those
-finished; "+ N evals" while none has finished).
+epochs at the mean seconds per epoch measured so far (so a cheap recipe trained first makes it low) and the
+chunks of the evaluation cells not yet done at the mean seconds of the chunks finished (a cell of one chunk
+counts as one; "+ N evals" while none has finished).
 
 The board is module state (``active()``), set by ``bench run`` for the length of the run, so the training
 loop and the executor report through a function call without new parameters; with no board, every call
@@ -62,9 +67,9 @@ class Board:
         self.file = open(log_file, "a", encoding="utf-8") if log_file else None
         self.clock = clock
         self.epochs_left: dict[str, int] = {}  # train label -> epochs not yet trained (cells still to run)
-        self.evals_left = 0
+        self.chunks_left: dict[str, int] = {}  # eval label -> chunks not yet computed (cells still to run)
         self.epoch_seconds: list[float] = []
-        self.eval_seconds: list[float] = []
+        self.chunk_seconds: dict[str, list[float]] = {}  # eval label -> seconds of its finished chunks
         self.cell_start: dict[str, float] = {}
         self.current: tuple[str | None, float] = (None, 0.0)  # the training cell running, its ETA in seconds
 
@@ -86,8 +91,8 @@ class Board:
     def begin(self, trains, evals, train_done, eval_done) -> None:
         """The cells still to run (``train_done(cell)`` / ``eval_done(cell)`` say which are finished)."""
         self.epochs_left = {c.label: c.epochs for c in trains if not train_done(c)}
-        self.evals_left = sum(not eval_done(c) for c in evals)
-        self.say(f"run: {len(self.epochs_left)} model cells and {self.evals_left} eval cells to run")
+        self.chunks_left = {getattr(c, "label", c): getattr(c, "n_chunks", 1) for c in evals if not eval_done(c)}
+        self.say(f"run: {len(self.epochs_left)} model cells and {len(self.chunks_left)} eval cells to run")
 
     def run_eta(self) -> str:
         """The current cell's ETA, plus the other training cells' epochs at the mean seconds per epoch so far,
@@ -97,19 +102,22 @@ class Board:
         if left and per_epoch is None:
             return "?"
         seconds = (per_epoch or 0.0) * left + self.current[1]
-        if self.evals_left and not self.eval_seconds:
-            return f"{duration(seconds)} + {self.evals_left} evals"
-        if self.eval_seconds:
-            seconds += self.evals_left * sum(self.eval_seconds) / len(self.eval_seconds)
+        chunks = [s for times in self.chunk_seconds.values() for s in times]
+        if self.chunks_left and not chunks:
+            return f"{duration(seconds)} + {len(self.chunks_left)} evals"
+        if chunks:
+            seconds += sum(self.chunks_left.values()) * sum(chunks) / len(chunks)
         return duration(seconds)
 
-    def epoch(self, label: str, epoch: int, epochs: int, loss: float, acc: float, elapsed: float) -> None:
-        """Epoch ``epoch`` (1-based) of ``epochs`` finished, ``elapsed`` seconds after training started."""
+    def epoch(self, label: str, epoch: int, epochs: int, loss: float, acc: float, elapsed: float,
+              first: int = 0) -> None:
+        """Epoch ``epoch`` (1-based) of ``epochs`` finished, ``elapsed`` seconds after this process started
+        training at epoch ``first`` + 1 (a resumed training starts after its last saved epoch)."""
         seconds = elapsed - self.cell_start.get(label, 0.0)
         self.cell_start[label] = elapsed
         self.epoch_seconds.append(seconds)
         self.epochs_left[label] = epochs - epoch
-        cell_eta = elapsed / epoch * (epochs - epoch)
+        cell_eta = elapsed / max(1, epoch - first) * (epochs - epoch)
         self.current = (label, cell_eta)
         self.say(f"epoch {epoch}/{epochs} {label}: loss {loss:.4f} acc {acc:.4f} {seconds:.1f}s | "
                  f"cell ETA {duration(cell_eta)} | run ETA {self.run_eta()}")
@@ -121,10 +129,21 @@ class Board:
             self.cell_start.pop(label, None)
             self.current = (None, 0.0)
         else:
-            self.evals_left = max(0, self.evals_left - 1)
-            self.eval_seconds.append(seconds)
+            # the cell's entry (or, for a label the board was not told about, any one: the count is what matters)
+            self.chunks_left.pop(label if label in self.chunks_left else next(iter(self.chunks_left), None), None)
+            if label not in self.chunk_seconds:  # a cell of one chunk
+                self.chunk_seconds[label] = [seconds]
         extra = f" ({summary})" if summary else ""
         self.say(f"done {kind} {i}/{n} {label} in {seconds:.1f}s{extra} | run ETA {self.run_eta()}")
+
+    def chunk_done(self, label: str, k: int, n: int, seconds: float, where: str = "") -> None:
+        """Chunk ``k`` (1-based) of the ``n`` of eval cell ``label`` finished in ``seconds``."""
+        times = self.chunk_seconds.setdefault(label, [])
+        times.append(seconds)
+        self.chunks_left[label] = max(0, n - k)  # chunks 1..k are done (kept from a killed run, or computed)
+        cell_eta = sum(times) / len(times) * self.chunks_left[label]
+        self.say(f"chunk {k}/{n} {label} in {seconds:.1f}s{where} | cell ETA {duration(cell_eta)} | "
+                 f"run ETA {self.run_eta()}")
 
     # -- long evaluations --------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -186,9 +205,14 @@ def active() -> Board | None:
     return _ACTIVE
 
 
-def epoch(label: str, epoch_: int, epochs: int, loss: float, acc: float, elapsed: float) -> None:
+def epoch(label: str, epoch_: int, epochs: int, loss: float, acc: float, elapsed: float, first: int = 0) -> None:
     if _ACTIVE:
-        _ACTIVE.epoch(label, epoch_, epochs, loss, acc, elapsed)
+        _ACTIVE.epoch(label, epoch_, epochs, loss, acc, elapsed, first)
+
+
+def chunk_done(label: str, k: int, n: int, seconds: float, where: str = "") -> None:
+    if _ACTIVE:
+        _ACTIVE.chunk_done(label, k, n, seconds, where)
 
 
 def begin(trains, evals, train_done, eval_done) -> None:

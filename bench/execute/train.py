@@ -10,6 +10,9 @@ GradScaler) for recipes that allow it (``Recipe.amp``), the model and the batche
 batches gathered into pinned host buffers and copied with non_blocking=True, and the running loss and
 accuracy kept on the device (read back, and checked for NaN, every ``SYNC_EVERY`` steps and at the end
 of each epoch) so the host never waits on the GPU in between.
+
+Resuming: given a ``checkpoint`` (bench.execute.resume.Checkpoint), training saves its whole state at the
+end of every epoch and, when a saved state exists, starts after its last finished epoch.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from bench.execute import progress
+from bench.execute import progress, resume
 from bench.data import Split, augment_batch
 from bench.recipes import RECIPES, Recipe, StepState, TrainContext
 
@@ -109,9 +112,10 @@ def make_recipe(model, method: str, settings: dict, info, device: torch.device, 
 
 
 def train(model, method: str, settings: dict, train_split: Split, info, seed: int, device: torch.device,
-          show_bar: bool = True, label: str = "") -> dict:
+          show_bar: bool = True, label: str = "", checkpoint=None) -> dict:
     """Train ``model`` in place with a resolved training config (bench.suite.cards.resolve_training: the
-    recipe's ``args``, ``augment`` and the rest); returns the metadata of the checkpoint."""
+    recipe's ``args``, ``augment`` and the rest); returns the metadata of the checkpoint. With a
+    ``checkpoint``, resume after its last saved epoch, and save the state after every epoch."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     cuda = device.type == "cuda"
@@ -125,11 +129,19 @@ def train(model, method: str, settings: dict, train_split: Split, info, seed: in
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     augment, crop = settings["augment"], settings.get("crop") or {}
     batches = Batches(train_split, bs, device)
+    first, step, stats = 0, 0, {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+    saved = checkpoint.load() if checkpoint else None
+    if saved is not None:
+        first, step, stats = resume.restore(saved, model, optimizer, recipe, gen)
+        line = f"resuming {label or method} at epoch {first + 1}/{epochs}"
+        progress.say(line)
+        if show_bar:
+            tqdm.write(line)
+    total_loss, total_correct, seen = stats["loss"], stats["correct"], stats["seen"]
     start = time.perf_counter()
-    step, total_loss, total_correct, seen = 0, 0.0, 0, 0
-    bar = tqdm(total=epochs * steps_per_epoch, desc=label or method, disable=not show_bar,
+    bar = tqdm(total=epochs * steps_per_epoch, initial=step, desc=label or method, disable=not show_bar,
                leave=False, dynamic_ncols=True)
-    for epoch in range(epochs):
+    for epoch in range(first, epochs):
         order = torch.randperm(n, generator=gen)
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct_sum = torch.zeros((), dtype=torch.int64, device=device)
@@ -154,12 +166,16 @@ def train(model, method: str, settings: dict, train_split: Split, info, seed: in
                 bar.update(step - synced)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{total_loss / seen:.3f}", acc=f"{total_correct / seen:.3f}")
                 synced = step
+        if checkpoint:
+            checkpoint.save(resume.capture(model, optimizer, recipe, gen, epoch + 1, step, {
+                "loss": total_loss, "correct": total_correct, "seen": seen,
+                "seconds": stats["seconds"] + time.perf_counter() - start}))
         progress.epoch(label or method, epoch + 1, epochs, total_loss / max(1, seen), total_correct / max(1, seen),
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, first)
     bar.close()
     model.eval()
     return {
-        "train_seconds": time.perf_counter() - start,
+        "train_seconds": stats["seconds"] + time.perf_counter() - start,
         "epochs": epochs,
         "steps": step,
         "final_train_loss": total_loss / max(1, seen),

@@ -16,7 +16,10 @@ evaluation is timed on).
 
 An ``EvalCell`` is (model cell, evaluation, sample selection). Its id hashes those, the model cell's id and
 the code versions of the evaluation kind and the attack it runs, so a fix that bumps a version re-runs
-exactly the cells whose numbers it changes. The work itself is bench.execute.compute's.
+exactly the cells whose numbers it changes. Its inputs are computed in chunks of ``chunk`` inputs
+(bench.execute.chunks); the chunk size enters the id only where it changes the numbers: the cell has more
+than one chunk and its evaluation draws from a generator its inputs share (``Evaluation.draws``). The
+work itself is bench.execute.compute's.
 """
 from __future__ import annotations
 
@@ -29,12 +32,22 @@ from pathlib import Path
 from bench.data import DATASETS, Split, splits, subset
 from bench.errors import UserError
 from bench.evals import EVALS
-from bench.execute import compute
+from bench.execute import chunks, compute
 from bench.execute.external import EXTERNAL_VERSION, build_model, normalized, robustbench_file
 from bench.ids import canonical, cell_id, file_sha256
 from bench.recipes import RECIPES
 from bench.results import store
 from bench.suite.models import Sourced
+
+CHUNK_UNIT = 512  # the default chunk size is a multiple of this many inputs ...
+MAX_CHUNKS = 64  # ... the smallest that splits a cell into at most this many chunks
+
+
+def default_chunk(n_test: int) -> int:
+    """bench's chunk size for a cell of ``n_test`` inputs: the smallest multiple of CHUNK_UNIT that makes
+    at most MAX_CHUNKS chunks (512 up to 32,768 inputs; a cell of at most 512 inputs is one chunk). It does
+    not depend on the batch size, so a new batch size never changes a cell's id."""
+    return CHUNK_UNIT * max(1, math.ceil(n_test / (CHUNK_UNIT * MAX_CHUNKS)))
 
 
 class _ModelCell:
@@ -267,10 +280,25 @@ class EvalCell:
     n_test: int
     sample_seed: int
     batch_size: int  # execution setting, not part of the id
+    chunk: int = 0  # inputs per chunk (0: the whole cell in one chunk); in the id only where it changes numbers
 
     @property
     def params(self) -> dict:
         return json.loads(self.params_json)
+
+    @property
+    def chunk_size(self) -> int:
+        return self.chunk if 0 < self.chunk < self.n_test else self.n_test
+
+    @property
+    def n_chunks(self) -> int:
+        """Chunks of n_test inputs (when n_test exceeds the test split, the last ones hold no inputs)."""
+        return math.ceil(self.n_test / self.chunk_size)
+
+    @property
+    def chunk_in_id(self) -> bool:
+        """Whether the chunk size changes this cell's numbers (so its id hashes it)."""
+        return self.n_chunks > 1 and EVALS.get(self.kind).draws(self.params)
 
     @property
     def versions(self) -> dict:
@@ -279,9 +307,10 @@ class EvalCell:
 
     @property
     def id(self) -> str:
+        chunk = {"chunk": self.chunk_size} if self.chunk_in_id else {}
         return cell_id({"train": self.train.id, "recipe": self.train.recipe, "kind": self.kind,
                         "name": self.name, "params": self.params, "n_test": self.n_test,
-                        "sample_seed": self.sample_seed, "versions": self.versions})
+                        "sample_seed": self.sample_seed, "versions": self.versions, **chunk})
 
     @property
     def label(self) -> str:
@@ -298,4 +327,4 @@ class EvalCell:
                 "evaluation": self.name, "kind": self.kind, "params": self.params, "versions": self.versions}
 
     def produce(self, out: Path, device: str, root: str | None = None, progress: bool = True) -> None:
-        compute.evaluate(self, out, device, root)
+        chunks.evaluate(self, out, device, root)

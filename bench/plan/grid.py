@@ -5,7 +5,7 @@ training config and evaluation resolved (bench.suite.config); the plan only comb
 from __future__ import annotations
 
 from bench.ids import canonical
-from bench.plan.cells import EvalCell, TrainCell, external_cells
+from bench.plan.cells import EvalCell, TrainCell, default_chunk, external_cells
 from bench.suite.config import Suite
 
 
@@ -22,8 +22,14 @@ def train_cells(suite: Suite) -> list[TrainCell]:
 def eval_cells(suite: Suite, models: list) -> list[EvalCell]:
     """Every model cell under every evaluation of its dataset, on the dataset's fixed test subset."""
     n_test = {ds.name: ds.n_test for ds in suite.datasets}
-    return [EvalCell(m, e.kind, e.name, e.params_json, n_test[m.dataset], suite.sample_seed, suite.batch_size)
+    return [EvalCell(m, e.kind, e.name, e.params_json, n_test[m.dataset], suite.sample_seed, suite.batch_size,
+                     _chunk(e.chunk, suite.chunk, n_test[m.dataset]))
             for m in models for e in suite.evaluations(m.dataset)]
+
+
+def _chunk(entry: int | None, suite: int | None, n_test: int) -> int:
+    """Inputs per chunk: the evaluation's `chunk:`, else the suite's, else bench's default."""
+    return entry if entry is not None else suite if suite is not None else default_chunk(n_test)
 
 
 def plan(suite: Suite) -> tuple[list, list[EvalCell]]:

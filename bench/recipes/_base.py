@@ -85,6 +85,20 @@ class Recipe:
     def setup(self, model: nn.Module) -> None:
         """Called once before training (a place for auxiliary networks or state)."""
 
+    CONFIG = ("args", "ctx")  # attributes set from the config, not state
+
+    def state_dict(self) -> dict:
+        """The recipe's own training state, for a training that resumes (bench.execute.resume): every
+        attribute ``setup`` or a step set (networks, optimizers, the GradScaler, tensors, numbers, and lists
+        of them), as tensors and plain values that ``torch.load(weights_only=True)`` reads back. A recipe
+        that keeps anything else overrides this and ``load_state_dict``."""
+        return {name: _state(value, f"{type(self).__name__}.{name}") for name, value in vars(self).items()
+                if name not in self.CONFIG}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, saved in state.items():
+            setattr(self, name, _load(getattr(self, name, None), saved))
+
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, state: StepState):
         raise NotImplementedError
 
@@ -93,6 +107,33 @@ class Recipe:
             loss, logits = self.loss(model, x, y, state)
         self.backward(loss, optimizer)
         return loss.detach().float(), logits.detach().float()
+
+
+PLAIN = (int, float, bool, str, type(None))
+
+
+def _state(value, name: str):
+    if hasattr(value, "state_dict") and hasattr(value, "load_state_dict"):  # module, optimizer, GradScaler
+        return value.state_dict()
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, (list, tuple)):
+        return [_state(v, name) for v in value]
+    if isinstance(value, PLAIN):
+        return value
+    raise TypeError(f"{name}: a {type(value).__name__} is not saved when training resumes; give the recipe "
+                    "its own state_dict and load_state_dict")
+
+
+def _load(current, saved):
+    if hasattr(current, "load_state_dict"):
+        current.load_state_dict(saved)
+        return current
+    if isinstance(current, torch.Tensor):
+        return saved.to(current.device)
+    if isinstance(current, (list, tuple)):
+        return type(current)(_load(c, s) for c, s in zip(current, saved))
+    return saved
 
 
 def eps_field() -> Field:

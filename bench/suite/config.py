@@ -54,6 +54,7 @@ class EvalSpec:
     name: str  # the evaluation's name in rows (before any sweep suffix) and in tables
     params_json: str
     where: str
+    chunk: int | None = None  # the entry's `chunk:` (inputs per chunk; 0: one chunk); None: the suite's
 
     @property
     def params(self) -> dict:
@@ -74,6 +75,7 @@ class Suite:
     resources: tuple = ()  # (key, value) pairs of the `resources:` block, for the Ray executor
     models: tuple = ()  # bench.suite.models.ExternalSpec per `models:` entry
     plugins: tuple = ()  # modules named by `plugins:` (imported by load_suite)
+    chunk: int | None = None  # `chunk:` inputs per chunk of an eval cell (0: one chunk); None: bench's default
 
     def evaluations(self, dataset: str) -> tuple[EvalSpec, ...]:
         """The evaluations resolved against a dataset's budgets."""
@@ -84,7 +86,7 @@ def resolve_evaluations(raw: list, dataset: str) -> tuple[EvalSpec, ...]:
     """Each (kind, main, opts, label, where) of the suite's list resolved against one dataset."""
     info = DATASETS.get(dataset)
     out, seen = [], {}
-    for kind, main, opts, label, where in raw:
+    for kind, main, opts, label, where, chunk in raw:
         cls = EVALS.get(kind, where, "evaluations")
         name, params = cls.resolve(main, opts, info, where)
         name = display_name(name, label)
@@ -92,7 +94,7 @@ def resolve_evaluations(raw: list, dataset: str) -> tuple[EvalSpec, ...]:
             raise UserError(f"two evaluations named {name!r} (the other at {seen[name]}); "
                             "give one a different `as:`", where, "as")
         seen[name] = where
-        out.append(EvalSpec(kind, name, canonical(params), where))
+        out.append(EvalSpec(kind, name, canonical(params), where, chunk))
     return tuple(out)
 
 
@@ -119,6 +121,7 @@ SUITE = {
     "cards": Field("str"),  # a folder of model cards
     "plugins": Field("list", []),  # modules whose registrations extend bench's registries (bench.suite.plugins)
     "resources": Field("map", {}),
+    "chunk": Field("int", None, lo=0),  # inputs per chunk of an eval cell (bench.plan.cells.default_chunk)
 }
 SEED = Field("int", lo=0, hi=MAX_INT)
 # A suite name is a folder under results/: a plain label, no path separators, no leading dot.
@@ -209,14 +212,15 @@ def distinct(value, field: str) -> None:
 
 
 def _evaluations(node: Node) -> list[tuple]:
-    """The suite's `evaluations:` list as (kind, main value, options, `as:` label, where), checked against
-    each kind's declaration; resolved per dataset by ``resolve_evaluations``."""
+    """The suite's `evaluations:` list as (kind, main value, options, `as:` label, where, `chunk:`), checked
+    against each kind's declaration; resolved per dataset by ``resolve_evaluations``."""
     evals = []
     value = node["evaluations"]
     if not value:
         raise UserError("no evaluations", node.where("evaluations"), "evaluations")
     for i, entry in enumerate(value):
         where = value.where(i)
+        chunk = None
         if isinstance(entry, str):
             kind, main, rest, label = entry, None, {}, None
         elif isinstance(entry, Node) and entry:
@@ -226,7 +230,9 @@ def _evaluations(node: Node) -> list[tuple]:
             if label is not None and any(c in label for c in RESERVED):
                 raise UserError(f"{label!r}: '@' and '[' are reserved for the names sweeps make (like "
                                 "attack:FGSM@0.05)", entry.where("as"), "as")
-            rest = Node({k: v for k, v in entry.items() if k not in (kind, "as")})
+            if "chunk" in entry:
+                chunk = convert(entry["chunk"], SUITE["chunk"], entry.where("chunk"), "chunk")
+            rest = Node({k: v for k, v in entry.items() if k not in (kind, "as", "chunk")})
             rest.file, rest.line, rest.key_lines = entry.file, entry.line, entry.key_lines
         else:
             raise UserError("expected an evaluation name or a mapping like `attack: PGD`", where, "evaluations")
@@ -237,7 +243,7 @@ def _evaluations(node: Node) -> list[tuple]:
             raise UserError(f"{kind} needs a value, like `{kind}: ...`", where, kind)
         for key, items in rest.items():
             distinct(items, key)
-        evals.append((kind, main, rest, label, where))
+        evals.append((kind, main, rest, label, where, chunk))
     return evals
 
 
@@ -285,5 +291,6 @@ def _suite(path, node: Node, opts: dict, suite_dir: Path) -> Suite:
         resources=tuple(parse(node.get("resources") or {}, RESOURCES, "resources", node.where("resources")).items()),
         models=external,
         plugins=tuple(opts["plugins"]),
+        chunk=opts["chunk"],
     )
     return suite
