@@ -30,11 +30,11 @@ from bench.errors import UserError
 from bench.ids import ID_LENGTH
 from bench.results import atomic, locks
 from bench.results.provenance import git_commit, versions
+from bench.suite.plugins import MODULE
 
 SCHEMA = 1
 NAME = "run.json"
 CELL_ID = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
-MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def record(suite, trains, evals, device: str, executor: str = "local") -> dict:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
 import sys
 
 from bench.errors import UserError
 from bench.registry import RegistryClash
 
 GROUP = "bench.suite.plugins"
+MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")  # a module's dotted name
 # bench's registries, imported before any plugin so clashes are reported against bench's own modules
 BUILTIN = ("bench.nets", "bench.recipes", "bench.attacks", "bench.evals", "bench.pr.vicinity", "bench.certify.rules",
            "bench.report.layouts")
