@@ -179,23 +179,28 @@ def cmd_report(args) -> int:
 def cmd_check(args) -> int:
     from bench.report import check
     from bench.report import load_rows
+    from bench.results import runfile
 
     _recorded_plugins(args.results)
     rows = load_rows(args.results)
     _cells_note(args.results, args.stale)
+    run = runfile.read(args.results)
     if args.write:
-        n = check.write_reference(rows, args.reference, args.tol)
+        n = check.write_reference(rows, args.reference, args.tol, run)
         print(f"wrote {n} metrics to {args.reference}")
         return 0
     if args.tol:
         check.parse_tol(args.tol, 1)
     ref = check.read_reference(args.reference)
     table = check.compare(rows, ref, args.tol)
-    print(check.report(table))
+    print(check.report(table, check.settings_note(run, ref)))
+    unlisted = check.unlisted(rows, ref)
+    if unlisted:
+        print(check.unlisted_line(unlisted, args.strict))
     malformed = ref["error"][ref["error"] != ""]
     for error in malformed:
         print(f"bench: error: {error}", file=sys.stderr)
-    return 2 if len(malformed) else 0 if table["ok"].all() else 1
+    return 2 if len(malformed) else 0 if table["ok"].all() and not (unlisted and args.strict) else 1
 
 
 def _gc(out: Path) -> None:
@@ -275,6 +280,8 @@ def parser() -> argparse.ArgumentParser:
     chk.add_argument("--tol", help="tolerance for every metric: absolute (0.004) or in samples (2s); "
                      "default the file's tol column, else 1s")
     chk.add_argument("--write", action="store_true", help="write the results' metrics to the reference file instead")
+    chk.add_argument("--strict", action="store_true", help="also fail when the results have metrics the reference "
+                     "does not list (without it, one line names them)")
     chk.add_argument("--stale", action="store_true", help="list the files of cells the current suite does not name")
     chk.set_defaults(fn=cmd_check)
     gc = sub.add_parser("gc", help="remove files of cells the folder's current suite does not name (run.json)")
