@@ -48,7 +48,12 @@ def _out_dir(args, suite) -> Path:
     return out
 
 
+def _note(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def cmd_run(args) -> int:
+    from bench.execute import settings
     from bench.execute.compute import check_all
     from bench.execute.local import run_local
     from bench.plan.grid import plan
@@ -63,7 +68,8 @@ def cmd_run(args) -> int:
     if args.estimate:
         from bench.plan.estimate import estimate_run
 
-        print(estimate_run(trains, evals, out, device, args.data_root))
+        with settings.applied(suite.threads, suite.deterministic, _note):
+            print(estimate_run(trains, evals, out, device, args.data_root))
         if not args.dry_run:
             return 0
     if args.dry_run:
@@ -76,18 +82,24 @@ def cmd_run(args) -> int:
         for c in evals:
             print(f"  eval  {c.id} {c.train.dataset} {c.train.recipe} seed {c.train.seed} {c.name}")
         return 0
-    check_all(trains, evals, args.data_root)  # a bad external model: one line, nothing written
-    info = runfile.record(suite, trains, evals, device, "ray" if executor else "local")
-    runfile.write(out, info)  # first: reports know the current cells, done or not
-    start = time.perf_counter()
-    with progress_board(args, out):
-        if executor:
-            from bench.execute.cluster import run_ray
+    with settings.applied(suite.threads, suite.deterministic, _note):
+        check_all(trains, evals, args.data_root)  # a bad external model: one line, nothing written
+        recorded = settings.in_effect(device)
+        if executor:  # each task applies the suite's settings (bench.execute.cluster)
+            recorded.update(threads=suite.threads or max(1, int(executor[1].cpus)), interop_threads=suite.threads,
+                            deterministic=suite.deterministic)
+        info = runfile.record(suite, trains, evals, device, "ray" if executor else "local", recorded)
+        runfile.write(out, info)  # first: reports know the current cells, done or not
+        start = time.perf_counter()
+        with progress_board(args, out):
+            if executor:
+                from bench.execute.cluster import run_ray
 
-            counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address,
-                             plugins=suite.plugins)
-        else:
-            counts = run_local(trains, evals, out, device, args.data_root, not args.quiet and sys.stderr.isatty())
+                counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address,
+                                 plugins=suite.plugins, execution=(suite.threads, suite.deterministic))
+            else:
+                counts = run_local(trains, evals, out, device, args.data_root,
+                                   not args.quiet and sys.stderr.isatty())
     info["seconds"] = time.perf_counter() - start
     info["counts"] = counts
     runfile.write(out, info)

@@ -74,6 +74,8 @@ class Suite:
     resources: tuple = ()  # (key, value) pairs of the `resources:` block, for the Ray executor
     models: tuple = ()  # bench.suite.models.ExternalSpec per `models:` entry
     plugins: tuple = ()  # modules named by `plugins:` (imported by load_suite)
+    threads: int | None = None  # torch's intra- and inter-op threads (`threads:`; bench.execute.settings)
+    deterministic: bool = False  # deterministic algorithms and cuDNN settings (`deterministic:`)
 
     def evaluations(self, dataset: str) -> tuple[EvalSpec, ...]:
         """The evaluations resolved against a dataset's budgets."""
@@ -119,6 +121,9 @@ SUITE = {
     "cards": Field("str"),  # a folder of model cards
     "plugins": Field("list", []),  # modules whose registrations extend bench's registries (bench.suite.plugins)
     "resources": Field("map", {}),
+    # execution settings, not part of any cell id: the numbers a suite's reference holds need them
+    "threads": Field("int", None, lo=1, hi=1024),
+    "deterministic": Field("bool", False),
 }
 SEED = Field("int", lo=0, hi=MAX_INT)
 MAX_SEEDS = 10_000
@@ -300,6 +305,8 @@ def load_suite(path: str | Path, text: str | None = None) -> Suite:
         resources=tuple(parse(node.get("resources") or {}, RESOURCES, "resources", node.where("resources")).items()),
         models=external,
         plugins=tuple(_plugins(node)),
+        threads=opts["threads"],
+        deterministic=opts["deterministic"],
     )
 
 
