@@ -311,3 +311,50 @@ def test_a_hand_edited_run_json_is_one_line(tmp_path, capsys, edit, field, messa
 def test_the_edited_run_json_fixture_reads(tmp_path, cli):
     code, _, err = cli("report", _edited(tmp_path, lambda info: None))
     assert code == 0, err
+
+
+HOLD_AND_FINISH = """\
+import sys, time
+from pathlib import Path
+from bench.results import locks
+out = Path(sys.argv[1])
+with locks.cell_lock(out, "c0"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+    (out / "c0.done").write_text("finished by the holder")
+"""
+
+
+class _Cell:
+    """A cell that is done once the process holding its lock wrote its file; computing it is a failure."""
+
+    id = "c0"
+
+    def __init__(self):
+        self.looked, self.produced = [], 0
+
+    def done(self, out):
+        self.looked.append(time.monotonic())
+        return (out / "c0.done").exists()
+
+    def files(self, out):
+        return [out / "c0.done"]
+
+    def produce(self, *args, **kwargs):
+        self.produced += 1
+
+
+def test_compute_waits_for_the_cell_lock_and_never_computes_a_cell_another_process_finished(tmp_path):
+    """Mutation testing: `compute` without its lock computed the cell a second time."""
+    from bench.execute.compute import compute
+
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_AND_FINISH, str(tmp_path), "1.0"], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        start, cell = time.monotonic(), _Cell()
+        assert compute(cell, tmp_path, "cpu", log=lambda line: None) is False
+        assert cell.produced == 0 and cell.looked and cell.looked[0] - start > 0.8  # looked only after waiting
+        assert (tmp_path / "c0.done").read_text() == "finished by the holder"
+    finally:
+        proc.wait()
