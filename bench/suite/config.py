@@ -269,7 +269,8 @@ def load_suite(path: str | Path, text: str | None = None) -> Suite:
                       ("seeds", MAX_SEEDS)):
         if isinstance(node.get(key), list) and len(node[key]) > most:
             raise UserError(f"{len(node[key]):,} entries, more than {most:,}", node.where(key), key)
-    plugins.load(_plugins(node), node.where("plugins"))
+    modules = _plugins(node)
+    plugins.load(modules, node.where("plugins"))
     suite_dir = Path(path).resolve().parent
     search = [Path(opts["cards"]) if opts["cards"] and Path(opts["cards"]).is_absolute()
               else suite_dir / (opts["cards"] or "../models")]
@@ -286,7 +287,7 @@ def load_suite(path: str | Path, text: str | None = None) -> Suite:
     recipes = _recipes(node, node["recipes"], search, datasets) if "recipes" in node else ()
     external = models.parse_models(node, suite_dir, tuple(d.name for d in datasets), {r.label: r.where for r in recipes})
     evals = _evaluations(node)
-    name = convert(opts["name"] if opts["name"] is not None else Path(path).stem, Field("label"), node.where("name"), "name")
+    name = opts["name"] if opts["name"] is not None else convert(Path(path).stem, Field("label"), node.where(), "name")
     if not NAME.fullmatch(name) or ".." in name:
         raise UserError(f"a suite name is a plain label (no '/', '\\', '..' or leading '.'), got {name!r}",
                         node.where("name"), "name")
@@ -304,7 +305,7 @@ def load_suite(path: str | Path, text: str | None = None) -> Suite:
         resolved_evaluations=resolved,
         resources=tuple(parse(node.get("resources") or {}, RESOURCES, "resources", node.where("resources")).items()),
         models=external,
-        plugins=tuple(_plugins(node)),
+        plugins=tuple(modules),
         threads=opts["threads"],
         deterministic=opts["deterministic"],
     )
