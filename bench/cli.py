@@ -70,7 +70,12 @@ def _model_cells(trains, out: Path | None = None) -> str:
     return f"{len(trains)} model cells ({', '.join(counts)}{todo})"
 
 
+def _note(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def cmd_run(args) -> int:
+    from bench.execute import settings
     from bench.execute.local import run_local
     from bench.plan.grid import plan
     from bench.results import runfile
@@ -87,32 +92,37 @@ def cmd_run(args) -> int:
         raise UserError("--workers applies to --estimate only (the Ray executor uses every worker it has)")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
-    _preflight(suite, trains, evals, args.data_root)  # a missing dataset or a bad model: one line, nothing written
-    if args.estimate:
-        from bench.plan.estimate import estimate_run
+    with settings.applied(suite.threads, suite.deterministic, _note):
+        _preflight(suite, trains, evals, args.data_root)  # a missing dataset or a bad model: one line, nothing written
+        if args.estimate:
+            from bench.plan.estimate import estimate_run
 
-        print(estimate_run(trains, evals, out, device, args.data_root, args.workers or 1))
-        if not args.dry_run:
+            print(estimate_run(trains, evals, out, device, args.data_root, args.workers or 1))
+            if not args.dry_run:
+                return 0
+        if args.dry_run:
+            todo_e = sum(not c.done(out) for c in evals)
+            print(f"suite {suite.name}: {_model_cells(trains, out)}, {len(evals)} eval cells ({todo_e} to run) -> {out}")
+            for c in trains:
+                print(f"  {c.action:<5} {c.id} {c.dataset} {c.recipe} ({c.method}, {c.arch}) seed {c.seed}")
+            for c in evals:
+                print(f"  eval  {c.id} {c.train.dataset} {c.train.recipe} seed {c.train.seed} {c.name}")
             return 0
-    if args.dry_run:
-        todo_e = sum(not c.done(out) for c in evals)
-        print(f"suite {suite.name}: {_model_cells(trains, out)}, {len(evals)} eval cells ({todo_e} to run) -> {out}")
-        for c in trains:
-            print(f"  {c.action:<5} {c.id} {c.dataset} {c.recipe} ({c.method}, {c.arch}) seed {c.seed}")
-        for c in evals:
-            print(f"  eval  {c.id} {c.train.dataset} {c.train.recipe} seed {c.train.seed} {c.name}")
-        return 0
-    info = runfile.record(suite, trains, evals, device, "ray" if executor else "local")
-    runfile.write(out, info)  # first: reports know the current cells, done or not
-    start = time.perf_counter()
-    with progress_board(args, out):
-        if executor:
-            from bench.execute.cluster import run_ray
+        recorded = settings.in_effect(device)
+        if executor:  # each task applies the suite's settings (bench.execute.cluster)
+            recorded.update(threads=suite.threads or max(1, int(executor[1].cpus)), interop_threads=suite.threads,
+                            deterministic=suite.deterministic)
+        info = runfile.record(suite, trains, evals, device, "ray" if executor else "local", recorded)
+        runfile.write(out, info)  # first: reports know the current cells, done or not
+        start = time.perf_counter()
+        with progress_board(args, out):
+            if executor:
+                from bench.execute.cluster import run_ray
 
-            counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address,
-                             plugins=suite.plugins)
-        else:
-            counts = run_local(trains, evals, out, device, args.data_root, not args.quiet and sys.stderr.isatty())
+                counts = run_ray(trains, evals, out, device, args.data_root, executor[1], args.address,
+                                 plugins=suite.plugins, execution=(suite.threads, suite.deterministic))
+            else:
+                counts = run_local(trains, evals, out, device, args.data_root, not args.quiet and sys.stderr.isatty())
     info["seconds"] = time.perf_counter() - start
     info["counts"] = counts
     runfile.write(out, info)
@@ -231,26 +241,32 @@ def cmd_report(args) -> int:
 def cmd_check(args) -> int:
     from bench.report import check
     from bench.report import load_rows
+    from bench.results import runfile
 
     _recorded_plugins(args.results)
     rows = load_rows(args.results)
     damaged = _cells_note(args.results, args.stale)
+    run = runfile.read(args.results)
     if args.write and damaged:
         print("bench: error: files that do not verify were left out: no reference written", file=sys.stderr)
         return 1
     if args.write:
-        n = check.write_reference(rows, args.reference, args.tol)
+        n = check.write_reference(rows, args.reference, args.tol, run)
         print(f"wrote {n} metrics to {args.reference}")
         return 0
     if args.tol:
         check.parse_tol(args.tol, 1)
     ref = check.read_reference(args.reference)
     table = check.compare(rows, ref, args.tol)
-    print(check.report(table))
+    print(check.report(table, check.settings_note(run, ref)))
+    unlisted = check.unlisted(rows, ref)
+    if unlisted:
+        print(check.unlisted_line(unlisted, args.strict))
     malformed = ref["error"][ref["error"] != ""]
     for error in malformed:
         print(f"bench: error: {error}", file=sys.stderr)
-    return 2 if len(malformed) else 0 if table["ok"].all() and not damaged else 1
+    failed = not table["ok"].all() or damaged or (unlisted and args.strict)
+    return 2 if len(malformed) else 1 if failed else 0
 
 
 def _gc(out: Path) -> None:
@@ -389,6 +405,8 @@ def parser() -> argparse.ArgumentParser:
     chk.add_argument("--tol", help="tolerance for every metric: absolute (0.004) or in samples (2s); "
                      "default the file's tol column, else 1s")
     chk.add_argument("--write", action="store_true", help="write the results' metrics to the reference file instead")
+    chk.add_argument("--strict", action="store_true", help="also fail when the results have metrics the reference "
+                     "does not list (without it, one line names them)")
     chk.add_argument("--stale", action="store_true", help="list the files of cells and models the current suite "
                      "does not name (those `bench gc` removes)")
     chk.set_defaults(fn=cmd_check)

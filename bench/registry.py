@@ -11,7 +11,7 @@ import pkgutil
 import sys
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from bench.errors import UserError
+from bench.errors import UserError, shown
 
 T = TypeVar("T")
 
@@ -57,12 +57,12 @@ class Registry(Generic[T]):
 
     def get(self, name: str, where: str | None = None, field: str | None = None) -> T:
         if not isinstance(name, str):
-            raise UserError(f"expected a {self.kind} name, got {name!r}", where, field)
+            raise UserError(f"expected a {self.kind} name, got {shown(name)}", where, field)
         try:
             return self._items[name]
         except KeyError:
             raise UserError(
-                f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}", where, field
+                f"unknown {self.kind} {shown(name)}{did_you_mean(name, self._items)}", where, field
             ) from None
 
     def __contains__(self, name: object) -> bool:

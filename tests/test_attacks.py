@@ -201,3 +201,84 @@ def test_listing_shows_norms_and_the_threat_rule():
     line = next(l for l in text.splitlines() if l.startswith("PGDL2 "))
     assert "eps=dataset l2," in line and "alpha=0.2*eps" in text.split("PGDL2 ")[1].split("\nPGDRS ")[0]
     assert next(l for l in text.splitlines() if l.startswith("OnePixel ")).split()[1] == "unbounded"
+
+
+# Tests the mutation testing found missing (issue 23).
+class _Counting(torch.nn.Module):
+    """A model that counts its forward calls."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.calls = net, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.net(x)
+
+
+@pytest.mark.parametrize("name,steps", [("CWinf", 1), ("CWinf", 3), ("CWinf", None), ("ATPR-CWinf", None),
+                                        ("ADT-MIM", 2)])
+def test_sign_step_attacks_take_every_step(tiny, name, steps):
+    """One forward (and gradient) per step: a loop one step short is caught."""
+    model, x, y = tiny
+    counted = _Counting(model).eval()
+    info = ATTACKS.get(name)
+    params = {**info.defaults, **({} if steps is None else {"steps": steps})}  # as the evaluation passes them
+    attack = info.make(counted, **params)
+    attack(x[:4], y[:4])
+    assert counted.calls == (steps or info.defaults["steps"]) > 0
+
+
+def test_one_cwinf_step_by_hand(tiny):
+    """x' = clip_[0,1](x + clip_[-eps,eps](alpha * sign(grad of -margin))), from x itself."""
+    model, x, y = tiny
+    x, y = x[:4], y[:4]
+    eps, alpha, kappa = 0.1, 0.03, 5.0
+    attack = ATTACKS.get("CWinf").make(model, eps=eps, alpha=alpha, steps=1, kappa=kappa, random_start=False)
+    xr = x.clone().requires_grad_(True)
+    z = model(xr)
+    others = z.masked_fill(torch.nn.functional.one_hot(y, z.shape[1]).bool(), float("-inf")).amax(1)
+    margin = torch.clamp(z.gather(1, y[:, None]).squeeze(1) - others + kappa, min=0)
+    (grad,) = torch.autograd.grad(-margin.sum(), xr)
+    expect = torch.clamp(x + torch.clamp(alpha * grad.sign(), -eps, eps), 0, 1)
+    assert torch.allclose(attack(x, y), expect, atol=1e-6)
+
+
+class _Noisy(torch.nn.Module):
+    """A net whose train mode differs from its eval mode: BatchNorm (running statistics set away from the batch's)
+    and Dropout."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.drop = torch.nn.Dropout(0.5)
+        self.head = torch.nn.Linear(4 * 8 * 8, 10)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-1, 1)
+            self.bn.running_var.uniform_(0.5, 2)
+
+    def forward(self, x):
+        return self.head(self.drop(torch.relu(self.bn(self.conv(x)))).flatten(1))
+
+
+@pytest.mark.parametrize("main,opts", [("FGSM", None), ("PGD", {"params": {"steps": 2}}), ("CWinf", {"params": {"steps": 2}})])
+def test_attacks_run_the_model_in_eval_mode(main, opts):
+    """A model handed over in train mode (as training leaves it) is attacked and predicted in eval mode: its
+    BatchNorm statistics do not move and its predictions are eval mode's."""
+    _, test = DIGITS.load()
+    x, y = test.x[:16], test.y[:16]
+    model = _Noisy()
+    with torch.no_grad():
+        expect = model.eval()(x).argmax(1)
+    y = expect.clone()
+    y[::3] = (y[::3] + 1) % 10  # some clean-correct, some not
+    stats = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    out = evaluate(model, x, y, main, opts)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, stats[k]), k  # running_mean, running_var, num_batches_tracked unchanged
+    assert (out["pred"] == expect.numpy()).all()
+    again = evaluate(model, x, y, main, opts)  # no dropout noise: the same predictions again
+    assert (again["adv_pred"] == out["adv_pred"]).all()

@@ -129,3 +129,98 @@ def test_unreadable_reference_files_are_one_line(results, tmp_path, capsys, cont
     assert main(["check", str(results), "--reference", str(ref)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("bench: error: ") and len(err.splitlines()) == 1, err
+
+
+# Issue 23, item 6: a reference file is data, read exactly and written safely.
+def _written(tmp_path, results, name="ref.csv"):
+    ref = tmp_path / name
+    assert main(["check", str(results), "--reference", str(ref), "--write"]) == 0
+    return ref
+
+
+def test_a_byte_order_mark_is_skipped(results, tmp_path, capsys):
+    ref = _written(tmp_path, results)
+    ref.write_bytes(b"\xef\xbb\xbf" + ref.read_bytes())  # as a spreadsheet saves it
+    assert main(["check", str(results), "--reference", str(ref)]) == 0
+    assert "within tolerance" in capsys.readouterr().out
+
+
+def test_a_column_twice_is_one_line(results, tmp_path, capsys):
+    ref = tmp_path / "ref.csv"
+    ref.write_text("dataset,recipe,evaluation,metric,value,n,value\ndigits,erm,clean,accuracy,0.5,40,0.9\n")
+    capsys.readouterr()
+    assert main(["check", str(results), "--reference", str(ref)]) == 2
+    err = capsys.readouterr().err
+    assert f"{ref}:1: value: column 'value' appears 2 times" in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("cut,field", [(1, "tol"), (2, "n"), (3, "value"), (-1, "row")])
+def test_a_short_or_long_row_is_its_line(results, tmp_path, capsys, cut, field):
+    def edit(lines):
+        cells = lines[2].split(",")
+        lines[2] = ",".join(cells[:-cut] if cut > 0 else cells + ["extra"])
+
+    ref = _ref(tmp_path, results, edit)
+    capsys.readouterr()
+    assert main(["check", str(results), "--reference", str(ref)]) == 2
+    out, err = capsys.readouterr()
+    assert f"bench: error: {ref}:3: {field}: " in err and "fields where the header has" in err, err
+    assert "FAILED: 1 of" in out and "missing" not in out
+
+
+def test_metrics_the_reference_lacks_are_named_and_fail_with_strict(results, tmp_path, capsys):
+    ref = _ref(tmp_path, results, lambda lines: lines.pop(3))
+    capsys.readouterr()
+    assert main(["check", str(results), "--reference", str(ref)]) == 0
+    out = capsys.readouterr().out
+    note = [line for line in out.splitlines() if line.startswith("note: 1 metrics of the results are not in")]
+    assert len(note) == 1 and "--strict" in note[0], out
+    assert main(["check", str(results), "--reference", str(ref), "--strict"]) == 1
+    assert "FAILED (--strict): 1 metrics of the results are not in the reference" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("label", ['=HYPERLINK("http://x.example","click")', "+1", "-2", "@SUM(A1)", "\tx", "\rx",
+                                   "'quoted", "two\nlines", 'a "quote", a comma', "é 🙂"])
+def test_labels_are_escaped_and_read_back(tmp_path, capsys, label):
+    from report_rows import synthetic
+
+    rows = synthetic(n=20, seeds=(0,), recipes=("erm",)).replace({"recipe": {"erm": label}})
+    results = write_results(tmp_path / "r", rows=rows)
+    ref = _written(tmp_path, results)
+    text = ref.read_text(encoding="utf-8")
+    for line in text.split("\n")[1:]:  # no cell a spreadsheet would run
+        assert not any(cell.lstrip('"')[:1] in "=+-@\t\r" for cell in line.split(",")[:4] if cell), line
+    assert set(read_reference(ref)["recipe"]) == {label}
+    capsys.readouterr()
+    assert main(["check", str(results), "--reference", str(ref), "--strict"]) == 0, capsys.readouterr()
+
+
+def test_old_reference_files_still_read():
+    """Files written before the settings columns and the escaping: read as they were."""
+    for name in ("quickstart", "fashion-ci"):
+        ref = read_reference(f"results/reference/{name}.csv")
+        assert (ref["error"] == "").all() and len(ref) >= 4
+
+
+def test_a_settings_mismatch_is_named_in_the_failure_line(results, tmp_path, capsys):
+    import json
+
+    run = json.loads((results / "run.json").read_text())
+    run.update(threads=1, device="cpu", deterministic=False)
+    (results / "run.json").write_text(json.dumps(run))
+    ref = _written(tmp_path, results)
+    assert ref.read_text().splitlines()[0].endswith(",tol,threads,deterministic,device")
+    table = pd.read_csv(ref)
+    table.loc[0, "value"] += 5 / 40
+    table.to_csv(ref, index=False)
+    run.update(threads=4, device="cuda")
+    (results / "run.json").write_text(json.dumps(run))
+    capsys.readouterr()
+    assert main(["check", str(results), "--reference", str(ref)]) == 1
+    head = capsys.readouterr().out.splitlines()[0]
+    assert head.startswith("FAILED: 1 of") and \
+        "(the results ran with threads=4, device=cuda, the reference with threads=1, device=cpu)" in head, head
+    run.update(threads=1, device="cpu")
+    (results / "run.json").write_text(json.dumps(run))
+    assert main(["check", str(results), "--reference", str(ref)]) == 1
+    assert "the results ran with" not in capsys.readouterr().out

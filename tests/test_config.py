@@ -39,7 +39,7 @@ BAD = [
     ("datasets: [digits]\nrecipes: [erm]\nevaluations:\n  - attack: PGDL2\n    params:\n      alpha: -1/5\n", 6, "params.alpha", ">= 0"),
     ("datasets: [digits]\nrecipes: [erm]\nevaluations:\n  - attack: PGD\n    params: {stepz: 2}\n", 5, "params.stepz", "did you mean 'steps'"),
     ("datasets: {digits: {n_test: many}}\nrecipes: [erm]\nevaluations: [clean]\n", 1, "datasets.digits.n_test", "expected an integer"),
-    ("datasets: [digits]\nrecipes:\n  - {card: erm, epochs: -1}\nevaluations: [clean]\n", 3, "recipes.epochs", ">= 0"),
+    ("datasets: [digits]\nrecipes:\n  - {card: erm, epochs: -1}\nevaluations: [clean]\n", 3, "recipes.epochs", ">= 1"),
     ("datasets: [digits]\nrecipes:\n  - {card: pgdt, args: {eps: 8/0}}\nevaluations: [clean]\n", 3, "args.eps", "division by zero"),
     ("datasets: [digits]\nrecipes: [erm, erm]\nevaluations: [clean]\n", 2, "recipes", "listed twice"),
     ("datasets: [digits]\nrecipes: [erm]\nevaluations: [clean, clean]\n", 3, "as", "two evaluations named 'clean'"),

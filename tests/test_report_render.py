@@ -108,3 +108,16 @@ def test_markdown_and_latex_escape_labels():
     tex_text = render("latex", tables, "t", rows, run)
     assert (r"a\textbar{}b *c* \_d\_ `e` \textless{}f\textgreater{} 50\% \& \$g\$ \#h \{i\} "
             r"\textasciitilde{}j \textasciicircum{}k \textbackslash{}l &") in tex_text
+
+
+def test_markdown_makes_no_link_image_or_broken_row_from_a_label():
+    """Issue 23, item 6: labels are data; Markdown shows them as text on one line."""
+    evil = {"erm": "[x](javascript:alert(1))", "pgdt": "![i](http://example.com/t.png)"}
+    rows = ROWS.replace({"recipe": {**evil, "vmt": "two\nlines\u2028three"}})
+    run = {**RUN, "order": {}}
+    md = render("md", tables_for(rows, run, ["leaderboard"]), "t", rows, run)
+    assert "](javascript:" not in md.replace(r"\](javascript:", "") and r"\[x\](javascript:" in md
+    assert "![i](" not in md and r"!\[i\](http://example.com/t.png)" in md
+    assert "two lines three" in md and "two\nlines" not in md
+    tex = render("latex", tables_for(rows, run, ["leaderboard"]), "t", rows, run)
+    assert "two lines three" in tex and "\n\n" not in tex.split(r"\begin{tabular}")[1].split(r"\end{tabular}")[0]

@@ -255,3 +255,117 @@ def test_two_runs_on_one_folder_compute_each_cell_once(tiny_suite, tmp_path):
     alone = subprocess.run(cmd("one"), env=env, capture_output=True, text=True, timeout=300)
     assert alone.returncode == 0, alone.stderr
     pd.testing.assert_frame_equal(rows(tmp_path / "both"), rows(tmp_path / "one"))
+
+
+# Issue 23, item 4: a hand-edited run.json is one line naming the file and the field; the report reads nothing
+# outside the folder and writes nothing.
+def _edited(tmp_path, edit):
+    from report_results import write_results
+
+    out = write_results(tmp_path / "r", n=20, seeds=(0,), extra=False)
+    info = json.loads((out / "run.json").read_text())
+    info["train_cells"] = [{"id": "a" * 16, "dataset": "digits", "recipe": "erm", "method": "erm", "seed": 0,
+                            "config": {}, "versions": {}}]
+    info["datasets"] = [{"name": "digits", "n_test": 20, "download": False, "n_train": None}]
+    edit(info)
+    (out / "run.json").write_text(json.dumps(info))
+    return out
+
+
+OTHER = "0" * 16
+RUN_JSON_EDITS = [
+    (lambda i: i["eval_cells"][0].update(id=f"../../other/samples/{OTHER}"), "eval_cells[0].id", "16 hex digits"),
+    (lambda i: i["eval_cells"][0].update(id="/etc/passwd"), "eval_cells[0].id", "16 hex digits"),
+    (lambda i: i["eval_cells"][0].pop("id"), "eval_cells[0].id", "missing"),
+    (lambda i: i.update(eval_cells=[1, 2]), "eval_cells[0]", "expected a mapping"),
+    (lambda i: i.update(eval_cells={"a": 1}), "eval_cells", "expected a list"),
+    (lambda i: i.pop("eval_cells"), "eval_cells", "missing"),
+    (lambda i: i["eval_cells"][0].update(evaluation=["clean"]), "eval_cells[0].evaluation", "expected str"),
+    (lambda i: i["eval_cells"][0].update(train_cell="../x"), "eval_cells[0].train_cell", "16 hex digits"),
+    (lambda i: i["eval_cells"][0].update(params="x"), "eval_cells[0].params", "expected a mapping"),
+    (lambda i: i["train_cells"][0].update(id="a" * 15 + "/"), "train_cells[0].id", "16 hex digits"),
+    (lambda i: i["train_cells"][0].update(seed=True), "train_cells[0].seed", "expected int"),
+    (lambda i: i.update(train_cells="x"), "train_cells", "expected a list"),
+    (lambda i: i.update(datasets=[1]), "datasets[0]", "expected a mapping"),
+    (lambda i: i.update(datasets=[{"n_test": 3}]), "datasets[0].name", "missing"),
+    (lambda i: i.update(recipes={"erm": "x"}), "recipes.erm", "expected a mapping"),
+    (lambda i: i.update(recipes={"erm": {"method": ["erm"]}}), "recipes.erm.method", "expected str"),
+    (lambda i: i.update(models={"m": 1}), "models.m", "expected a mapping"),
+    (lambda i: i.update(order={"recipes": "erm"}), "order.recipes", "expected a list of names"),
+    (lambda i: i.update(plugins=["os; rm -rf"]), "plugins[0]", "expected a module name"),
+    (lambda i: i.update(suite=["x"]), "suite", "expected str"),
+    (lambda i: i.update(versions="x"), "versions", "expected a mapping"),
+    (lambda i: i.update(threads="1"), "threads", "expected int"),
+    (lambda i: i.update(deterministic="yes"), "deterministic", "expected true or false"),
+]
+
+
+@pytest.mark.parametrize("edit,field,message", RUN_JSON_EDITS)
+def test_a_hand_edited_run_json_is_one_line(tmp_path, capsys, edit, field, message):
+    from bench.cli import main
+
+    out = _edited(tmp_path, edit)
+    other = tmp_path / "other" / "samples"  # what a path id would have read
+    other.mkdir(parents=True)
+    (other / f"{OTHER}.parquet").write_bytes((out / "samples" / f"{OTHER}.parquet").read_bytes())
+    before = sorted(p for p in tmp_path.rglob("*"))
+    for args in (["report", out], ["report", out, "--format", "html"], ["check", out, "--reference", tmp_path / "x.csv",
+                                                                         "--write"]):
+        capsys.readouterr()
+        assert main([str(a) for a in args]) == 2
+        out_text, err = capsys.readouterr()
+        assert err == f"bench: error: {out / 'run.json'}: {field}: " + err.split(f"{field}: ", 1)[1], err
+        assert message in err and len(err.splitlines()) == 1 and out_text == "", err
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_the_edited_run_json_fixture_reads(tmp_path, cli):
+    code, _, err = cli("report", _edited(tmp_path, lambda info: None))
+    assert code == 0, err
+
+
+HOLD_AND_FINISH = """\
+import sys, time
+from pathlib import Path
+from bench.results import locks
+out = Path(sys.argv[1])
+with locks.cell_lock(out, "c0"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+    (out / "c0.done").write_text("finished by the holder")
+"""
+
+
+class _Cell:
+    """A cell that is done once the process holding its lock wrote its file; computing it is a failure."""
+
+    id = "c0"
+
+    def __init__(self):
+        self.looked, self.produced = [], 0
+
+    def done(self, out):
+        self.looked.append(time.monotonic())
+        return (out / "c0.done").exists()
+
+    def files(self, out):
+        return [out / "c0.done"]
+
+    def produce(self, *args, **kwargs):
+        self.produced += 1
+
+
+def test_compute_waits_for_the_cell_lock_and_never_computes_a_cell_another_process_finished(tmp_path):
+    """Mutation testing: `compute` without its lock computed the cell a second time."""
+    from bench.execute.compute import compute
+
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_AND_FINISH, str(tmp_path), "1.0"], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        start, cell = time.monotonic(), _Cell()
+        assert compute(cell, tmp_path, "cpu", log=lambda line: None) is False
+        assert cell.produced == 0 and cell.looked and cell.looked[0] - start > 0.8  # looked only after waiting
+        assert (tmp_path / "c0.done").read_text() == "finished by the holder"
+    finally:
+        proc.wait()

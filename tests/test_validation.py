@@ -143,3 +143,98 @@ def test_shipped_suites_stay_valid(cli):
 def test_quoted_dates_are_strings(tiny_suite, cli):
     body = textwrap.dedent(BASE).replace("name: tiny", "name: tiny\ndescription: '2020-01-01'")
     assert cli("validate", tiny_suite(body))[0] == 0
+
+
+# Issue 23, items 3 and 9: a doubled dataset, tracebacks and silent oddities; each one line naming the field.
+ODD = [
+    (BASE.replace("datasets:\n  digits: {n_test: 20}", "datasets: [digits, digits]"), 2, "datasets", "listed twice"),
+    (BASE + "plugins: [{a: 1}]\n", 7, "plugins", "expected a module name"),
+    (BASE + "plugins: [[a]]\n", 7, "plugins", "expected a module name"),
+    (BASE + "sample_seed: !!float abc\n", 7, "sample_seed", "not a valid !!float"),
+    (BASE + "sample_seed: !!int 1.5\n", 7, "sample_seed", "not a valid !!int"),
+    (BASE + "sample_seed: !!bool maybe\n", 7, "sample_seed", "not a valid !!bool"),
+    (BASE + "sample_seed: !!int 1:30\n", 7, "sample_seed", "base-60"),
+    (BASE.replace("n_test: 20", "n_test: " + "1" * 100_000), 3, "n_test", "out of range"),
+    (BASE + "seeds: [1:30]\n", 7, "seeds", "expected an integer, got '1:30'"),
+    (recipe("{card: erm, epochs: 0}"), 5, "recipes.epochs", "must be >= 1"),
+    (BASE.replace("name: tiny", 'name: "a\\x85b"'), 1, "name", "U+0085"),
+    (recipe('{card: erm, as: "a\\u2028b"}'), 5, "as", "U+2028"),
+    (BASE + '  - {attack: FGSM, as: "x\\uFEFFy"}\n', 7, "as", "U+FEFF"),
+    (BASE + '  - {attack: FGSM, as: "x\\u202Ey"}\n', 7, "as", "U+202E"),
+    (BASE.replace("name: tiny", "name: " + "n" * 101), 1, "name", "at most 100 characters"),
+]
+
+
+@pytest.mark.parametrize("body,line,field,message", ODD)
+def test_odd_suites_are_one_short_line(tiny_suite, cli, body, line, field, message):
+    path = tiny_suite(body)
+    code, out, err = cli("validate", path)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1 and len(err) < 300, err
+    assert f"{path}:{line}: {field}: " in err and message in err, err
+
+
+def test_a_long_value_is_echoed_short(tiny_suite, cli):
+    """A 10,000-digit fraction used to be echoed whole (a 10 KB line)."""
+    path = tiny_suite(BASE + "  - {attack: FGSM, eps: " + "1" * 10_000 + "/" + "3" * 10_000 + "}\n")
+    code, _, err = cli("validate", path)
+    assert code == 2 and len(err) < 300 and "(20003 characters)" in err, err
+
+
+def test_a_plain_base_60_string_stays_a_string(tiny_suite, cli):
+    """YAML 1.1 reads `1:30` as 90; bench reads it as the string it looks like (as YAML 1.2 does)."""
+    from bench.suite.yamlio import load_yaml
+
+    node = load_yaml(tiny_suite(BASE + "description: 1:30\nsample_seed: 0x10\n"))
+    assert node["description"] == "1:30" and node["sample_seed"] == 16
+
+
+def _bomb(levels: int, width: int, key: str = "a") -> str:
+    lines = [f"{key}0: &{key}0 [" + ", ".join(["x"] * width) + "]"]
+    lines += [f"{key}{i}: &{key}{i} [" + ", ".join([f"*{key}{i - 1}"] * width) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+# Issue 23, item 8: bounded work. Each bad input is one line within LIMIT_S (they took 20 s to 5 min).
+LIMIT_S = 2.0
+HUGE = [
+    ("bomb", lambda: _bomb(10, 10) + BASE, "more than 100,000 values"),
+    ("bomb in recipe args", lambda: _bomb(9, 12) + recipe("{card: erm, args: *a8}"), "more than 100,000 values"),
+    ("bomb in params", lambda: _bomb(6, 30) + BASE + "  - {attack: PGD, params: *a5}\n", "more than 100,000 values"),
+    ("bomb of maps", lambda: "a0: &a0 {" + ", ".join(f"k{i}: x" for i in range(10)) + "}\n"
+     + "".join(f"a{i}: &a{i} {{" + ", ".join(f"k{j}: *a{i - 1}" for j in range(10)) + "}\n" for i in range(1, 10))
+     + BASE, "more than 100,000 values"),
+    ("50 MB comment", lambda: "#" + "x" * (50 << 20) + "\n" + BASE, "larger than 128 KB"),
+    ("200,000 seeds", lambda: BASE + "seeds: [" + ",".join(map(str, range(200_000))) + "]\n", "larger than 128 KB"),
+    ("10,001 seeds", lambda: BASE + "seeds: [" + ",".join(map(str, range(10_001))) + "]\n", "more than 10,000"),
+    ("cells", lambda: BASE + "".join(f"  - {{attack: FGSM, as: f{i}}}\n" for i in range(12))
+     + "seeds: [" + ",".join(map(str, range(9_000))) + "]\n", "more than 100,000"),
+    ("501 evaluations", lambda: BASE + "".join(f"  - {{attack: FGSM, as: f{i}}}\n" for i in range(500)),
+     "more than 500"),
+    ("wrn 10000 x 1000", lambda: recipe("{card: erm, arch: wrn, arch_args: {depth: 10000, width: 1000}}"),
+     "more than 2,000,000,000 parameters"),
+    ("wrn 10000 x 1", lambda: recipe("{card: erm, arch: wrn, arch_args: {depth: 10000, width: 1}}"),
+     "more than 2,000 layers"),
+    ("wide small_cnn", lambda: recipe("{card: erm, arch_args: {width: 100000}}"), "parameters"),
+]
+
+
+@pytest.mark.parametrize("name,body,message", HUGE, ids=[h[0] for h in HUGE])
+def test_huge_suites_are_one_line_in_bounded_time(tiny_suite, cli, name, body, message):
+    import time
+
+    path = tiny_suite("")
+    path.write_text(body())
+    cli("validate", tiny_suite(BASE, "warm.yaml"))  # imports and caches, not counted
+    start = time.perf_counter()
+    code, out, err = cli("validate", path)
+    seconds = time.perf_counter() - start
+    assert code == 2 and out == "" and len(err.splitlines()) == 1 and message in err, err[:500]
+    assert re.match(rf"bench: error: {re.escape(str(path))}:\d+: ", err), err  # a whole-file limit names no field
+    assert seconds < LIMIT_S, f"{name}: {seconds:.1f} s"
+
+
+def test_an_external_arch_is_bounded_too(tiny_suite, cli, tmp_path):
+    (tmp_path / "suites" / "w.pt").write_bytes(b"")
+    path = tiny_suite(BASE + "models: [{as: big, arch: wrn, arch_args: {depth: 10000, width: 1000}, checkpoint: w.pt}]\n")
+    code, _, err = cli("validate", path)
+    assert code == 2 and "models.arch_args" in err and "parameters" in err, err

@@ -83,11 +83,13 @@ def _check_fits(res: Resources) -> None:
                             f"in all; lower --{key.lower()}s-per-task or add nodes")
 
 
-def _enter(out: Path, device: str, cpus: float, modules=()) -> None:
+def _enter(out: Path, device: str, cpus: float, modules=(), execution=(None, False)) -> None:
     """Checks a task makes before its cell: the shared store and the device are there; then the suite's
-    plugin modules are imported, so their recipes, attacks and evaluations exist in this worker too."""
+    execution settings (``execution``: its threads, else the task's CPUs, and whether deterministic) are applied
+    and its plugin modules imported, so their recipes, attacks and evaluations exist in this worker too."""
     import torch
 
+    from bench.execute import settings
     from bench.suite import plugins
 
     if not (out / MARKER).exists():
@@ -95,12 +97,14 @@ def _enter(out: Path, device: str, cpus: float, modules=()) -> None:
                            "--executor ray needs the results on a path every worker sees (a shared file system)")
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"node {socket.gethostname()} has no CUDA device visible to this task")
-    torch.set_num_threads(max(1, int(cpus)))
+    threads, deterministic = execution
+    settings.apply(threads or max(1, int(cpus)), deterministic)
     plugins.load(modules)
 
 
-def _train_task(cell, out: Path, device: str, root: str | None, cpus: float, modules=()) -> dict:
-    _enter(out, device, cpus, modules)
+def _train_task(cell, out: Path, device: str, root: str | None, cpus: float, modules=(),
+                execution=(None, False)) -> dict:
+    _enter(out, device, cpus, modules, execution)
     start = time.perf_counter()
     compute(cell, out, device, root, False)
     meta = store.model_meta(out, cell.id)
@@ -108,15 +112,17 @@ def _train_task(cell, out: Path, device: str, root: str | None, cpus: float, mod
             "summary": cell.summary(meta)}
 
 
-def _chunk_task(cell, k: int, out: Path, device: str, root: str | None, cpus: float, modules=(), *after) -> dict:
+def _chunk_task(cell, k: int, out: Path, device: str, root: str | None, cpus: float, modules=(),
+                execution=(None, False), *after) -> dict:
     # after: the train task's result; passing it makes Ray run this task only after that one
-    _enter(out, device, cpus, modules)
+    _enter(out, device, cpus, modules, execution)
     return {**compute_chunk(cell, k, out, device, root), "node": socket.gethostname()}
 
 
-def _eval_task(cell, out: Path, device: str, root: str | None, cpus: float, modules=(), *after) -> dict:
+def _eval_task(cell, out: Path, device: str, root: str | None, cpus: float, modules=(), execution=(None, False),
+               *after) -> dict:
     # after: the train task's or the chunk tasks' results: Ray runs this task once they are done
-    _enter(out, device, cpus, modules)
+    _enter(out, device, cpus, modules, execution)
     start = time.perf_counter()
     compute(cell, out, device, root)
     return {"id": cell.id, "node": socket.gethostname(), "seconds": time.perf_counter() - start}
@@ -142,9 +148,11 @@ def _submit_eval(cell, out: Path, fns: tuple, args: tuple, after: list, pending:
 
 
 def run_ray(trains: list, evals: list, out: Path, device: str, root: str | None,
-            res: Resources, address: str | None = None, log=print, plugins: tuple = ()) -> dict:
-    """Run every cell not yet done as Ray tasks. Returns counts like the local executor's, plus
-    ``failed``; raises a UserError naming the failed cells after all the others finished."""
+            res: Resources, address: str | None = None, log=print, plugins: tuple = (),
+            execution: tuple = (None, False)) -> dict:
+    """Run every cell not yet done as Ray tasks, each under the suite's ``execution`` settings (threads,
+    deterministic). Returns counts like the local executor's, plus ``failed``; raises a UserError naming the
+    failed cells after all the others finished."""
     import ray
 
     out = Path(out).resolve()
@@ -170,7 +178,7 @@ def run_ray(trains: list, evals: list, out: Path, device: str, root: str | None,
         if cell.done(out):
             counts["train_skipped"] += 1
             continue
-        ref = train_fn.remote(cell, out, device, root, res.cpus, plugins)
+        ref = train_fn.remote(cell, out, device, root, res.cpus, plugins, execution)
         train_refs[cell.id] = ref
         pending[ref] = ("train", cell)
     chunks_done: dict = {}  # eval cell id -> its chunks written
@@ -179,7 +187,8 @@ def run_ray(trains: list, evals: list, out: Path, device: str, root: str | None,
             counts["eval_skipped"] += 1
             continue
         after = [train_refs[cell.train.id]] if cell.train.id in train_refs else []
-        kept = chunks_done[cell.id] = _submit_eval(cell, out, fns, (out, device, root, res.cpus, plugins), after, pending)
+        kept = chunks_done[cell.id] = _submit_eval(cell, out, fns, (out, device, root, res.cpus, plugins, execution), after,
+                                                         pending)
         if kept:
             progress.say(f"resuming {cell.label} at chunk {kept + 1}/{cell.n_chunks}")
 

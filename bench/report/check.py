@@ -15,6 +15,7 @@ with ``file:line: field: message``, the other metrics are still compared, and th
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from pathlib import Path
@@ -28,6 +29,9 @@ from bench.report.values import METRIC_COLUMNS, metric_values
 
 KEY = ["dataset", "recipe", "evaluation", "metric"]
 DEFAULT_TOL = "1s"
+SETTINGS = ("threads", "deterministic", "device")  # optional columns: how the reference's numbers were made
+FORMULA = ("=", "+", "-", "@", "\t", "\r", "'")  # a label's first character that ``escape`` guards
+MAX_BYTES = 64 << 20
 
 
 def parse_tol(text: str, n: int | None, where: str = "--tol") -> float:
@@ -70,52 +74,120 @@ def _count(text: str) -> int | None:
 
 
 def read_reference(path: str | Path) -> pd.DataFrame:
-    """The reference metrics, one row per CSV line with its ``line`` number; a row that does not parse
-    keeps its ``error`` (``file:line: field: message``) and fails its metric in ``compare``."""
+    """The reference metrics, one row per CSV record with its ``line`` number; a row that does not parse (a
+    value, n or tol that is not one, fewer or more fields than the header) keeps its ``error``
+    (``file:line: field: message``) and fails its metric in ``compare``. Labels are read back as ``write_reference``
+    escapes them (a leading ``'`` before a formula character); a UTF-8 byte-order mark is skipped; the optional
+    columns ``threads``, ``deterministic`` and ``device`` say how the reference's numbers were made."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"reference file {path} does not exist (make one with `bench check RESULTS --reference "
                         f"{path} --write`)")
-    text = read_text(path)
+    text = read_text(path, MAX_BYTES).removeprefix("\ufeff")  # spreadsheets write a byte-order mark
     if "\x00" in text:
         raise UserError("not a CSV file (binary data)", f"{path}:1")
-    reader = csv.DictReader(text.splitlines())
-    columns = reader.fieldnames or []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    columns = next(reader, [])
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise UserError(f"column {twice[0]!r} appears {columns.count(twice[0])} times", f"{path}:1", twice[0])
     missing = [c for c in KEY + ["value"] if c not in columns]
     if missing:
         raise UserError(f"missing columns {missing} (expected {', '.join(METRIC_COLUMNS)}[, tol])", f"{path}:1")
-    out, seen = [], {}
-    for r in reader:
-        line = reader.line_num
-        row = {k: (r.get(k) or "") for k in KEY}
-        row.update(line=line, value=math.nan, n=None, tol=r.get("tol") or "", error="")
+    out, seen, end = [], {}, reader.line_num
+    for cells in reader:
+        line, end = end + 1, reader.line_num  # a record's first line (a quoted label may hold line breaks)
+        if not cells:
+            continue
+        r = dict(zip(columns, cells))
+        row = {k: unescape(r.get(k, "")) for k in KEY}
+        row.update(line=line, value=math.nan, n=None, tol=r.get("tol", ""), error="",
+                   **{k: r.get(k, "") for k in SETTINGS})
         try:
-            row["value"] = _number(r.get("value") or "", "value")
-            row["n"] = _count(r.get("n") or "")
+            if len(cells) != len(columns):
+                field = columns[len(cells)] if len(cells) < len(columns) else "row"
+                raise UserError(f"{len(cells)} fields where the header has {len(columns)}", None, field)
+            row["value"] = _number(r.get("value", ""), "value")
+            row["n"] = _count(r.get("n", ""))
             if row["tol"] and not math.isnan(row["value"]):
                 parse_tol(row["tol"], row["n"], "tol")
         except UserError as e:
             row["error"] = str(UserError(e.message, f"{path}:{line}", e.field))
         key = tuple(row[k] for k in KEY)
-        if key in seen:
+        if key in seen and not row["error"]:
             raise UserError(f"metric {'/'.join(key)} is listed twice (also at line {seen[key]})", f"{path}:{line}")
-        seen[key] = line
+        seen.setdefault(key, line)
         out.append(row)
     if not out:
         raise UserError("no metrics (a header and no rows)", f"{path}:1")
     return pd.DataFrame(out)
 
 
-def write_reference(rows: pd.DataFrame, path: str | Path, tol: str | None) -> int:
+def escape(label: str) -> str:
+    """A label as a reference file holds it: one that a spreadsheet would read as a formula (a leading ``=``, ``+``,
+    ``-``, ``@``, tab or carriage return; OWASP's CSV-injection advice) gets a leading ``'``, and so does one that
+    starts with ``'`` itself, so that ``unescape`` gives every label back."""
+    return f"'{label}" if label[:1] in FORMULA else label
+
+
+def unescape(label: str) -> str:
+    return label[1:] if label[:1] == "'" and label[1:2] in FORMULA else label
+
+
+def write_reference(rows: pd.DataFrame, path: str | Path, tol: str | None, settings: dict | None = None) -> int:
+    """Write the results' metrics as a reference file; ``settings`` (run.json's threads, deterministic, device)
+    fill the columns of the same names. Labels are escaped (``escape``) and quoted where CSV needs it."""
     out = metric_values(rows)
-    out["value"] = out["value"].round(6)
-    out["n"] = out["n"].where(out["n"] > 0).astype("Int64")  # a metric with no samples behind it: empty
-    out["tol"] = tol or DEFAULT_TOL
     if Path(path).is_dir():
         raise UserError(f"--reference {path}: is a folder, not a file")
+    columns = METRIC_COLUMNS + ["tol"] + [k for k in SETTINGS if (settings or {}).get(k) is not None]
+    extra = [_setting((settings or {})[k]) for k in columns[len(METRIC_COLUMNS) + 1:]]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, index=False)
+    lines = [columns]
+    for r in out.itertuples(index=False):
+        value = "" if math.isnan(r.value) else repr(round(float(r.value), 6))
+        lines.append([escape(str(getattr(r, k))) for k in KEY]
+                     + [value, str(int(r.n)) if r.n > 0 else "", tol or DEFAULT_TOL, *extra])
+    Path(path).write_text("".join(",".join(map(_field, cells)) + "\n" for cells in lines), encoding="utf-8")
     return len(out)
+
+
+def _field(text: str) -> str:
+    """A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break (Python's csv writer
+    leaves a carriage return bare when lines end in a newline)."""
+    return f'"{text.replace(chr(34), 2 * chr(34))}"' if any(c in text for c in ',"\r\n') else text
+
+
+def _setting(value) -> str:
+    """A setting as the reference's column holds it, compared the same way whoever wrote the file: 'true', '1',
+    'cpu' (a spreadsheet's 'TRUE' or '1.0' too)."""
+    text = str(value).strip().lower()
+    return text[:-2] if re.fullmatch(r"\d+\.0", text) else text
+
+
+def unlisted(rows: pd.DataFrame, ref: pd.DataFrame) -> list[str]:
+    """The results' metrics that the reference does not list, as dataset/recipe/evaluation/metric."""
+    listed = set(map(tuple, ref[KEY].to_numpy().tolist()))
+    return ["/".join(map(str, k)) for k in map(tuple, metric_values(rows)[KEY].to_numpy().tolist()) if k not in listed]
+
+
+def unlisted_line(names: list[str], strict: bool) -> str:
+    """One line naming the metrics a reference lacks (at most 10 of them)."""
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    head = "FAILED (--strict)" if strict else "note"
+    return (f"{head}: {len(names)} metrics of the results are not in the reference: {shown}"
+            + ("" if strict else " (`--strict` fails them; `--write` adds them)"))
+
+
+def settings_note(run: dict, ref: pd.DataFrame) -> str:
+    """'' or a clause naming how the results' settings (run.json) differ from the reference's columns."""
+    mine, theirs = [], []
+    for key in SETTINGS:
+        values = {_setting(v) for v in ref[key]} - {""} if key in ref else set()
+        if len(values) == 1 and run.get(key) is not None and _setting(run[key]) not in values:
+            mine.append(f"{key}={_setting(run[key])}")
+            theirs.append(f"{key}={next(iter(values))}")
+    return f"the results ran with {', '.join(mine)}, the reference with {', '.join(theirs)}" if mine else ""
 
 
 def compare(rows: pd.DataFrame, ref: pd.DataFrame, tol: str | None = None) -> pd.DataFrame:
@@ -146,7 +218,8 @@ def compare(rows: pd.DataFrame, ref: pd.DataFrame, tol: str | None = None) -> pd
     return pd.DataFrame(out)
 
 
-def report(table: pd.DataFrame) -> str:
+def report(table: pd.DataFrame, note: str = "") -> str:
+    """'ok: ...', or a FAILED line (with ``note``, how the settings differ, when there is one) and a table."""
     bad = table[~table["ok"]]
     if bad.empty:
         return f"ok: {len(table)} metrics within tolerance"
@@ -160,6 +233,6 @@ def report(table: pd.DataFrame) -> str:
         else:
             samples = "" if math.isnan(r.samples) else f"{r.samples:+.1f}"
             lines.append([name, f"{r.reference:.4f}", f"{r.result:.4f}", f"{r.difference:+.4f}", samples, r.tol])
-    head = f"FAILED: {len(bad)} of {len(table)} metrics moved beyond tolerance"
+    head = f"FAILED: {len(bad)} of {len(table)} metrics moved beyond tolerance" + (f" ({note})" if note else "")
     return head + "\n" + tabulate(lines, ["metric", "reference", "result", "difference", "samples", "tol"],
                                   tablefmt="github", disable_numparse=True)

@@ -18,12 +18,14 @@ def ci_text(c) -> str:
     return f" [{pct(c.ci[0])}, {pct(c.ci[1])}]"
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_|<>])")
+_MD_SPECIAL = re.compile(r"([\\`*_|<>\[\]])")
 
 
 def md(text: str) -> str:
-    """Markdown-escaped text: a name with '|' stays in its table cell, '*' or '_' make no emphasis."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """Markdown-escaped text: a name with '|' stays in its table cell, '*' or '_' make no emphasis, '[' and ']'
+    make no link or image (``[x](javascript:...)``, ``![i](http://...)``), and a line break is a space (a table
+    row is one line)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
 
 
 def _md_cell(c, ci: bool) -> str:
@@ -83,7 +85,9 @@ _LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
 
 
 def tex(s: str) -> str:
-    """LaTeX-escaped text; '4.9×10^2' becomes '4.9$\\times 10^{2}$'."""
+    """LaTeX-escaped text on one line (a blank line would end the table's paragraph); '4.9×10^2' becomes
+    '4.9$\\times 10^{2}$'."""
+    s = " ".join(s.splitlines())
     parts = re.split(r"×10\^(-?\d+)", s)
     if len(parts) > 1:
         return "".join(tex(p) if i % 2 == 0 else rf"$\times 10^{{{p}}}$" for i, p in enumerate(parts))

@@ -19,6 +19,7 @@ hold the schema below is one line naming the file and the field.
     eval_cells    [{id, train_cell, recipe, dataset, evaluation, kind, params, versions}]
     order         {datasets, recipes, evaluations}: the suite's order, which tables keep
     device, executor, versions, git_commit; after the run: seconds, counts
+    threads, interop_threads, deterministic: the execution settings in effect (bench.execute.settings; optional)
 """
 from __future__ import annotations
 
@@ -30,15 +31,17 @@ from bench.errors import UserError
 from bench.ids import ID_LENGTH
 from bench.results import atomic, locks
 from bench.results.provenance import git_commit, versions
+from bench.suite.plugins import MODULE
 
 SCHEMA = 1
+SETTINGS = {"threads": int, "interop_threads": int, "deterministic": bool}  # optional; bench check compares them
 NAME = "run.json"
 CELL_ID = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
-MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def record(suite, trains, evals, device: str, executor: str = "local") -> dict:
-    """run.json of a suite's plan (``trains``: model cells, ``evals``: eval cells, bench.plan.cells)."""
+def record(suite, trains, evals, device: str, executor: str = "local", settings: dict | None = None) -> dict:
+    """run.json of a suite's plan (``trains``: model cells, ``evals``: eval cells, bench.plan.cells) and the
+    execution settings in effect (``settings``: threads, interop_threads, deterministic; bench.execute.settings)."""
     return {
         "schema": SCHEMA, "suite": suite.name, "suite_file": str(suite.file), "description": suite.description,
         "datasets": [vars(d) for d in suite.datasets],
@@ -51,6 +54,7 @@ def record(suite, trains, evals, device: str, executor: str = "local") -> dict:
                   "recipes": [r.label for r in suite.recipes] + [m.label for m in suite.models],
                   "evaluations": list(dict.fromkeys(c.name for c in evals))},
         "device": device, "executor": executor, "versions": versions(), "git_commit": git_commit(),
+        **{k: v for k, v in (settings or {}).items() if k in SETTINGS},
     }
 
 
@@ -71,7 +75,7 @@ def merge(old: dict | None, new: dict) -> dict:
         + new["eval_cells"]
     ids = {c["id"] for c in new["train_cells"]}
     out["train_cells"] = [c for c in out["train_cells"] if c["id"] not in ids] + new["train_cells"]
-    out.update({k: new[k] for k in ("device", "executor", "versions", "git_commit")})
+    out.update({k: new[k] for k in ("device", "executor", "versions", "git_commit", *SETTINGS) if k in new})
     return out
 
 
@@ -103,43 +107,65 @@ def _fail(where: str, field: str, message: str):
     raise UserError(f"{where}: {field}: {message}; re-run `bench run` into this folder to rewrite it")
 
 
-def _cells(info: dict, key: str, where: str, fields: dict, optional: dict) -> None:
-    """Each cell of ``info[key]`` has the ``fields`` and, where present, the ``optional`` ones, of their types
-    ("id": ``ID_LENGTH`` hex digits)."""
-    cells = info.get(key, [])
-    if not isinstance(cells, list):
-        _fail(where, key, "expected a list of cells")
-    for i, c in enumerate(cells):
-        at = f"{key}[{i}]"
-        if not isinstance(c, dict):
-            _fail(where, at, "expected a mapping")
-        for name, kind in {**fields, **optional}.items():
-            if name not in c:
-                if name in fields:
-                    _fail(where, f"{at}.{name}", "missing")
-                continue
-            if kind == "id":
-                if not isinstance(c[name], str) or not CELL_ID.fullmatch(c[name]):
-                    _fail(where, f"{at}.{name}", f"expected {ID_LENGTH} hex digits, got {str(c[name])[:40]!r}")
-            elif not isinstance(c[name], kind):
-                _fail(where, f"{at}.{name}", f"expected {kind.__name__}, got {type(c[name]).__name__}")
+def _ok(value, kind) -> bool:
+    """Whether ``value`` is of ``kind``: a type (an int is no bool; a float may be an int), "id" (``ID_LENGTH``
+    hex digits: a file name inside the folder), "names" (a list of strings) or "module" (a dotted module name)."""
+    if kind == "id":
+        return isinstance(value, str) and CELL_ID.fullmatch(value) is not None
+    if kind == "names":
+        return isinstance(value, list) and all(isinstance(s, str) for s in value)
+    if kind == "module":
+        return isinstance(value, str) and MODULE.fullmatch(value) is not None
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def _expect(where: str, field: str, value, kind) -> None:
+    if not _ok(value, kind):
+        what = {"id": f"{ID_LENGTH} hex digits", "names": "a list of names", "module": "a module name", dict: "a mapping",
+                list: "a list", bool: "true or false", float: "a number"}.get(kind, getattr(kind, "__name__", kind))
+        got = repr(value)[:40] if isinstance(value, (str, int, float)) else type(value).__name__
+        _fail(where, field, f"expected {what}, got {got}")
+
+
+def _fields(where: str, at: str, node, required: dict, optional: dict) -> None:
+    """``node`` is a mapping with the ``required`` fields and, where present and not null, the ``optional`` ones."""
+    _expect(where, at, node, dict)
+    for name, kind in {**required, **optional}.items():
+        if name in required and name not in node:
+            _fail(where, f"{at}.{name}" if at else name, "missing")
+        if node.get(name) is not None or name in required:
+            _expect(where, f"{at}.{name}" if at else name, node.get(name), kind)
+
+
+# The fields reports read, and their kinds: run.json's top level, each cell, each dataset and recipe entry.
+TOP = {"schema": int, "suite": str, "suite_file": str, "description": str, "datasets": list, "recipes": dict,
+       "models": dict, "plugins": list, "train_cells": list, "order": dict, "device": str, "executor": str,
+       "versions": dict, "git_commit": str, "seconds": float, "counts": dict, **SETTINGS}
+CELL = {"dataset": str, "recipe": str, "method": str, "seed": int, "config": dict, "versions": dict}
+EVAL_CELL = {"train_cell": "id", "dataset": str, "recipe": str, "kind": str, "params": dict, "versions": dict}
 
 
 def check(info, where: str) -> None:
-    """The checks ``read`` makes: types of the fields reports read, cell ids as file names inside the folder."""
+    """The checks ``read`` makes: the kinds of the fields reports read (TOP, CELL, EVAL_CELL), cell ids as file
+    names inside the folder, plugins as module names."""
     if not isinstance(info, dict):
         raise UserError(f"{where}: expected a JSON object")
     if "eval_cells" not in info:
         _fail(where, "eval_cells", "missing (the file lists no eval cells)")
-    named = {"dataset": str, "recipe": str}
-    _cells(info, "train_cells", where, {"id": "id"}, {**named, "seed": int})
-    _cells(info, "eval_cells", where, {"id": "id", "evaluation": str}, {**named, "train_cell": "id", "kind": str})
-    for key, kind in (("datasets", list), ("recipes", dict), ("models", dict), ("order", dict), ("plugins", list)):
-        if key in info and not isinstance(info[key], kind):
-            _fail(where, key, f"expected a {'list' if kind is list else 'mapping'}")
-    for k, v in info.get("order", {}).items():
-        if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-            _fail(where, f"order.{k}", "expected a list of names")
-    for i, m in enumerate(info.get("plugins", [])):
-        if not isinstance(m, str) or not MODULE.fullmatch(m):
-            _fail(where, f"plugins[{i}]", f"expected a module name, got {str(m)[:40]!r}")
+    _fields(where, "", info, {"eval_cells": list}, TOP)
+    for key, required, optional in (("train_cells", {"id": "id"}, CELL),
+                                    ("eval_cells", {"id": "id", "evaluation": str}, EVAL_CELL)):
+        for i, cell in enumerate(info.get(key) or []):
+            _fields(where, f"{key}[{i}]", cell, required, optional)
+    for i, d in enumerate(info.get("datasets") or []):
+        _fields(where, f"datasets[{i}]", d, {"name": str}, {"n_test": int, "n_train": int, "download": bool})
+    for label, r in (info.get("recipes") or {}).items():
+        _fields(where, f"recipes.{label}", r, {}, {"card": str, "method": str, "paper": str})
+    for label, m in (info.get("models") or {}).items():
+        _expect(where, f"models.{label}", m, dict)
+    for k, v in (info.get("order") or {}).items():
+        _expect(where, f"order.{k}", v, "names")
+    for i, m in enumerate(info.get("plugins") or []):
+        _expect(where, f"plugins[{i}]", m, "module")

@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.data import DATASETS
-from bench.errors import UserError
+from bench.errors import UserError, shown
+from bench.ids import canonical
 from bench.nets import ARCHS, arch_params
 from bench.recipes import RECIPES
 from bench.registry import did_you_mean
-from bench.suite.yamlio import Field, Node, convert, keys_known, load_yaml, parse
+from bench.suite.yamlio import Field, Node, convert, is_dir, is_file, keys_known, load_yaml, parse
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+MAX_PARAMS = 2 * 10**9  # an architecture's parameters, counted on the meta device (WRN-34-10 has 46 million)
+MAX_MODULES = 2_000  # and its layers (ResNet-110 has 340, WRN-34-10 88)
 OPTIMIZER = {
     "name": Field("str", required=True, choices=("sgd", "adam", "adadelta")),
     "lr": Field("float", required=True, lo=0.0, open_lo=True),
@@ -44,7 +47,7 @@ NORMALIZE = {"mean": Field("floats", required=True), "std": Field("floats", requ
 SETTINGS = {
     "arch": Field("str"),
     "arch_args": Field("map", {}),
-    "epochs": Field("int", lo=0),
+    "epochs": Field("int", lo=1),
     "batch_size": Field("int", lo=1),
     "optimizer": Field("map"),
     "schedule": Field("map"),
@@ -90,11 +93,11 @@ class Card:
 def load_card(name: str, search: list[Path], where: str, field: str) -> Card:
     for folder in search:
         path = folder / f"{name}.yaml"
-        if path.exists():
+        if is_file(path):
             break
     else:
-        known = sorted({p.stem for folder in search if folder.is_dir() for p in folder.glob("*.yaml")})
-        raise UserError(f"no model card {name!r} in {', '.join(map(str, search))}{did_you_mean(name, known)}",
+        known = sorted({p.stem for folder in search if is_dir(folder) for p in folder.glob("*.yaml")})
+        raise UserError(f"no model card {shown(name)} in {', '.join(map(str, search))}{did_you_mean(name, known)}",
                         where, field)
     node = load_yaml(path)
     keys_known(node, ("method", "paper", "args", "train", "datasets"))
@@ -121,19 +124,24 @@ def _like(default) -> Field:
     return Field({float: "float", str: "str"}.get(type(default), "any"))
 
 
+def arch_args(arch: str, given: dict, where: str, field: str, label: str = "") -> dict:
+    """All the arguments of a registered architecture: ``given`` (names it takes, of its defaults' kinds), then
+    its defaults."""
+    known = arch_params(arch)
+    for k in given:
+        if k not in known:
+            raise UserError(f"{label}architecture {arch!r} takes no argument {k!r}{did_you_mean(k, known)}",
+                            where, field)
+    return {**known, **{k: convert(v, _like(known[k]), where, f"{field}.{k}") for k, v in given.items()}}
+
+
 def resolve_training(card: Card, overrides: dict, dataset: str, where: str) -> dict:
     """The full training config of a card (with a suite's ``overrides``, the entry at ``where``) on a dataset:
     settings with their defaults (``augment``: the dataset's), arch args, and the method's args."""
     info = DATASETS.get(dataset)
     s = card.settings(dataset, overrides, where)
     ARCHS.get(s["arch"], where, "arch")
-    known = arch_params(s["arch"])
-    for k in s["arch_args"]:
-        if k not in known:
-            raise UserError(f"architecture {s['arch']!r} takes no argument {k!r}{did_you_mean(k, known)}",
-                            where, "arch_args")
-    s["arch_args"] = {**known, **{k: convert(v, _like(known[k]), where, f"arch_args.{k}")
-                                  for k, v in s["arch_args"].items()}}
+    s["arch_args"] = arch_args(s["arch"], s["arch_args"], where, "arch_args")
     check_arch(s["arch"], info, s["arch_args"], where)
     s["optimizer"] = parse(s["optimizer"], OPTIMIZER, "optimizer", where)
     s["schedule"] = parse(s.get("schedule") or {}, SCHEDULE, "schedule", where)
@@ -155,20 +163,48 @@ def resolve_training(card: Card, overrides: dict, dataset: str, where: str) -> d
     return s
 
 
-def check_arch(arch: str, info, args: dict, where: str) -> None:
+class _TooLarge(Exception):
+    pass
+
+
+_CHECKED: set = set()  # (arch, dataset, arguments) that check_arch built
+
+
+def check_arch(arch: str, info, args: dict, where: str, field: str = "arch_args") -> None:
     """Build the net on the meta device (no memory, no init cost), so an argument the architecture refuses
-    (a WideResNet depth that is not 6n+4, an unknown init) is one line here, not a traceback mid-run."""
+    (a WideResNet depth that is not 6n+4, an unknown init) is one line here, not a traceback mid-run. The build
+    stops as soon as the net has more than MAX_PARAMS parameters or MAX_MODULES layers (a WideResNet of depth
+    10,000 is refused within its first blocks, not built for minutes)."""
     import torch
 
     from bench.nets import build
 
+    key = (arch, info.name, canonical(args))
+    if key in _CHECKED:
+        return
+    count = {"parameters": 0, "layers": 0}
+
+    def add(what: str, n: int, limit: int):
+        count[what] += n
+        if count[what] > limit:
+            raise _TooLarge(f"{arch} with {', '.join(f'{k} {v}' for k, v in args.items()) or 'its defaults'}: more "
+                            f"than {limit:,} {what} (bench's limit)")
+
+    hooks = torch.nn.modules.module
+    handles = [hooks.register_module_parameter_registration_hook(
+                   lambda _m, _n, p: add("parameters", p.numel() if p is not None else 0, MAX_PARAMS)),
+               hooks.register_module_module_registration_hook(lambda _m, _n, _s: add("layers", 1, MAX_MODULES))]
     try:
         with torch.device("meta"):
             build(arch, info, **args)
-    except ValueError as e:
-        raise UserError(str(e), where, "arch_args") from None
+    except (_TooLarge, ValueError) as e:
+        raise UserError(str(e), where, field) from None
     except Exception:  # noqa: BLE001 - e.g. a plugin net that loads weights: it is checked when it is built
-        pass
+        return
+    finally:
+        for handle in handles:
+            handle.remove()
+    _CHECKED.add(key)
 
 
 def normalization(value, channels: int, where: str) -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.data import DATASETS
-from bench.errors import UserError
+from bench.errors import UserError, shown
 from bench.evals import EVALS
 from bench.ids import canonical
 from bench.suite import models, plugins
@@ -76,6 +76,8 @@ class Suite:
     models: tuple = ()  # bench.suite.models.ExternalSpec per `models:` entry
     plugins: tuple = ()  # modules named by `plugins:` (imported by load_suite)
     chunk: int | None = None  # `chunk:` inputs per chunk of an eval cell (0: one chunk); None: bench's default
+    threads: int | None = None  # torch's intra- and inter-op threads (`threads:`; bench.execute.settings)
+    deterministic: bool = False  # deterministic algorithms and cuDNN settings (`deterministic:`)
 
     def evaluations(self, dataset: str) -> tuple[EvalSpec, ...]:
         """The evaluations resolved against a dataset's budgets."""
@@ -108,7 +110,7 @@ def display_name(default: str, label: str | None) -> str:
 
 
 SUITE = {
-    "name": Field("str"),
+    "name": Field("label"),
     "description": Field("str", ""),
     "datasets": Field("any", required=True),
     "recipes": Field("list"),
@@ -122,8 +124,14 @@ SUITE = {
     "plugins": Field("list", []),  # modules whose registrations extend bench's registries (bench.suite.plugins)
     "resources": Field("map", {}),
     "chunk": Field("int", None, lo=0),  # inputs per chunk of an eval cell (bench.plan.cells.default_chunk)
+    # execution settings, not part of any cell id: the numbers a suite's reference holds need them
+    "threads": Field("int", None, lo=1, hi=1024),
+    "deterministic": Field("bool", False),
 }
 SEED = Field("int", lo=0, hi=MAX_INT)
+MAX_SEEDS = 10_000
+MAX_ENTRIES = 500  # entries of `recipes:`, of `models:` and of `evaluations:` (paper suites list a dozen)
+MAX_CELLS = 100_000  # model cells and eval cells of one suite's plan
 # A suite name is a folder under results/: a plain label, no path separators, no leading dot.
 NAME = re.compile(r"[^/\\\x00-\x1f.][^/\\\x00-\x1f]*")
 # An evaluation's `as:` label: '@' and '[' start the suffixes sweeps add (attack:X@0.1, [kappa=..]).
@@ -147,16 +155,19 @@ def _datasets(node: Node, value, n_test: int) -> tuple[DatasetSpec, ...]:
         raise UserError("expected a list of dataset names or a mapping", node.where("datasets"), "datasets")
     if not items:
         raise UserError("no datasets", node.where("datasets"), "datasets")
-    out = []
+    out, seen = [], {}
     for name, block, where in items:
-        DATASETS.get(name, where, "datasets")
+        canon = DATASETS.get(name, where, "datasets").name
+        if canon in seen:
+            raise UserError(f"{shown(name)} is listed twice (also at {seen[canon]})", where, "datasets")
+        seen[canon] = where
         opts = parse(block, DATASET_KEYS, f"datasets.{name}", where)
         out.append(DatasetSpec(name, opts["n_test"] or n_test, opts["download"], opts["n_train"]))
     return tuple(out)
 
 
 def _recipes(node: Node, value: Seq, search: list[Path], datasets) -> tuple[RecipeSpec, ...]:
-    out, labels = [], {}
+    out, labels, cards = [], {}, {}
     if not value:
         raise UserError("no recipes", node.where("recipes"), "recipes")
     for i, entry in enumerate(value):
@@ -176,7 +187,9 @@ def _recipes(node: Node, value: Seq, search: list[Path], datasets) -> tuple[Reci
         if label in labels:
             raise UserError(f"recipe {label!r} listed twice (also at {labels[label]}); give one an `as:`", where, "recipes")
         labels[label] = where
-        card = load_card(card_name, search, where, "recipes")
+        if card_name not in cards:  # each card read once
+            cards[card_name] = load_card(card_name, search, where, "recipes")
+        card = cards[card_name]
         trainings = {}
         for ds in datasets:
             cfg = resolve_training(card, overrides, ds.name, where)
@@ -186,13 +199,10 @@ def _recipes(node: Node, value: Seq, search: list[Path], datasets) -> tuple[Reci
 
 
 def _label(entry: Node, default: str | None) -> str | None:
-    """An entry's `as:` label: a non-empty string."""
+    """An entry's `as:` label: a non-empty string that shows on one line (bench.suite.yamlio.label)."""
     if "as" not in entry:
         return default
-    label = convert(entry["as"], Field("str"), entry.where("as"), "as")
-    if not label.strip():
-        raise UserError("expected a non-empty name", entry.where("as"), "as")
-    return label
+    return convert(entry["as"], Field("label"), entry.where("as"), "as")
 
 
 def distinct(value, field: str) -> None:
@@ -209,6 +219,17 @@ def distinct(value, field: str) -> None:
         if key in seen:
             raise UserError(f"{v!r} is listed twice (also at {seen[key]})", value.where(i), field)
         seen[key] = value.where(i)
+
+
+def _plugins(node: Node) -> list[str]:
+    """The suite's `plugins:`: module names (``pkg.module``), each once."""
+    value = node.get("plugins") or []
+    for i, module in enumerate(value):
+        where = value.where(i) if isinstance(value, Seq) else node.where("plugins")
+        if not isinstance(module, str) or not plugins.MODULE.fullmatch(module):
+            raise UserError(f"expected a module name like mypkg.bench_plugins, got {shown(module)}", where, "plugins")
+    distinct(value, "plugins")
+    return list(value)
 
 
 def _evaluations(node: Node) -> list[tuple]:
@@ -252,13 +273,18 @@ def load_suite(path: str | Path, text: str | None = None) -> Suite:
     meanwhile (bench.suite.plugins.importable)."""
     node = load_yaml(path, text)
     opts = parse(node, SUITE)
+    for key, most in (("recipes", MAX_ENTRIES), ("models", MAX_ENTRIES), ("evaluations", MAX_ENTRIES),
+                      ("seeds", MAX_SEEDS)):
+        if isinstance(node.get(key), list) and len(node[key]) > most:
+            raise UserError(f"{len(node[key]):,} entries, more than {most:,}", node.where(key), key)
+    modules = _plugins(node)
     suite_dir = Path(path).resolve().parent
     with plugins.importable(suite_dir):  # plugins and `module:` builders beside the suite
-        plugins.load(opts["plugins"], node.where("plugins"))
-        return _suite(path, node, opts, suite_dir)
+        plugins.load(modules, node.where("plugins"))
+        return _suite(path, node, opts, suite_dir, modules)
 
 
-def _suite(path, node: Node, opts: dict, suite_dir: Path) -> Suite:
+def _suite(path, node: Node, opts: dict, suite_dir: Path, modules: list) -> Suite:
     search = [Path(opts["cards"]) if opts["cards"] and Path(opts["cards"]).is_absolute()
               else suite_dir / (opts["cards"] or "../models")]
     if not opts["cards"]:
@@ -274,11 +300,13 @@ def _suite(path, node: Node, opts: dict, suite_dir: Path) -> Suite:
     recipes = _recipes(node, node["recipes"], search, datasets) if "recipes" in node else ()
     external = models.parse_models(node, suite_dir, tuple(d.name for d in datasets), {r.label: r.where for r in recipes})
     evals = _evaluations(node)
-    name = opts["name"] if opts["name"] is not None else Path(path).stem
+    name = opts["name"] if opts["name"] is not None else convert(Path(path).stem, Field("label"), node.where(), "name")
     if not NAME.fullmatch(name) or ".." in name:
         raise UserError(f"a suite name is a plain label (no '/', '\\', '..' or leading '.'), got {name!r}",
                         node.where("name"), "name")
-    suite = Suite(
+    resolved = tuple((ds.name, resolve_evaluations(evals, ds.name)) for ds in datasets)
+    _bounded(node, datasets, recipes, len(seeds), external, dict(resolved))
+    return Suite(
         name=name,
         file=str(path),
         description=opts["description"],
@@ -287,10 +315,23 @@ def _suite(path, node: Node, opts: dict, suite_dir: Path) -> Suite:
         seeds=tuple(seeds),
         sample_seed=opts["sample_seed"],
         batch_size=opts["batch_size"],
-        resolved_evaluations=tuple((ds.name, resolve_evaluations(evals, ds.name)) for ds in datasets),
+        resolved_evaluations=resolved,
         resources=tuple(parse(node.get("resources") or {}, RESOURCES, "resources", node.where("resources")).items()),
         models=external,
-        plugins=tuple(opts["plugins"]),
+        plugins=tuple(modules),
+        threads=opts["threads"],
+        deterministic=opts["deterministic"],
         chunk=opts["chunk"],
     )
-    return suite
+
+
+def _bounded(node: Node, datasets, recipes, seeds: int, external, evaluations: dict) -> None:
+    """At most MAX_CELLS cells in the plan (bench.plan.grid): per dataset, each model cell and each of its
+    evaluations."""
+    cells = 0
+    for ds in datasets:
+        trained = len(recipes) * seeds + sum(ds.name in m.datasets for m in external)
+        cells += trained * (1 + len(evaluations[ds.name]))
+    if cells > MAX_CELLS:
+        raise UserError(f"the plan has {cells:,} cells, more than {MAX_CELLS:,} (datasets x (recipes x seeds + "
+                        "models) x (1 + evaluations)); split the suite", node.where(), "suite")

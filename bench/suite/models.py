@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.data import DATASETS, data_root
-from bench.errors import UserError
+from bench.errors import UserError, shown
 from bench.ids import canonical
-from bench.nets import ARCHS, arch_params
+from bench.nets import ARCHS
 from bench.registry import did_you_mean
-from bench.suite.cards import NORMALIZE
+from bench.suite.cards import NORMALIZE, arch_args, check_arch
 from bench.suite.plugins import importable
-from bench.suite.yamlio import Field, Node, Seq, parse
+from bench.suite.yamlio import Field, Node, Seq, is_file, parse
 
 SOURCES = ("arch", "module", "torchscript", "robustbench")
 ENTRY = {
-    "as": Field("str", required=True),
+    "as": Field("label", required=True),
     "datasets": Field("list", None),
     "arch": Field("str"), "arch_args": Field("map", {}),
     "module": Field("str"), "args": Field("map", {}),
@@ -73,12 +73,13 @@ def parse_builder(value: str, where: str, folder: str | None = None) -> object:
     in ``folder`` (the suite's) first."""
     mod_name, sep, attr = value.partition(":")
     if not sep or not mod_name or not attr:
-        raise UserError(f"expected `package.module:function`, got {value!r}", where, "module")
+        raise UserError(f"expected `package.module:function`, got {shown(value)}", where, "module")
     try:
         with importable(folder):
             mod = importlib.import_module(mod_name)
     except Exception as e:  # ImportError, or the module's own error while importing
-        raise UserError(f"cannot import {mod_name!r}: {type(e).__name__}: {e}", where, "module") from None
+        raise UserError(f"cannot import {shown(mod_name)}: {type(e).__name__}: {shown(str(e))[1:-1]}", where,
+                        "module") from None
     fn = mod
     for part in attr.split("."):
         if not hasattr(fn, part):
@@ -125,13 +126,12 @@ def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> Ext
         raise UserError(f"{opts['as']}: an `arch:` entry needs `checkpoint:` (a state_dict file)", where,
                         "models.checkpoint")
     at = entry.where
-    if source == "arch":
+    if source == "arch":  # its arguments are checked, and its size bounded, as a recipe's (bench.suite.cards)
         ARCHS.get(opts["arch"], at("arch"), "models.arch")
-        known = arch_params(opts["arch"])
-        for k in opts["arch_args"]:
-            if k not in known:
-                raise UserError(f"{opts['as']}: architecture {opts['arch']!r} takes no argument {k!r}"
-                                f"{did_you_mean(k, known)}", at("arch_args"), "models.arch_args")
+        args = arch_args(opts["arch"], opts["arch_args"], at("arch_args"), "models.arch_args", f"{opts['as']}: ")
+        for d in opts["datasets"] or datasets:
+            if d in datasets:
+                check_arch(opts["arch"], DATASETS.get(d), args, at("arch_args"), "models.arch_args")
     if source == "module":
         parse_builder(opts["module"], at("module"), suite_dir)
     if source == "robustbench" and any(DATASETS.get(d).name not in ("cifar10", "cifar100") for d in datasets):
@@ -142,9 +142,10 @@ def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> Ext
     paths = {"import_path": str(suite_dir.resolve())} if source == "module" else {}
     for key in ("checkpoint", "torchscript"):
         if opts[key] is not None:
-            path = (suite_dir / opts[key]).resolve()
-            if not path.is_file():
-                raise UserError(f"{opts['as']}: no file {path}", at(key), f"models.{key}")
+            path = suite_dir / opts[key]
+            if not is_file(path):
+                raise UserError(f"{opts['as']}: no file {shown(str(path))}", at(key), f"models.{key}")
+            path = path.resolve()
             paths[key] = str(path)
     if source == "robustbench":
         model_dir = suite_dir / opts["model_dir"] if opts["model_dir"] else data_root(None) / "robustbench"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.metadata
+import re
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bench.errors import UserError
 from bench.registry import RegistryClash
 
 GROUP = "bench.plugins"
+MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")  # a module's dotted name
 # bench's registries, imported before any plugin so clashes are reported against bench's own modules
 BUILTIN = ("bench.nets", "bench.recipes", "bench.attacks", "bench.evals", "bench.pr.vicinity", "bench.certify.rules",
            "bench.report.layouts")

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
-from bench.errors import UserError
+from bench.errors import UserError, shown
 from bench.registry import did_you_mean
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
@@ -22,6 +23,10 @@ _PLAIN = re.compile(rf"^\s*{_NUMBER}\s*$")
 MAX_FLOAT = 1e12  # larger magnitudes are typos (1e308 overflows the first product it enters)
 MAX_INT = 2**63 - 1  # the parquet rows' int64
 MAX_DEPTH = 32  # nesting deeper than any suite or card needs
+MAX_BYTES = 128 * 1024  # a suite or card file (the largest shipped suite is 4 KB)
+MAX_NODES = 100_000  # values in a file, counted with aliases expanded (an alias bomb stops here)
+MAX_LABEL = 100  # characters of a name (a suite's, an `as:` label)
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Cs")  # Unicode categories a name may not hold (bench.suite.yamlio.label)
 PLAIN_TYPES = (str, int, float, bool, type(None))
 # MAX_DEPTH + 1 flow collections opened in a row: refused before parsing (PyYAML's scanner takes time
 # quadratic in the nesting depth, and recurses once per level).
@@ -57,9 +62,42 @@ class Seq(list):
         return f"{self.file}:{line}"
 
 
+# libyaml's parser where PyYAML has it (a 128 KB list parses in a fraction of a second, not seconds); the
+# constructors and the resolver below are Python either way.
+_BASE = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+_TAG = "tag:yaml.org,2002:"
+# YAML 1.1's implicit ints and floats less their base-60 forms: a plain `1:30` is the string '1:30' (as in
+# YAML 1.2), never the number 90.
+_RESOLVERS = {first: [(tag, re.compile(f"(?!.*:)(?:{rx.pattern})", rx.flags) if tag in (_TAG + "int", _TAG + "float")
+                       else rx) for tag, rx in pairs]
+              for first, pairs in _BASE.yaml_implicit_resolvers.items()}
+_SCALARS = ("int", "float", "bool", "null", "str", "timestamp", "binary")
+
+
+def _scalar(tag: str, construct, file: str):
+    """A scalar constructor whose failures (``!!float abc``, ``!!int 1.5``, ``!!bool maybe``, 100,000 digits,
+    an explicit base-60 ``!!int 1:30``) are one line naming the line."""
+
+    def build(loader, node):
+        where = f"{file}:{node.start_mark.line + 1}"
+        value = node.value if isinstance(node.value, str) else ""
+        if tag in ("int", "float") and ":" in value:
+            raise UserError(f"{shown(value)} is a base-60 number in YAML 1.1; write it in base 10, or quote it", where)
+        if tag in ("int", "float") and len(value) > 400:
+            raise UserError(f"a number of {len(value)} characters is out of range", where)
+        try:
+            return construct(loader, node)
+        except (yaml.YAMLError, UserError):
+            raise
+        except Exception:  # noqa: BLE001 - ValueError, KeyError ... of PyYAML's own constructor
+            raise UserError(f"{shown(value)} is not a valid !!{tag}", where) from None
+
+    return build
+
+
 def _loader(file: str):
-    class Loader(yaml.SafeLoader):
-        pass
+    class Loader(_BASE):
+        yaml_implicit_resolvers = _RESOLVERS
 
     def construct_mapping(loader, node):
         out = Node()
@@ -70,8 +108,11 @@ def _loader(file: str):
                 raise UserError(f"a key must be a plain name, got a {_kind(key)}",
                                 f"{file}:{key_node.start_mark.line + 1}")
             if key in out:
-                raise UserError(f"duplicate key {key!r}", f"{file}:{key_node.start_mark.line + 1}", str(key))
-            out[key] = loader.construct_object(value_node, deep=True)
+                raise UserError(f"duplicate key {shown(key)}", f"{file}:{key_node.start_mark.line + 1}", str(key))
+            try:
+                out[key] = loader.construct_object(value_node, deep=True)
+            except UserError as e:  # a scalar that does not construct: name its key
+                raise UserError(e.message, e.where, e.field or str(key)) from None
             out.key_lines[key] = key_node.start_mark.line + 1
         return out
 
@@ -83,6 +124,8 @@ def _loader(file: str):
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construct_sequence)
+    for tag in _SCALARS:
+        Loader.add_constructor(_TAG + tag, _scalar(tag, _BASE.yaml_constructors[_TAG + tag], file))
     return Loader
 
 
@@ -90,17 +133,21 @@ def _kind(value: Any) -> str:
     return {Node: "mapping", Seq: "list"}.get(type(value), type(value).__name__)
 
 
-def read_text(path: str | Path) -> str:
-    """A UTF-8 text file's contents; a missing, unreadable or non-UTF-8 file is a one-line UserError."""
+def read_text(path: str | Path, limit: int | None = None) -> str:
+    """A UTF-8 text file's contents (at most ``limit`` bytes); a missing, unreadable, too large or non-UTF-8
+    file is a one-line UserError."""
     file = str(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            data = f.read() if limit is None else f.read(limit + 1)
     except FileNotFoundError:
         raise UserError("no such file", file) from None
     except IsADirectoryError:
         raise UserError("is a folder, not a file", file) from None
     except OSError as e:
         raise UserError(f"cannot read: {e.strerror}", file) from None
+    if limit is not None and len(data) > limit:
+        raise _too_large(file, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -108,26 +155,58 @@ def read_text(path: str | Path) -> str:
         raise UserError(f"not UTF-8 text (byte 0x{data[e.start]:02x})", f"{file}:{line}") from None
 
 
+def is_file(path: Path) -> bool:
+    """Whether ``path`` names a file; a name the system refuses (too long, a NUL byte) names none."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def is_dir(path: Path) -> bool:
+    """Whether ``path`` names a folder (as ``is_file``)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _too_large(file: str, limit: int) -> UserError:
+    return UserError(f"larger than {limit // 1024} KB", f"{file}:1")
+
+
 def _check_tree(data: Any, file: str) -> None:
-    """Only plain values (strings, numbers, booleans, null, mappings, lists), nested at most MAX_DEPTH deep."""
-    todo = [(data, 0, data.line if isinstance(data, (Node, Seq)) else 1)]
+    """Only plain values (strings, numbers, booleans, null, mappings, lists), nested at most MAX_DEPTH deep,
+    at most MAX_NODES of them counting each alias as the values it stands for (so an alias bomb stops early)."""
+    todo = [(data, 0, data.line if isinstance(data, (Node, Seq)) else 1, None)]
+    count = 0
     while todo:
-        value, depth, line = todo.pop()
-        if isinstance(value, (Node, Seq)):
+        value, depth, line, field = todo.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise UserError(f"more than {MAX_NODES:,} values (aliases counted as the values they repeat)",
+                            f"{file}:{line}", field)
+        if isinstance(value, Node):
             if depth >= MAX_DEPTH:
-                raise UserError(f"nested more than {MAX_DEPTH} levels deep", f"{file}:{value.line}")
-            children = value.values() if isinstance(value, Node) else value
-            todo.extend((child, depth + 1, value.line) for child in children)
+                raise UserError(f"nested more than {MAX_DEPTH} levels deep", f"{file}:{value.line}", field)
+            todo.extend((child, depth + 1, value.key_lines.get(key, value.line), field or str(key))
+                        for key, child in value.items())
+        elif isinstance(value, Seq):
+            if depth >= MAX_DEPTH:
+                raise UserError(f"nested more than {MAX_DEPTH} levels deep", f"{file}:{value.line}", field)
+            todo.extend((child, depth + 1, value.line, field) for child in value)
         elif not isinstance(value, PLAIN_TYPES):
-            raise UserError(f"unsupported value {value!r} (a {_kind(value)}); quote it to make it a string",
-                            f"{file}:{line}")
+            raise UserError(f"unsupported value {shown(value)} (a {_kind(value)}); quote it to make it a string",
+                            f"{file}:{line}", field)
 
 
 def load_yaml(path: str | Path, text: str | None = None) -> Node:
     """Load a YAML file whose top level is a mapping; every error is a one-line UserError."""
     file = str(path)
     if text is None:
-        text = read_text(path)
+        text = read_text(path, MAX_BYTES)
+    elif len(text) > MAX_BYTES:
+        raise _too_large(file, MAX_BYTES)
     if deep := _DEEP.search(text):
         line = text[: deep.start()].count("\n") + 1
         raise UserError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", f"{file}:{line}")
@@ -135,10 +214,11 @@ def load_yaml(path: str | Path, text: str | None = None) -> Node:
         data = yaml.load(text, Loader=_loader(file))  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        line = f":{mark.line + 1}" if mark else ""
+        line = f":{mark.line + 1}" if mark else ":1"
         raise UserError(f"invalid YAML: {e.problem or e.context}", f"{file}{line}") from None
     except yaml.reader.ReaderError as e:  # a control character
-        line = text[: e.position].count("\n") + 1
+        before = text[: e.position] if _BASE is yaml.SafeLoader else text.encode()[: e.position]  # libyaml: bytes
+        line = before.count("\n" if isinstance(before, str) else b"\n") + 1
         code = e.character if isinstance(e.character, int) else ord(e.character)
         raise UserError(f"invalid YAML: control character 0x{code:02x} is not allowed", f"{file}:{line}") from None
     except yaml.YAMLError as e:
@@ -154,7 +234,7 @@ def load_yaml(path: str | Path, text: str | None = None) -> Node:
 def to_float(value: Any, where: str, field: str) -> float:
     """A number from YAML: int, float, '1e-3', or a fraction '8/255'. Booleans are rejected."""
     if isinstance(value, bool):
-        raise UserError(f"expected a number, got {value!r}", where, field)
+        raise UserError(f"expected a number, got {shown(value)}", where, field)
     if isinstance(value, int) and abs(value) > MAX_FLOAT:
         out = math.inf  # float() of a huge int overflows; refused below like 1e308
     elif isinstance(value, (int, float)):
@@ -162,16 +242,16 @@ def to_float(value: Any, where: str, field: str) -> float:
     elif isinstance(value, str) and (m := _FRACTION.match(value)):
         num, den = float(m.group(1)), float(m.group(2))
         if den == 0:
-            raise UserError(f"division by zero in {value!r}", where, field)
+            raise UserError(f"division by zero in {shown(value)}", where, field)
         out = num / den
     elif isinstance(value, str) and _PLAIN.match(value):
         out = float(value)
     else:
-        raise UserError(f"expected a number (like 0.1 or 8/255), got {value!r}", where, field)
+        raise UserError(f"expected a number (like 0.1 or 8/255), got {shown(value)}", where, field)
     if math.isnan(out):
-        raise UserError(f"expected a finite number, got {value!r}", where, field)
+        raise UserError(f"expected a finite number, got {shown(value)}", where, field)
     if abs(out) > MAX_FLOAT:
-        raise UserError(f"{value!r} is out of range (at most {MAX_FLOAT:g} in magnitude)", where, field)
+        raise UserError(f"{shown(value)} is out of range (at most {MAX_FLOAT:g} in magnitude)", where, field)
     return out
 
 
@@ -180,9 +260,23 @@ def to_int(value: Any, where: str, field: str) -> int:
     if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"expected an integer, got {value!r}", where, field)
+        raise UserError(f"expected an integer, got {shown(value)}", where, field)
     if abs(value) > MAX_INT:
-        raise UserError(f"{value} is out of range (at most 2**63 - 1 in magnitude)", where, field)
+        raise UserError(f"{shown(value)} is out of range (at most 2**63 - 1 in magnitude)", where, field)
+    return value
+
+
+def label(value: str, where: str, field: str) -> str:
+    """A name that rows, tables and folders show: not empty, and no control, format (U+FEFF, bidi overrides) or
+    line-separator (U+0085, U+2028) characters, which would break a table's line or hide in it."""
+    if not value.strip():
+        raise UserError("expected a non-empty name", where, field)
+    if len(value) > MAX_LABEL:
+        raise UserError(f"{shown(value)}: a name is at most {MAX_LABEL} characters", where, field)
+    for c in value:
+        if unicodedata.category(c) in _HIDDEN:
+            raise UserError(f"{shown(value)}: a name may not hold U+{ord(c):04X} ({unicodedata.name(c, 'a control')} "
+                            "character)", where, field)
     return value
 
 
@@ -190,8 +284,8 @@ def to_int(value: Any, where: str, field: str) -> int:
 class Field:
     """One allowed key of a mapping: its kind, default, bounds and choices.
 
-    kind: 'int' | 'float' | 'str' | 'bool' | 'map' | 'list' | 'floats' (a number or a list of numbers)
-    | 'any'. ``required`` fields have no default.
+    kind: 'int' | 'float' | 'str' | 'label' (a name rows and tables show: ``label``) | 'bool' | 'map' | 'list'
+    | 'floats' (a number or a list of numbers) | 'any'. ``required`` fields have no default.
     """
 
     kind: str
@@ -233,27 +327,29 @@ def convert(value: Any, spec: Field, where: str, field: str) -> Any:
             bounded(x, spec, w, field)
             out.append(x)
         out = tuple(out)
-    elif kind == "str":
+    elif kind in ("str", "label"):
         if not isinstance(value, str):
-            raise UserError(f"expected a string, got {value!r}", where, field)
+            raise UserError(f"expected a string, got {shown(value)}", where, field)
+        if kind == "label":
+            label(value, where, field)
         out = value
     elif kind == "bool":
         if not isinstance(value, bool):
-            raise UserError(f"expected true or false, got {value!r}", where, field)
+            raise UserError(f"expected true or false, got {shown(value)}", where, field)
         out = value
     elif kind == "map":
         if not isinstance(value, dict):
-            raise UserError(f"expected a mapping, got {value!r}", where, field)
+            raise UserError(f"expected a mapping, got {shown(value)}", where, field)
         out = value
     elif kind == "list":
         if not isinstance(value, list):
-            raise UserError(f"expected a list, got {value!r}", where, field)
+            raise UserError(f"expected a list, got {shown(value)}", where, field)
         out = value
     else:  # pragma: no cover - a programming error
         raise ValueError(kind)
     if spec.choices is not None and out not in spec.choices:
         raise UserError(
-            f"must be one of {', '.join(map(str, spec.choices))}, got {out!r}"
+            f"must be one of {', '.join(map(str, spec.choices))}, got {shown(out)}"
             + (did_you_mean(str(out), [str(c) for c in spec.choices]) if isinstance(out, str) else ""),
             where,
             field,
@@ -265,13 +361,13 @@ def parse(node: dict, specs: dict[str, Field], field: str = "", where: str | Non
     """Validate a mapping against its Fields: unknown keys (with did-you-mean), missing required
     keys, kinds and bounds. Returns a plain dict with defaults filled in."""
     if not isinstance(node, dict):
-        raise UserError(f"expected a mapping, got {node!r}", where, field or None)
+        raise UserError(f"expected a mapping, got {shown(node)}", where, field or None)
     at = node.where if isinstance(node, Node) else (lambda key=None: where)
     prefix = f"{field}." if field else ""
     for key in node:
         if key not in specs:
             raise UserError(
-                f"unknown key {key!r}{did_you_mean(str(key), specs)}", at(key), f"{prefix}{key}"
+                f"unknown key {shown(key)}{did_you_mean(str(key), specs)}", at(key), f"{prefix}{key}"
             )
     out = {}
     for key, spec in specs.items():
@@ -291,4 +387,4 @@ def keys_known(node: dict, allowed: Iterable[str], field: str = "", where: str |
     for key in node:
         if key not in allowed:
             name = f"{field}.{key}" if field else str(key)
-            raise UserError(f"unknown key {key!r}{did_you_mean(str(key), allowed)}", at(key), name)
+            raise UserError(f"unknown key {shown(key)}{did_you_mean(str(key), allowed)}", at(key), name)
