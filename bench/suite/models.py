@@ -18,7 +18,7 @@ from bench.errors import UserError
 from bench.ids import canonical
 from bench.nets import ARCHS, arch_params
 from bench.registry import did_you_mean
-from bench.suite.cards import NORMALIZE
+from bench.suite.cards import META, NORMALIZE, check_url
 from bench.suite.yamlio import Field, Node, Seq, parse
 
 SOURCES = ("arch", "module", "torchscript", "robustbench")
@@ -32,6 +32,7 @@ ENTRY = {
     "robustbench": Field("str"), "threat_model": Field("str", "Linf", choices=("Linf", "L2", "corruptions")),
     "model_dir": Field("str"),
     "normalize": Field("map"),
+    "meta": Field("map"),  # where the model comes from (cards.META): shown by the site, not hashed into the cell id
 }
 OPTIONS = {"arch": ("arch_args", "checkpoint"), "module": ("args", "checkpoint"), "torchscript": (),
            "robustbench": ("threat_model", "model_dir")}
@@ -60,6 +61,11 @@ class ExternalSpec(Sourced):
     paths_json: str  # {setting key: absolute path}
     datasets: tuple[str, ...]
     where: str
+    meta_json: str = "{}"  # the entry's `meta:` (cards.META), set fields only
+
+    @property
+    def meta(self) -> dict:
+        return json.loads(self.meta_json)
 
 
 def parse_builder(value: str, where: str) -> object:
@@ -93,7 +99,7 @@ def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> Ext
                         where, "models")
     source = given[0]
     for key in entry:
-        if key not in ("as", "datasets", "normalize", source, *OPTIONS[source]):
+        if key not in ("as", "datasets", "normalize", "meta", source, *OPTIONS[source]):
             raise UserError(f"{opts['as']}: {key!r} does not apply to a `{source}:` entry", entry.where(key),
                             f"models.{key}")
     if source == "arch" and opts["checkpoint"] is None:
@@ -117,6 +123,11 @@ def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> Ext
         if len(norm["mean"]) != len(norm["std"]):
             raise UserError(f"{opts['as']}: mean and std differ in length", at("normalize"), "models.normalize")
         opts["normalize"] = {k: list(v) for k, v in norm.items()}
+    meta = {}
+    if opts["meta"] is not None:
+        meta = {k: v for k, v in parse(opts["meta"], META, "models.meta", at("meta")).items() if v not in (None, "")}
+        check_url(meta.get("url"), opts["meta"].where("url") if isinstance(opts["meta"], Node) else at("meta"),
+                  "models.meta.url")
     paths = {}
     for key in ("checkpoint", "torchscript"):
         if opts[key] is not None:
@@ -139,7 +150,7 @@ def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> Ext
                                 at("datasets"), "models.datasets")
             own.append(d)
         own = tuple(own)
-    return ExternalSpec(opts["as"], source, canonical(settings), canonical(paths), own, where)
+    return ExternalSpec(opts["as"], source, canonical(settings), canonical(paths), own, where, canonical(meta))
 
 
 def parse_models(node: Node, suite_dir: Path, datasets: tuple[str, ...], taken: dict) -> tuple[ExternalSpec, ...]:
