@@ -105,3 +105,12 @@ def test_plots_as_standalone_svg_and_pdf(tmp_path):
     assert b"/F1 13 Tf (digits: attack:PGD) Tj" in stream  # the title in Helvetica
     assert b"/F2 11 Tf (e) Tj" in stream  # the axis label's epsilon in the Symbol font
     assert stream.count(b" c ") >= 4 and b"/GS0 gs" in stream  # circles (Bezier curves), transparent bands
+
+
+def test_report_plots_option(tmp_path, cli):
+    from report_results import write_results
+
+    out = write_results(tmp_path / "r", n=30)
+    code, text, err = cli("report", out, "--table", "leaderboard", "--plots", tmp_path / "plots")
+    assert code == 0 and "plot files (SVG and PDF) to" in err
+    assert len(list((tmp_path / "plots").glob("*.pdf"))) == len(list((tmp_path / "plots").glob("*.svg"))) >= 3

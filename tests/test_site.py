@@ -50,6 +50,15 @@ def test_merged_report_over_two_folders(folders, cli):
     assert code == 0, err
     board = text.split("## Leaderboard")[1].split("##")[0]
     assert all(md(label) in board for label in ("net-a", "net-b", EVIL))
+    # bench.summary over what bench.evaluate returns (a DataFrame), a folder, or both folders
+    from bench.report.summary import summary
+
+    frame = summary(a)
+    assert list(frame["model"]) == ["net-a", "net-b"] and frame["ranked"].all()
+    assert frame.set_index("model")["robust_evaluation"].eq("attack:AutoAttack").all()
+    both = summary([folders / "A", folders / "B"]).set_index("model")
+    assert bool(both.loc[EVIL, "ranked"]) is False and both.loc[EVIL, "evaluations"] == "attack:FGSM; attack:PGD"
+    assert both.loc["net-a", "parameters"] == sum(p.numel() for p in _net(0).parameters())
     # an identical copy is read once
     shutil.copytree(folders / "A", folders / "A-copy", dirs_exist_ok=True)
     rows2, _ = load_many([folders / "A", folders / "A-copy", folders / "B"])
