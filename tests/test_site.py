@@ -144,7 +144,8 @@ def test_site_in_chromium(folders, tmp_path, cli, chromium):  # noqa: F811
     assert all(h for _, h in _body_rows(dom)) and not any(h for _, h in _body_rows(dom, "unranked"))
     # the index: each board with its top entries and sizes
     dom = _dom(chromium, tmp_path, (site / "index.html").as_uri())
-    assert "2 ranked by AutoAttack (standard) · 1 not ranked (evaluated without it) · 40 test inputs" in dom
+    assert re.search(r"2 ranked by AutoAttack \(standard\) · <a href=\"board-[0-9a-f]+\.html#apart\">1 not ranked</a> "
+                     r"\(evaluated without it\) · 40 test inputs", dom)
     # an entry page: the model's description, every evaluation with its interval, parameters as tables,
     # AutoAttack's checks, the cells' ids and hashes folded away, plots in the model's report colour
     entry = re.search(r'href="(entry-[0-9a-f]+\.html)">net-a<', dom).group(1)
