@@ -195,8 +195,27 @@ def _recorded_plugins(*folders) -> None:
         plugins.load_recorded(folder, runfile.read(folder).get("plugins", []))
 
 
+def _summary(args) -> int:
+    """`bench report DIR [DIR ...] --format json|csv`: the leaderboard frame bench.summary returns."""
+    from bench.report.summary import dumps, summary
+    from bench.results import atomic
+
+    folders = [args.results, *args.more]
+    text = dumps(summary(folders), args.format)
+    if args.out:
+        atomic.write_text(Path(args.out), text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 1 if sum(damaged_note(f) for f in folders) else 0
+
+
 def cmd_report(args) -> int:
     _recorded_plugins(args.results, *args.more)
+    if args.source_label and not args.site:
+        raise UserError("--source-label names the results folders on a --site; give --site SITE")
+    if args.format in ("json", "csv"):
+        return _summary(args)
     if args.more or args.site:  # several folders, or the leaderboard site: bench.report.merge
         from bench.report.merge import report_many
 
@@ -216,6 +235,10 @@ def cmd_report(args) -> int:
         tables = [compare_table(rows, run, load_papers(args.papers))]
     else:
         tables = tables_for(rows, run, args.table)
+    if args.plots:
+        from bench.report.plots import write_plots
+
+        write_plots(Path(args.plots), rows, run)
     title = f"bench report: {run.get('suite', Path(args.results).name)}"
     if args.out:
         fmt = args.format or {".html": "html", ".tex": "latex", ".md": "md"}.get(Path(args.out).suffix, "md")
@@ -385,8 +408,13 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("more", nargs="*", help="more results folders, merged into one report (one per submission)")
     rep.add_argument("--site", metavar="DIR", help="write a static leaderboard site (index per dataset and threat "
                      "model, a page per entry) to this folder")
-    rep.add_argument("--format", choices=("md", "html", "latex"), help="print this format (default md; with --out: "
-                     "from the file's suffix)")
+    rep.add_argument("--source-label", action="append", metavar="TEXT",
+                     help="with --site: show the results folder as TEXT instead of its path (repeatable: one per "
+                     "folder, in order); without it, paths are relative to the site folder")
+    rep.add_argument("--format", choices=("md", "html", "latex", "json", "csv"),
+                     help="md, html, latex: the tables (default md; with --out: from the file's suffix); json, csv: "
+                     "the leaderboard as data (bench.summary's columns)")
+    rep.add_argument("--plots", metavar="DIR", help="also write each plot as a standalone SVG and PDF file to DIR")
     rep.add_argument("--out", metavar="FILE", help="write to this file instead of stdout")
     rep.add_argument("--table", action="append", help="a table layout (repeatable; default: those the rows allow; "
                      "`bench list tables`)")

@@ -85,7 +85,47 @@ def test_sweeps_and_cost():
     assert len(t11.header) == 4
     t4 = LAYOUTS.get("table4")(ROWS, RUN)
     assert _cell(t4, "erm", "Training time (s)").value == pytest.approx(10.5)
-    assert _cell(t4, "erm", "Training time (s)").best  # lowest is best
+    assert _cell(t4, "erm", "Training time (s)").best  # lowest, and more than 20% below the next
+
+
+PAPER_LAYOUTS = {"table1", "table2", "table3", "table4", "table9", "table10", "table11", "table12", "adt", "mail",
+                 "atpr"}
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_titles_say_what_the_table_holds(name):
+    """A title says what the table holds; a paper's table number only in that paper's layouts, after it."""
+    table = LAYOUTS.get(name)(ROWS, RUN) or LAYOUTS.get(name)(synthetic(seeds=(0,)).assign(alpha=0.05), RUN)
+    title = table.title if table is not None else None
+    if title is None:
+        return
+    assert not title.startswith("Table") and len(title.split()) >= 3, title
+    if name.startswith("table"):
+        assert title.endswith(f"(certified-PR paper, Table {name[5:]})"), title
+    elif name not in PAPER_LAYOUTS:
+        assert "Table" not in title and "paper" not in title, title
+    assert LAYOUTS.get("table9")(ROWS, RUN).title == "Robust accuracy under each attack (certified-PR paper, Table 9)"
+
+
+def test_cost_bolds_only_a_clear_best_and_never_an_untrained_model():
+    """Table 4's timings are single measurements: the lowest is bold only when at least 20% below the next;
+    a model trained elsewhere shows "not trained", never a best training time of 0."""
+    close = {**RUN, "timings": {"train": {"erm-0": 12.0, "erm-1": 12.0, "pgdt-0": 13.0, "pgdt-1": 13.0,
+                                          "vmt-0": 30.0, "vmt-1": 30.0}, "eval": {}}}
+    t4 = LAYOUTS.get("table4")(ROWS, close)
+    assert not any(_cell(t4, r, "Training time (s)").best for r in ("erm", "pgdt", "vmt"))  # 12 s against 13 s
+    assert "at least 20% below the next" in t4.caption
+    clear = {**close, "timings": {"train": {**close["timings"]["train"], "erm-0": 9.0, "erm-1": 9.0}, "eval": {}}}
+    assert _cell(LAYOUTS.get("table4")(ROWS, clear), "erm", "Training time (s)").best  # 9 s against 13 s
+    external = {**clear, "models": {"erm": {"source": "python", "class": "Net"}}}
+    external["timings"]["train"].update({"erm-0": 0.0, "erm-1": 0.0})
+    t4 = LAYOUTS.get("table4")(ROWS, external)
+    erm = _cell(t4, "erm", "Training time (s)")
+    assert erm.value is None and erm.text == "not trained" and not erm.best
+    pgdt = _cell(t4, "pgdt", "Training time (s)")
+    assert pgdt.best and pgdt.text == "13"  # the lowest of the trained ones (13 s against 30 s), not erm's 0
+    assert "not trained" in render("md", [t4], "t", ROWS, external) and "**0**" not in render("md", [t4], "t", ROWS,
+                                                                                                 external)
 
 
 def test_compare_marks_ties_and_intervals():

@@ -19,6 +19,9 @@ def test_report_and_check_import_no_torch(tmp_path):
     code = ("import sys\nfrom bench.cli import main\n"
             f"assert main(['report', {str(out)!r}, '--out', {str(tmp_path / 'r.html')!r}]) == 0\n"
             f"assert main(['check', {str(out)!r}, '--reference', {str(tmp_path / 'ref.csv')!r}, '--write']) == 0\n"
+            f"assert main(['report', {str(out)!r}, '--format', 'json', '--out', {str(tmp_path / 'b.json')!r}]) == 0\n"
+            f"assert main(['report', {str(out)!r}, '--site', {str(tmp_path / 'site')!r}, '--plots', "
+            f"{str(tmp_path / 'plots')!r}]) == 0\n"
             "print(sorted(m for m in ('torch', 'torchattacks', 'torchvision', 'bench.suite.config') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -10,6 +10,7 @@ pure functions of their config, so whichever process computes one writes the sam
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -44,10 +45,15 @@ def untrained(cfg: dict, info, device: str) -> torch.nn.Module:
     return net.to(device, memory_format=_layout(device))
 
 
+def parameters(net: torch.nn.Module) -> int:
+    """The model's parameter count (the leaderboard shows it; the report reads it from the record, torch-free)."""
+    return int(sum(p.numel() for p in net.parameters()))
+
+
 def _meta(cell, device: str) -> dict:
     return {"id": cell.id, "dataset": cell.dataset, "recipe": cell.recipe, "method": cell.method, "seed": cell.seed,
             "device": str(device), "versions": versions(), "code_versions": cell.versions,
-            "git_commit": git_commit()}
+            "git_commit": git_commit(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
 
 
 def train_model(cell, out: Path, device: str, root: str | None, progress: bool) -> None:
@@ -60,7 +66,7 @@ def train_model(cell, out: Path, device: str, root: str | None, progress: bool) 
     checkpoint = Checkpoint(out, cell.id, cell.label)  # resumes after the last epoch a killed run finished
     stats = train(net, cell.method, cfg, cell.train_split(root), DATASETS.get(cell.dataset), cell.seed,
                   torch.device(device), show_bar=progress, label=cell.label, checkpoint=checkpoint)
-    meta = {**_meta(cell, device), "config": cfg, "n_train": cell.n_train, **stats}
+    meta = {**_meta(cell, device), "config": cfg, "n_train": cell.n_train, "parameters": parameters(net), **stats}
     store.save_model(out, cell.id, {k: v.detach().cpu() for k, v in net.state_dict().items()}, meta)
     checkpoint.remove()
 
@@ -103,7 +109,7 @@ def register_model(cell, out: Path, device: str, root: str | None = None) -> Non
     start = time.perf_counter()
     net = load_given(cell, device, root)
     meta = {**_meta(cell, device), **cell.describe(), "load_seconds": time.perf_counter() - start,
-            "train_seconds": 0.0, "final_train_accuracy": float("nan")}
+            "train_seconds": 0.0, "final_train_accuracy": float("nan"), "parameters": parameters(net)}
     store.save_model(out, cell.id, {k: v.detach().cpu() for k, v in net.state_dict().items()}, meta)
 
 

@@ -143,10 +143,14 @@ def report_many(args) -> int:
     if args.site:
         from bench.report.site import write_site
 
-        n = write_site(Path(args.site), rows, run)
+        n = write_site(Path(args.site), rows, run, args.source_label)
         print(f"wrote {n} pages to {args.site} (open {Path(args.site) / 'index.html'})")
-        if not (args.out or args.format):
-            return 0
+    if args.plots:
+        from bench.report.plots import write_plots
+
+        write_plots(Path(args.plots), rows, run)
+    if args.site and not (args.out or args.format):
+        return 0
     tables = tables_for(rows, run, args.table)
     title = f"bench report: {run['suite']}"
     fmt = args.format or {".html": "html", ".tex": "latex"}.get(Path(args.out).suffix if args.out else "", "md")

@@ -12,8 +12,9 @@ hold the schema below is one line naming the file and the field.
     schema        1
     suite, suite_file, description
     datasets      [{name, n_test, download, n_train}]
-    recipes       {label: {card, method, paper}}
-    models        {label: the external model's settings}
+    recipes       {label: {card, method, paper, venue, url}} (older files: no venue, url)
+    models        {label: the external model's settings, and ``meta``: its `meta:` (paper, venue, url,
+                  extra_data, date, architecture), when the entry has one}
     plugins       [module]: the suite's `plugins:` (`bench report` imports them for their metric declarations)
     train_cells   [{id, dataset, recipe, method, seed, config, versions}]
     eval_cells    [{id, train_cell, recipe, dataset, evaluation, kind, params, versions}]
@@ -45,8 +46,9 @@ def record(suite, trains, evals, device: str, executor: str = "local", settings:
     return {
         "schema": SCHEMA, "suite": suite.name, "suite_file": str(suite.file), "description": suite.description,
         "datasets": [vars(d) for d in suite.datasets],
-        "recipes": {r.label: {"card": r.card.name, "method": r.card.method, "paper": r.card.paper} for r in suite.recipes},
-        "models": {m.label: m.settings for m in suite.models},
+        "recipes": {r.label: {"card": r.card.name, "method": r.card.method, "paper": r.card.paper,
+                              "venue": r.card.venue, "url": r.card.url} for r in suite.recipes},
+        "models": {m.label: {**m.settings, **({"meta": m.meta} if m.meta else {})} for m in suite.models},
         "plugins": list(suite.plugins),
         "train_cells": [c.record() for c in trains],
         "eval_cells": [c.record() for c in evals],
@@ -147,6 +149,24 @@ CELL = {"dataset": str, "recipe": str, "method": str, "seed": int, "config": dic
 EVAL_CELL = {"train_cell": "id", "dataset": str, "recipe": str, "kind": str, "params": dict, "versions": dict}
 
 
+def _references(info: dict, where: str) -> None:
+    """Each recipe's and external model's description (the site shows them): mappings; paper, venue and url
+    strings; a model's ``meta`` a mapping of strings and, for extra_data, a boolean. Files written before
+    these fields existed have none of them."""
+    for key in ("recipes", "models"):
+        for label, value in (info.get(key) or {}).items():
+            if not isinstance(value, dict):
+                _fail(where, f"{key}.{label}", "expected a mapping")
+            meta = value.get("meta", {}) if key == "models" else value
+            if not isinstance(meta, dict):
+                _fail(where, f"{key}.{label}.meta", "expected a mapping")
+            for field in ("paper", "venue", "url", "date", "architecture", "extra_data"):
+                kind = bool if field == "extra_data" else str
+                if meta.get(field) is not None and not isinstance(meta[field], kind):
+                    _fail(where, f"{key}.{label}{'.meta' if key == 'models' else ''}.{field}",
+                          f"expected {'true or false' if kind is bool else 'a string'}")
+
+
 def check(info, where: str) -> None:
     """The checks ``read`` makes: the kinds of the fields reports read (TOP, CELL, EVAL_CELL), cell ids as file
     names inside the folder, plugins as module names."""
@@ -169,3 +189,4 @@ def check(info, where: str) -> None:
         _expect(where, f"order.{k}", v, "names")
     for i, m in enumerate(info.get("plugins") or []):
         _expect(where, f"plugins[{i}]", m, "module")
+    _references(info, where)

@@ -5,6 +5,7 @@ Every mistake is a UserError naming file:line and the field. See README "Suite f
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,13 @@ CROP = {
 }
 # A net's input normalisation (cards' `normalize:`, and external models'): per-channel mean and std.
 NORMALIZE = {"mean": Field("floats", required=True), "std": Field("floats", required=True, lo=0.0, open_lo=True)}
+# Where a method comes from, shown by the leaderboard site (not training settings: no cell id hashes them): a
+# card's `paper:` (the prose reference, e.g. authors, year and title), `venue:` ("ICML 2019", the year read from
+# it) and `url:` (http or https only: the site links it); an external model's `meta:` adds the rest of what a
+# RobustBench user looks for.
+URL = re.compile(r"https?://[^\s<>\"']+")
+PAPER = {"paper": Field("str", ""), "venue": Field("str", ""), "url": Field("str", "")}
+META = {**PAPER, "extra_data": Field("bool"), "date": Field("str"), "architecture": Field("str")}
 # Training settings: a card's `train:` block, each `datasets.<name>:` block, and a suite's recipe entry.
 SETTINGS = {
     "arch": Field("str"),
@@ -72,6 +80,8 @@ class Card:
     args: dict
     train: dict
     datasets: dict  # dataset name -> parsed settings
+    venue: str = ""  # e.g. "ICML 2019"
+    url: str = ""  # the paper (arXiv, OpenReview, proceedings)
 
     def settings(self, dataset: str, overrides: dict, where: str) -> dict:
         """Training settings for a dataset: card `train:` <- card `datasets.<d>` <- overrides."""
@@ -100,7 +110,7 @@ def load_card(name: str, search: list[Path], where: str, field: str) -> Card:
         raise UserError(f"no model card {shown(name)} in {', '.join(map(str, search))}{did_you_mean(name, known)}",
                         where, field)
     node = load_yaml(path)
-    keys_known(node, ("method", "paper", "args", "train", "datasets"))
+    keys_known(node, ("method", *PAPER, "args", "train", "datasets"))
     if "method" not in node:
         raise UserError("missing required key", node.where(), "method")
     RECIPES.get(node["method"], node.where("method"), "method")
@@ -111,8 +121,16 @@ def load_card(name: str, search: list[Path], where: str, field: str) -> Card:
     for ds, block in (node.get("datasets") or {}).items():
         DATASETS.get(ds, node["datasets"].where(ds), f"datasets.{ds}")
         per[ds] = parse(block, SETTINGS, f"datasets.{ds}")
-    return Card(name, str(path), node["method"], str(node.get("paper", "")), dict(node.get("args") or {}),
-                parse(node.get("train", {}), SETTINGS, "train"), per)
+    ref = {k: convert(node[k], spec, node.where(k), k) if k in node else "" for k, spec in PAPER.items()}
+    check_url(ref["url"], node.where("url"), "url")
+    return Card(name, str(path), node["method"], ref["paper"], dict(node.get("args") or {}),
+                parse(node.get("train", {}), SETTINGS, "train"), per, ref["venue"], ref["url"])
+
+
+def check_url(url: str | None, where: str, field: str) -> None:
+    """A paper's address: http or https (the site links it, so never `javascript:` or a local file)."""
+    if url and not URL.fullmatch(url):
+        raise UserError(f"expected an http:// or https:// address, got {url!r}", where, field)
 
 
 def _like(default) -> Field:

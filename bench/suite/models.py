@@ -20,7 +20,7 @@ from bench.errors import UserError, shown
 from bench.ids import canonical
 from bench.nets import ARCHS
 from bench.registry import did_you_mean
-from bench.suite.cards import NORMALIZE, arch_args, check_arch
+from bench.suite.cards import META, NORMALIZE, arch_args, check_arch, check_url
 from bench.suite.plugins import importable
 from bench.suite.yamlio import Field, Node, Seq, is_file, parse
 
@@ -35,6 +35,7 @@ ENTRY = {
     "robustbench": Field("str"), "threat_model": Field("str", "Linf", choices=("Linf", "L2", "corruptions")),
     "model_dir": Field("str"),
     "normalize": Field("any"),  # none, or {mean, std}; required but for robustbench entries
+    "meta": Field("map"),  # where the model comes from (cards.META): shown by the site, not hashed into the cell id
 }
 OPTIONS = {"arch": ("arch_args", "checkpoint"), "module": ("args", "checkpoint"), "torchscript": (),
            "robustbench": ("threat_model", "model_dir")}
@@ -66,6 +67,11 @@ class ExternalSpec(Sourced):
     paths_json: str  # {setting key: absolute path}
     datasets: tuple[str, ...]
     where: str
+    meta_json: str = "{}"  # the entry's `meta:` (cards.META), set fields only
+
+    @property
+    def meta(self) -> dict:
+        return json.loads(self.meta_json)
 
 
 def parse_builder(value: str, where: str, folder: str | None = None) -> object:
@@ -119,7 +125,7 @@ def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> Ext
                         where, "models")
     source = given[0]
     for key in entry:
-        if key not in ("as", "datasets", "normalize", source, *OPTIONS[source]):
+        if key not in ("as", "datasets", "normalize", "meta", source, *OPTIONS[source]):
             raise UserError(f"{opts['as']}: {key!r} does not apply to a `{source}:` entry", entry.where(key),
                             f"models.{key}")
     if source == "arch" and opts["checkpoint"] is None:
@@ -139,6 +145,11 @@ def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> Ext
                         at("robustbench"), "models.datasets")
     opts["normalize"] = input_normalization(opts["normalize"], opts["as"], source != "robustbench",
                                             at("normalize"), "models.normalize")
+    meta = {}
+    if opts["meta"] is not None:
+        meta = {k: v for k, v in parse(opts["meta"], META, "models.meta", at("meta")).items() if v not in (None, "")}
+        check_url(meta.get("url"), opts["meta"].where("url") if isinstance(opts["meta"], Node) else at("meta"),
+                  "models.meta.url")
     paths = {"import_path": str(suite_dir.resolve())} if source == "module" else {}
     for key in ("checkpoint", "torchscript"):
         if opts[key] is not None:
@@ -162,7 +173,7 @@ def _entry(entry, where: str, suite_dir: Path, datasets: tuple[str, ...]) -> Ext
                                 at("datasets"), "models.datasets")
             own.append(d)
         own = tuple(own)
-    return ExternalSpec(opts["as"], source, canonical(settings), canonical(paths), own, where)
+    return ExternalSpec(opts["as"], source, canonical(settings), canonical(paths), own, where, canonical(meta))
 
 
 def parse_models(node: Node, suite_dir: Path, datasets: tuple[str, ...], taken: dict) -> tuple[ExternalSpec, ...]:

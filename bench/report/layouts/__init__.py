@@ -35,6 +35,15 @@ SEEDS_NOTE = ("With several seeds, intervals and ties are computed over inputs, 
               "those means (McNemar's test with one seed); ± is the std over seeds.")
 
 
+CERTIFIED_PR = "certified-PR paper"  # "Towards Certified Probabilistic Robustness with High Accuracy" (seeds/002)
+
+
+def paper_title(what: str, paper: str, table: str) -> str:
+    """A paper layout's title: what the table holds, then the paper's own table number, which means nothing
+    outside that paper ("Robust accuracy under each attack (certified-PR paper, Table 9)")."""
+    return f"{what} ({paper}, {table})"
+
+
 def layout(name: str):
     """Register a layout under ``name``; it receives the rows as a Rows."""
     def register(fn):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from bench.results.names import block_name, display
 from bench.report import Table
 from bench.report.data import Rows
-from bench.report.layouts import (by_columns, by_rows, compare, datasets_of, evaluations_of, group, layout,
-                                  metric_column, part, recipes_of)
+from bench.report.layouts import (CERTIFIED_PR, by_columns, by_rows, compare, datasets_of, evaluations_of, group,
+                                  layout, metric_column, paper_title, part, recipes_of)
 
 # Table 9's attacks, in the paper's order (GN is "Add Gaussian Noise").
 TABLE9_ATTACKS = ["TIFGSM", "MIFGSM", "DIFGSM", "VMIFGSM", "TPGD", "FGSM", "RFGSM", "BIM", "FAB", "CW", "UPGD", "FFGSM",
@@ -44,7 +44,8 @@ def table3(rows: Rows, run: dict) -> Table | None:
         ev = next((e for e in present if not part(rows, e, "adaptive")), None) or next(iter(present), None)
         if ev:
             columns.append((("Defence Success Rate", ds), metric_column(rows, ds, recipes, ev)))
-    return by_columns("table3", "Table 3: defence success rate against AutoAttack", "Approach", recipes, columns,
+    title = paper_title("Defence success rate (accuracy) under AutoAttack", CERTIFIED_PR, "Table 3")
+    return by_columns("table3", title, "Approach", recipes, columns,
                       "Accuracy under AutoAttack (%): the share of test samples on which AutoAttack fails; best in bold.")
 
 
@@ -80,7 +81,8 @@ def table9(rows: Rows, run: dict) -> Table | None:
     if any(part(rows, e, "adaptive") for evs in any_evs.values() for e in evs):
         notes.append("(adaptive): an attack through the randomized predictor with expectation over transformation "
                      "(EOT); the any-attack row includes it.")
-    return by_rows("table9", "Table 9: defence success rate against attacks", "Attack", header, body,
+    title = paper_title("Robust accuracy under each attack", CERTIFIED_PR, "Table 9")
+    return by_rows("table9", title, "Attack", header, body,
                    "Accuracy under each attack (%); best per row in bold. Any attack: a sample counts only if it "
                    "survives every attack of the suite.", notes)
 

@@ -14,8 +14,8 @@ from bench.results.metrics import SMOOTH_RADII
 from bench.results.names import DEFAULT_ALPHA, DEFAULT_KAPPA
 from bench.report import Table, ordered
 from bench.report.data import Rows
-from bench.report.layouts import (by_columns, datasets_of, evaluations_of, group, layout, metric_column, part,
-                                  per_evaluation, recipes_of)
+from bench.report.layouts import (CERTIFIED_PR, by_columns, datasets_of, evaluations_of, group, layout,
+                                  metric_column, paper_title, part, per_evaluation, recipes_of)
 
 LP = ("linf", "l2")
 TRANSFORMS = [("translation", "Translation"), ("rotation", "Rotation"), ("affine", "Affine"), ("scale", "Scale")]
@@ -49,7 +49,8 @@ def table1(rows: Rows, run: dict) -> Table | None:
         for ds in datasets:
             columns.append(((title, ds), metric_column(rows, ds, recipes, ev_of(ds), metric)))
     used = "; ".join(f"{ds}: {chosen[ds]}" + _test_text(rows, chosen[ds]) for ds in datasets)
-    return by_columns("table1", "Table 1: certified probabilistic robustness, Lp vicinity", "Approach", recipes,
+    title = paper_title("Certified probabilistic robustness in an Lp vicinity", CERTIFIED_PR, "Table 1")
+    return by_columns("table1", title, "Approach", recipes,
                       columns, f"Percent; best per column in bold. Certification: {used}.")
 
 
@@ -68,7 +69,8 @@ def table2(rows: Rows, run: dict) -> Table | None:
             ev = _main_evaluation(rows, run, ds, (base,))
             if ev:
                 columns.append(((group(ds, datasets), label), metric_column(rows, ds, recipes, ev, "certified_accuracy")))
-    return by_columns("table2", "Table 2: certified robust accuracy under transformations", "Approach", recipes,
+    title = paper_title("Certified robust accuracy under transformations", CERTIFIED_PR, "Table 2")
+    return by_columns("table2", title, "Approach", recipes,
                       columns, "Certified robust accuracy (%); best per column in bold.")
 
 
@@ -117,12 +119,15 @@ def _register_sweep(name: str, doc: str, title: str, col: str, label) -> None:
 
 
 _register_sweep("table10", "Paper 002 Table 10: certified robust accuracy at several vicinity sizes eps.",
-                "Table 10: certified robust accuracy against vicinity size", "eps", lambda v: f"ε = {v:g}")
+                paper_title("Certified robust accuracy against vicinity size ε", CERTIFIED_PR, "Table 10"), "eps",
+                lambda v: f"ε = {v:g}")
 _register_sweep("table11", "Paper 002 Table 11: certified robust accuracy against kappa (kappa = 0: IBP's "
-                "deterministic verification).", "Table 11: certified robust accuracy against κ", "kappa",
+                "deterministic verification).", paper_title("Certified robust accuracy against κ", CERTIFIED_PR,
+                                                            "Table 11"), "kappa",
                 lambda v: f"κ = {v:g}")
 _register_sweep("table12", "Paper 002 Table 12: certified robust accuracy against the significance level alpha.",
-                "Table 12: certified robust accuracy against α", "alpha", lambda v: f"1 − α = {1 - v:g}")
+                paper_title("Certified robust accuracy against α", CERTIFIED_PR, "Table 12"), "alpha",
+                lambda v: f"1 − α = {1 - v:g}")
 
 
 @layout("smoothing")

@@ -23,4 +23,5 @@ def leaderboard(rows: Rows, run: dict) -> Table:
     n = rows.indices
     caption = ("Accuracy (%) on " + ", ".join(f"{ds} (n={n[ds]})" for ds in datasets)
                + "; best per column in bold.")
-    return by_columns("leaderboard", "Leaderboard", "recipe", recipes, columns, caption)
+    return by_columns("leaderboard", "Leaderboard: each evaluation's headline metric", "recipe", recipes, columns,
+                      caption)

@@ -25,7 +25,7 @@ from bench.results.names import base_of, block_name
 from bench.report import Table
 from bench.report.data import Rows
 from bench.report.layouts import (by_columns, datasets_of, evaluations_of, first_present, group, layout,
-                                  linf_bounded, metric_column, part, per_evaluation, recipes_of)
+                                  linf_bounded, metric_column, paper_title, part, per_evaluation, recipes_of)
 from bench.report.layouts.attacks import AUTOATTACK, any_attack
 
 PGD = ["attack:PGD", "attack:PGD-20", "attack:PGD-10", "attack:PGD-100"]
@@ -108,7 +108,8 @@ ATPR_SPEC = [("PGD", PGD), ("CW∞", CWINF), ("AA", AUTOATTACK)]
 def adt(rows: Rows, run: dict) -> Table | None:
     """ADT (Dong et al. 2020) table: A_nat | FGSM | PGD-20 | PGD-100 | MIM | C&W | A_rob (worst case)."""
     columns, recipes, left = _attack_columns(rows, run, ADT_SPEC, "A_nat", "A_rob (worst case)", 2)
-    return by_columns("adt", "ADT-style table: white-box robustness", "Model", recipes, columns,
+    title = paper_title("White-box robustness under each attack", "ADT paper", "white-box table")
+    return by_columns("adt", title, "Model", recipes, columns,
                       "Accuracy (%); A_rob: a sample counts only if it survives every attack shown." + left)
 
 
@@ -116,7 +117,8 @@ def adt(rows: Rows, run: dict) -> Table | None:
 def mail(rows: Rows, run: dict) -> Table | None:
     """MAIL (Wang et al. 2021) Tables 2/3: NAT | PGD-100 | APGD | CW | AA, mean ± std over seeds."""
     columns, recipes, left = _attack_columns(rows, run, MAIL_SPEC, "NAT", None, 2)
-    return by_columns("mail", "MAIL-style table: accuracy under attacks", "Method", recipes, columns,
+    title = paper_title("Accuracy under attacks, mean ± std over seeds", "MAIL paper", "Tables 1–3")
+    return by_columns("mail", title, "Method", recipes, columns,
                       "Accuracy (%), mean ± std over seeds." + left)
 
 
@@ -136,7 +138,8 @@ def atpr(rows: Rows, run: dict) -> Table | None:
         for ev in prs:
             label = "PR " + block_name(part(rows, ev, "base"), part(rows, ev, "eps"))
             columns.append(((g, label), metric_column(rows, ds, recipes, ev, "mean_pr")))
-    return by_columns("atpr", "AT-PR-style table: worst-case and probabilistic robustness", "Method", recipes, columns,
+    return by_columns("atpr", "Worst-case and probabilistic robustness (the AT-PR paper's columns)", "Method",
+                      recipes, columns,
                       "Accuracy (%) under attacks; PR: mean share of non-adversarial points in the vicinity, over "
                       "clean-correct inputs (%)." + linf.caption())
 
@@ -146,5 +149,5 @@ def pr(rows: Rows, run: dict) -> Table | None:
     """Probabilistic robustness per PR evaluation: mean PR (AT-PR) and ProbAcc(q) (PRL), q in 0.2 .. 0.01."""
     columns, recipes = per_evaluation(rows, run, "pr", [("mean PR", "mean_pr")] + [
         (f"ProbAcc({q:g})", f"probacc@{q:g}") for q in PROBACC_Q])
-    return by_columns("pr", "Probabilistic robustness", "recipe", recipes, columns,
+    return by_columns("pr", "Probabilistic robustness: mean PR and ProbAcc", "recipe", recipes, columns,
                       "Mean PR over clean-correct inputs; ProbAcc(q): share of all inputs with PR > 1 − q (%).")
