@@ -176,7 +176,7 @@ def evaluate(model, dataset: str = "digits", evaluations=("clean",), n_test: int
     UserError naming the argument."""
     from torch import nn
 
-    from bench.cli import _device
+    from bench.execute.settings import resolve_device
     from bench.execute.compute import check_all
     from bench.plan.cells import ModelCell
     from bench.plan.grid import eval_cells
@@ -191,7 +191,7 @@ def evaluate(model, dataset: str = "digits", evaluations=("clean",), n_test: int
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"{out} exists and is not a folder", "out")
     try:
-        dev = _device(device)
+        dev = resolve_device(device)
     except UserError:
         raise UserError('no CUDA device is available on this machine (use device="cpu")', "device") from None
     norm = _normalization(normalize, label)

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 
 import torch
 
+from bench.errors import UserError
+
 CUBLAS = ":4096:8"
 
 
@@ -62,3 +64,13 @@ def applied(threads: int | None, deterministic: bool, log=print):
         torch.set_num_threads(before[0])
         torch.use_deterministic_algorithms(before[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2:]
+
+
+def resolve_device(name: str | None) -> str:
+    """The device a run computes on: ``auto`` (or None) is cuda when torch sees one, else cpu; ``cuda`` without
+    one is a one-line error."""
+    if name in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available on this machine (use --device cpu)")
+    return name
