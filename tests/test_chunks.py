@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -293,3 +295,27 @@ def test_the_check_above_sees_a_draw():
         torch.manual_seed(seed)
         outs.append(info.make(model, steps=1)(x, y))
     assert not torch.equal(outs[0], outs[1])
+
+
+def test_a_damaged_or_swapped_chunk_is_computed_again(chunked, tmp_path, monkeypatch):
+    """Kept chunks are sealed with the sha256 of their bytes and state their cell and index: a flipped byte or a
+    chunk copied over another is never assembled into a cell, it is computed again, and the rows are the same."""
+    tmp, paths = chunked
+    _, evals = plan(load_suite(paths["c16"]))
+    cell = next(c for c in evals if c.name == "attack:PGD")
+    out = tmp_path / "out"
+    _models(tmp / "c16", out)
+    for k in range(3):
+        chunks.compute_chunk(cell, k, out, "cpu", None)
+    first, second = partial.chunk_path(out, cell.id, 0), partial.chunk_path(out, cell.id, 1)
+    table = pq.read_table(first)  # one value changed by another tool, the chunk's metadata kept: it still reads
+    flipped = pa.array((~table.column("correct").to_numpy(zero_copy_only=False)).tolist())
+    pq.write_table(table.set_column(table.schema.get_field_index("correct"), "correct", flipped), first)
+    partial.chunk_path(out, cell.id, 2).write_bytes(second.read_bytes())  # chunk 1's rows under chunk 2's name
+    computed = []
+    monkeypatch.setattr(chunks, "run_chunk", lambda c, i, k, a, b: computed.append(k) or real_run(c, i, k, a, b))
+    compute(cell, out, "cpu")
+    assert computed == [0, 2]
+    got = pd.read_parquet(out / "samples").sort_values("index").reset_index(drop=True)
+    want = _rows(tmp / "c16")
+    pd.testing.assert_frame_equal(got, want[want.evaluation == "attack:PGD"].reset_index(drop=True), check_dtype=False)

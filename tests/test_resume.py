@@ -125,6 +125,21 @@ def test_cli_resumes_training_and_cleans_up(tiny_suite, cli, tmp_path, monkeypat
     assert not partial.train_state_path(out, tid).exists()
     a, b = store.load_state(tmp_path / "whole", tid), store.load_state(out, tid)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # a damaged training state (one flipped byte) is never loaded: the training starts again, said in one line
+    kill = tmp_path / "damaged"
+    monkeypatch.setattr(progress.Board, "epoch", kill_after_second)
+    assert cli("run", path, "--out", kill, "--device", "cpu", "--quiet")[0] == 130
+    monkeypatch.undo()
+    state = partial.train_state_path(kill, tid)
+    data = bytearray(state.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    state.write_bytes(bytes(data))
+    code, _, err = cli("run", path, "--out", kill, "--device", "cpu", "--log", "run.log")
+    log = (kill / "run.log").read_text()
+    assert code == 0, err
+    assert "do not match the sha256" in log and "from epoch 1" in log and "resuming" not in log
+    c = store.load_state(kill, tid)
+    assert all(torch.equal(a[k], c[k]) for k in a)
     # a partial state of a cell the suite no longer names, and one of a done cell: bench gc removes both
     stray = partial.train_state_path(out, "0" * 16)
     stray.write_bytes(b"x")

@@ -14,6 +14,7 @@ model is saved.
 """
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from bench.execute import progress
-from bench.results import atomic, partial
+from bench.results import atomic, integrity, partial
 
 FORMAT = 1
 
@@ -59,14 +60,21 @@ class Checkpoint:
         if not self.path.exists():
             return None
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as e:  # a truncated or foreign file: torch raises many kinds
-            progress.say(f"{self.path}: unreadable ({type(e).__name__}); training {self.label} from epoch 1")
+            payload = integrity.unsealed(integrity.read(self.path))
+            if payload is None:
+                raise ValueError("its bytes do not match the sha256 they end with")
+            state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        except Exception as e:  # damaged, truncated or foreign: torch raises many kinds
+            progress.say(f"{self.path}: unreadable ({type(e).__name__}: {str(e)[:80]}); training {self.label} "
+                         "from epoch 1")
             return None
         return state if isinstance(state, dict) and state.get("format") == FORMAT else None
 
     def save(self, state: dict) -> None:
-        atomic.write(self.path, lambda tmp: torch.save({**state, "format": FORMAT}, tmp))
+        """The state, atomically, sealed with the sha256 of its bytes (bench.results.integrity)."""
+        buffer = io.BytesIO()
+        torch.save({**state, "format": FORMAT}, buffer)
+        atomic.write_bytes(self.path, integrity.sealed_bytes(buffer.getvalue()), root=self.path.parents[1])
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

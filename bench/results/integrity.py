@@ -23,6 +23,9 @@ import os
 import stat
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from bench.errors import UserError
 
 SHA_KEY = b"bench.sha256"
@@ -117,6 +120,27 @@ def seal(data: bytes) -> bytes:
         raise ValueError("no bench.sha256 placeholder in the parquet footer")  # a pyarrow that writes otherwise
     at = entry[0]
     return data[:at] + _sha(view, at) + data[at + 64:]
+
+
+def sealed_parquet(table) -> bytes:
+    """A pyarrow table as a parquet file sealed with its sha256 (``seal``); its schema metadata should state
+    the cell (``CELL_KEY``) that ``parquet_problem`` checks."""
+    sink = pa.BufferOutputStream()
+    with pq.ParquetWriter(sink, table.schema) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata({SHA_KEY: ZEROS})
+    return seal(sink.getvalue().to_pybytes())
+
+
+def sealed_bytes(payload: bytes) -> bytes:
+    """Any file's bytes followed by their sha256 (64 hex digits): what ``unsealed`` checks."""
+    return payload + hashlib.sha256(payload).hexdigest().encode()
+
+
+def unsealed(data: bytes) -> bytes | None:
+    """The bytes ``sealed_bytes`` sealed, or None when they do not match their sha256 (damaged or truncated)."""
+    payload, digest = data[:-64], data[-64:]
+    return payload if len(data) >= 64 and hashlib.sha256(payload).hexdigest().encode() == digest else None
 
 
 def parquet_problem(path: Path, cell: str) -> str | None:

@@ -4,7 +4,9 @@
     OUT/.partial/<train id>.pt          a training cell's state after its last finished epoch
                                         (bench.execute.resume writes and reads it)
 
-Both are written atomically (bench.results.atomic). When the cell is done (its file under samples/ or
+Both are written atomically (bench.results.atomic) and sealed with the sha256 of their bytes
+(bench.results.integrity): a chunk file states its cell and index, and one that does not verify is computed
+again, as a training state that does not verify restarts its training. When the cell is done (its file under samples/ or
 models/ is written) they are removed; ``stale`` lists those no cell of the folder's current suite names,
 or whose cell is done, for ``bench gc``.
 
@@ -24,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.results import atomic, locks, runfile
+from bench.results import atomic, integrity, locks, runfile
 from bench.results.schema import ROW_SCHEMA
 
 CHUNKS = ".chunks"
@@ -59,17 +61,32 @@ def write_chunk(out: Path, eid: str, k: int, columns: dict, meta: dict) -> Path:
             values = values.astype(np.int64)  # as store.write_rows converts it
         arrays[name] = pa.array(values, type=kind)
     table = pa.table(arrays)
-    table = table.replace_schema_metadata({META_KEY: json.dumps({**meta, "rows": n}, sort_keys=True, default=str)})
+    table = table.replace_schema_metadata({META_KEY: json.dumps({**meta, "rows": n}, sort_keys=True, default=str),
+                                           integrity.CELL_KEY: chunk_name(eid, k)})
     path = chunk_path(out, eid, k)
-    atomic.write(path, lambda tmp: pq.write_table(table, tmp))
+    atomic.write_bytes(path, integrity.sealed_parquet(table), root=out)
+    return path
+
+
+def chunk_name(eid: str, k: int) -> str:
+    """What a chunk file states as its cell (bench.results.integrity): its eval cell and its index."""
+    return f"{eid}/{k}"
+
+
+def _verified(out: Path, eid: str, k: int) -> Path | None:
+    """Chunk k's file when its bytes hash to the sha256 it records and it states this chunk, else None: a
+    damaged or swapped chunk is computed again, never assembled into a cell."""
+    path = chunk_path(out, eid, k)
+    if not path.exists() or integrity.parquet_problem(path, chunk_name(eid, k)) is not None:
+        return None
     return path
 
 
 def read_chunk(out: Path, eid: str, k: int, expect: dict) -> tuple[dict, dict] | None:
     """Chunk k's (columns as numpy arrays, metadata), or None when it is missing, does not read back
     whole, or was written for other inputs than ``expect`` says (start, stop, size)."""
-    path = chunk_path(out, eid, k)
-    if not path.exists():
+    path = _verified(out, eid, k)
+    if path is None:
         return None
     try:
         table = pq.read_table(path)
@@ -82,9 +99,12 @@ def read_chunk(out: Path, eid: str, k: int, expect: dict) -> tuple[dict, dict] |
 
 
 def has_chunk(out: Path, eid: str, k: int, expect: dict) -> bool:
-    """Whether chunk k is written for the inputs ``expect`` names (its footer only)."""
+    """Whether chunk k is written, whole, for the inputs ``expect`` names."""
+    path = _verified(out, eid, k)
+    if path is None:
+        return False
     try:
-        schema = pq.read_schema(chunk_path(out, eid, k))
+        schema = pq.read_schema(path)
         meta = json.loads((schema.metadata or {})[META_KEY])
     except (OSError, KeyError, ValueError, pa.ArrowException):
         return False

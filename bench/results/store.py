@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from bench.errors import UserError
@@ -192,14 +191,5 @@ def write_rows(out: Path, eid: str, columns: dict, meta: dict) -> Path:
     schema = ROW_SCHEMA.with_metadata({"bench": canonical(meta), ROWS_KEY: str(n), integrity.CELL_KEY: eid})
     table = pa.Table.from_arrays(arrays, schema=schema)
     path = samples_path(out, eid)
-    atomic.write_bytes(path, parquet_bytes(table), root=out)
+    atomic.write_bytes(path, integrity.sealed_parquet(table), root=out)
     return path
-
-
-def parquet_bytes(table: pa.Table) -> bytes:
-    """A table as a parquet file sealed with its sha256 (bench.results.integrity.seal)."""
-    sink = pa.BufferOutputStream()
-    with pq.ParquetWriter(sink, table.schema) as writer:
-        writer.write_table(table)
-        writer.add_key_value_metadata({integrity.SHA_KEY: integrity.ZEROS})
-    return integrity.seal(sink.getvalue().to_pybytes())
