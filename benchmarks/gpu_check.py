@@ -200,7 +200,8 @@ def chunked_cell(model, n: int, chunk: int, batch: int, device: str) -> dict:
     for side in (device, "cpu") if device != "cpu" else ("cpu", "cpu again"):
         dev = side.split()[0]
         seconds, rows = timed(lambda: bench.evaluate(copy.deepcopy(model), dataset=SYNTH, n_test=n, device=dev,
-                                                     batch_size=batch, label="gpu-check",
+                                                     batch_size=batch, label="gpu-check", normalize="none",
+                                                     progress=False,
                                                      evaluations=[{"autoattack": "standard", "chunk": chunk}]), dev)
         runs[side] = (seconds, rows.sort_values("index").reset_index(drop=True))
     (a_side, (a_s, a)), (b_side, (b_s, b)) = runs.items()
