@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import math
 
 import pytest
@@ -78,7 +79,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
 def test_checkpoint_refuses_pickled_code(tmp_path):
     class Evil:
         def __reduce__(self):
-            return (print, ("owned",))
+            return (os.getcwd, ())  # a module-level function whose name no other test patches
 
     (tmp_path / "models").mkdir()
     torch.save({"x": Evil()}, tmp_path / "models" / "bad.pt")
@@ -86,7 +87,7 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
         store.load_state(tmp_path, "bad")
     digest = hashlib.sha256((tmp_path / "models" / "bad.pt").read_bytes()).hexdigest()
     (tmp_path / "models" / "bad.json").write_bytes(integrity.seal_record({"id": "bad"}, digest))
-    with pytest.raises(UserError, match=r"bad\.pt: not a plain state_dict: it pickles print,"):
+    with pytest.raises(UserError, match=r"bad\.pt: not a plain state_dict: it pickles posix\.getcwd,"):
         store.load_state(tmp_path, "bad")  # a record that vouches for it: weights_only refuses it all the same
 
 

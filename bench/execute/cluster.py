@@ -63,6 +63,8 @@ def resolve(device: str, gpus_per_task: float | None, cpus_per_task: float | Non
 
 
 def _connect(address: str | None) -> None:
+    # Ray's log printer otherwise swaps builtins.print for its own in this process, for good
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     import ray
 
     if ray.is_initialized():
