@@ -156,6 +156,8 @@ ODD = [
     (BASE + "sample_seed: !!int 1:30\n", 7, "sample_seed", "base-60"),
     (BASE.replace("n_test: 20", "n_test: " + "1" * 100_000), 3, "n_test", "out of range"),
     (BASE + "seeds: [1:30]\n", 7, "seeds", "expected an integer, got '1:30'"),
+    (BASE + "seeds: [010]\n", 7, "seeds", "'010' is an octal number in YAML 1.1 (8)"),
+    (BASE + "sample_seed: -0_17\n", 7, "sample_seed", "octal number in YAML 1.1 (-15)"),
     (recipe("{card: erm, epochs: 0}"), 5, "recipes.epochs", "must be >= 1"),
     (BASE.replace("name: tiny", 'name: "a\\x85b"'), 1, "name", "U+0085"),
     (recipe('{card: erm, as: "a\\u2028b"}'), 5, "as", "U+2028"),
@@ -184,8 +186,8 @@ def test_a_plain_base_60_string_stays_a_string(tiny_suite, cli):
     """YAML 1.1 reads `1:30` as 90; bench reads it as the string it looks like (as YAML 1.2 does)."""
     from bench.suite.yamlio import load_yaml
 
-    node = load_yaml(tiny_suite(BASE + "description: 1:30\nsample_seed: 0x10\n"))
-    assert node["description"] == "1:30" and node["sample_seed"] == 16
+    node = load_yaml(tiny_suite(BASE + "description: 1:30\nsample_seed: 0x10\nseeds: [0, 0o17, '010']\n"))
+    assert node["description"] == "1:30" and node["sample_seed"] == 16 and node["seeds"] == [0, "0o17", "010"]
 
 
 def _bomb(levels: int, width: int, key: str = "a") -> str:

@@ -71,18 +71,22 @@ _TAG = "tag:yaml.org,2002:"
 _RESOLVERS = {first: [(tag, re.compile(f"(?!.*:)(?:{rx.pattern})", rx.flags) if tag in (_TAG + "int", _TAG + "float")
                        else rx) for tag, rx in pairs]
               for first, pairs in _BASE.yaml_implicit_resolvers.items()}
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
 _SCALARS = ("int", "float", "bool", "null", "str", "timestamp", "binary")
 
 
 def _scalar(tag: str, construct, file: str):
     """A scalar constructor whose failures (``!!float abc``, ``!!int 1.5``, ``!!bool maybe``, 100,000 digits,
-    an explicit base-60 ``!!int 1:30``) are one line naming the line."""
+    an explicit base-60 ``!!int 1:30``, a YAML 1.1 octal ``010``) are one line naming the line."""
 
     def build(loader, node):
         where = f"{file}:{node.start_mark.line + 1}"
         value = node.value if isinstance(node.value, str) else ""
         if tag in ("int", "float") and ":" in value:
             raise UserError(f"{shown(value)} is a base-60 number in YAML 1.1; write it in base 10, or quote it", where)
+        if tag == "int" and _OCTAL.fullmatch(value):  # `seed: 010` is 8 in YAML 1.1, 10 in YAML 1.2
+            raise UserError(f"{shown(value)} is an octal number in YAML 1.1 ({construct(loader, node)}); write it "
+                            "in base 10 without the leading zero, or quote it", where)
         if tag in ("int", "float") and len(value) > 400:
             raise UserError(f"a number of {len(value)} characters is out of range", where)
         try:
