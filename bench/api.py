@@ -176,7 +176,7 @@ def evaluate(model, dataset: str = "digits", evaluations=("clean",), n_test: int
     UserError naming the argument."""
     from torch import nn
 
-    from bench.execute.settings import resolve_device
+    from bench.execute.settings import in_effect, resolve_device
     from bench.execute.compute import check_all
     from bench.plan.cells import ModelCell
     from bench.plan.grid import eval_cells
@@ -212,7 +212,7 @@ def evaluate(model, dataset: str = "digits", evaluations=("clean",), n_test: int
                     bar.close()
             rows = pd.concat([pd.read_parquet(store.samples_path(folder, e.id)) for e in evals], ignore_index=True)
             if out is not None:
-                info = runfile.record(suite, [cell], evals, dev, "bench.evaluate")
+                info = runfile.record(suite, [cell], evals, dev, "bench.evaluate", in_effect(dev))
                 info["suite"] = folder.name
                 info["models"] = {cell.recipe: cell.describe()["external"]}
                 info["order"]["recipes"] = [cell.recipe]

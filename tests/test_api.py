@@ -82,6 +82,25 @@ def test_evaluate_shows_progress_on_stderr_only(capsys):
     assert capsys.readouterr() == ("", "")
 
 
+def test_evaluate_records_the_settings_it_ran_under(tmp_path):
+    """run.json of an `out=` folder states the threads and deterministic flag in effect, as `bench run`'s does
+    (`bench check` compares them with a reference's); a later call under other settings replaces them."""
+    import json
+
+    kw = {"evaluations": ["clean"], "n_test": 10, "device": "cpu", "normalize": "none", "progress": False}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        bench.evaluate(small(), out=tmp_path / "r", **kw)
+        info = json.loads((tmp_path / "r" / "run.json").read_text())
+        assert (info["threads"], info["deterministic"], info["device"]) == (1, False, "cpu")
+        torch.set_num_threads(2)
+        bench.evaluate(small(), label="other", out=tmp_path / "r", **kw)
+        assert json.loads((tmp_path / "r" / "run.json").read_text())["threads"] == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_load_split_is_benchs_split():
     x_train, y_train = bench.load_split("digits", "train")
     x_test, y_test = bench.load_split("digits", "test")
