@@ -28,6 +28,7 @@ interleaved rounds; prints each side's median seconds with and without its impor
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -40,8 +41,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.results import names
-
 ATTACKS = [("attack:PGD", None, 0.1), ("attack:FGSM", None, 0.1), ("attack:CWinf", None, 0.1),
            ("attack:AutoAttack", None, 0.1), ("attack:PGD", 0.05, 0.05), ("attack:PGD", 0.2, 0.2)]
 
@@ -49,7 +48,11 @@ ATTACKS = [("attack:PGD", None, 0.1), ("attack:FGSM", None, 0.1), ("attack:CWinf
 def generate(outs: list[Path], models: int, inputs: int) -> int:
     """Write the synthetic results (model m into folder m mod len(outs)), each folder with the run.json and
     file metadata bench.results.store writes; returns the number of rows."""
-    from bench.results.store import write_rows  # imports torch: only in the generating process, not the timed ones
+    # only in the generating process, not the timed ones (store imports torch; a --baseline checkout has its
+    # own layout)
+    from bench.ids import ID_LENGTH
+    from bench.results import names
+    from bench.results.store import write_rows
 
     rng = np.random.default_rng(0)
     cells: dict[Path, list[dict]] = {out: [] for out in outs}
@@ -76,14 +79,14 @@ def generate(outs: list[Path], models: int, inputs: int) -> int:
         blocks.append((names.block(inputs, "smooth", "smooth", 0.25, sigma=0.25),
                        {"correct": clean, "radius": np.where(clean, rng.random(inputs), 0.0)}))
         for i, (name_cols, cols) in enumerate(blocks):
-            cell = f"{recipe}-{i}"
+            cell = hashlib.sha256(f"{recipe}-{i}".encode()).hexdigest()[:ID_LENGTH]  # ids are hex (run.json's schema)
             data = {**name_cols, **cols, "dataset": np.full(inputs, "cifar10", object),
                     "recipe": np.full(inputs, recipe, object), "arch": np.full(inputs, "wrn", object),
                     "seed": np.zeros(inputs, np.int64), "index": index, "label": label,
                     "pred": np.where(cols["correct"], label, (label + 1) % 10),
                     "cell": np.full(inputs, cell, object), "train_cell": np.full(inputs, recipe, object)}
             write_rows(out, cell, data, {"cell": cell, "train_cell": recipe, "seconds": 1.0})
-            cells[out].append({"id": cell})
+            cells[out].append({"id": cell, "evaluation": str(name_cols["evaluation"][0])})
             total += inputs
     for out, listed in cells.items():
         (out / "run.json").write_text(json.dumps({"suite": "bench_report", "eval_cells": listed, "train_cells": []}))

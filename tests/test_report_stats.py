@@ -60,7 +60,19 @@ def test_mcnemar_p_is_scipys_exact_binomial_test():
 
     from bench.report.stats import mcnemar_p
 
-    for b in range(0, 40, 3):
-        for c in range(0, 40, 5):
-            want = 1.0 if b + c == 0 else binomtest(min(b, c), b + c, 0.5).pvalue
-            assert mcnemar_p(b, c) == pytest.approx(want, rel=1e-9, abs=1e-300)
+    pairs = [(b, c) for b in range(0, 40, 3) for c in range(0, 40, 5)]
+    pairs += [(1, 10_000), (480, 520), (4_900, 5_100), (5_000, 5_000), (30, 9_000), (0, 1), (2, 1), (12_345, 23_456)]
+    for b, c in pairs:
+        want = 1.0 if b + c == 0 else binomtest(min(b, c), b + c, 0.5).pvalue
+        assert mcnemar_p(b, c) == pytest.approx(want, rel=1e-9, abs=1e-300), (b, c)
+    assert mcnemar_p(3, 3) == 1.0 and mcnemar_p(0, 5) == pytest.approx(2 / 32)  # 2 * P(X = 0), n 5: by hand
+
+
+def test_the_report_path_does_not_import_scipy():
+    """scipy costs every report a tenth of a second at start-up (benchmarks/bench_report.py)."""
+    import subprocess
+    import sys
+
+    code = "import sys, bench.report.build, bench.report.site; print(sorted(m for m in sys.modules if m.startswith('scipy')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -6,7 +6,8 @@ Wilson (1927) score interval: for k successes in n trials and z = 1.96,
 McNemar (1947), exact form: of the samples on which the two methods disagree, b are right only for the
 first and c only for the second; under "no difference" b ~ Binomial(b + c, 1/2); the p-value is the
 two-sided binomial tail, min(1, 2 P(X <= min(b, c))) for this symmetric distribution (what
-scipy.stats.binomtest returns, without importing scipy.stats: a test compares the two).
+scipy.stats.binomtest returns, without importing scipy, a tenth of a second of every report's start: a test
+compares the two).
 
 With several seeds the seed x input rows are not independent (one input's seeds share it), so the units are
 the inputs: intervals are normal intervals of the mean of the per-input means over seeds (``sums_interval``
@@ -20,7 +21,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.special import bdtr
 
 Z95 = 1.959963984540054
 
@@ -58,11 +58,24 @@ def sums_interval(n: int, total: float, squares: float, z: float = Z95) -> tuple
     return (mean - half, mean + half)
 
 
+def half_binomial_cdf(k: int, n: int) -> float:
+    """P(X <= k) for X ~ Binomial(n, 1/2): the top term C(n, k) / 2^n from log-gamma, times 1 plus the sum of
+    the lower terms relative to it (each term is the next one times i / (n - i + 1)), so the sum runs in numpy
+    with no cancellation; relative error about 1e-12 at n = 10^5."""
+    if k >= n:
+        return 1.0
+    if k < 0:
+        return 0.0
+    top = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2)
+    i = np.arange(k, 0, -1, dtype=np.float64)
+    return math.exp(top) * (1.0 + float(np.cumprod(i / (n - i + 1)).sum()))
+
+
 def mcnemar_p(only_a: int, only_b: int) -> float:
     """Exact two-sided McNemar p-value from the discordant counts (1 when there are none)."""
     if only_a + only_b == 0:
         return 1.0
-    return float(min(1.0, 2 * bdtr(min(only_a, only_b), only_a + only_b, 0.5)))
+    return min(1.0, 2 * half_binomial_cdf(min(only_a, only_b), only_a + only_b))
 
 
 def mcnemar(a: pd.Series, b: pd.Series) -> tuple[float, int, int]:
