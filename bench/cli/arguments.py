@@ -8,6 +8,7 @@ from bench.cli.run import DEFAULT_SUITE, cmd_run, cmd_validate
 from bench.version import __version__
 
 
+STALE_HELP = "list the files of cells and models the current suite does not name (those `bench gc` removes)"
 EXAMPLES = {
     "bench": """examples:
   bench run                          # suites/quickstart.yaml: train, evaluate -> results/quickstart
@@ -92,8 +93,7 @@ def parser() -> argparse.ArgumentParser:
                      help="show each reproduced number beside the published one (results/reference/papers)")
     rep.add_argument("--papers", metavar="DIR", help="folder of published-number CSVs (default "
                      "results/reference/papers)")
-    rep.add_argument("--stale", action="store_true", help="list the files of cells and models the current suite "
-                     "does not name (those `bench gc` removes)")
+    rep.add_argument("--stale", action="store_true", help=STALE_HELP)
     rep.set_defaults(fn=cmd_report)
     chk = _sub(sub, "check", "compare the results' metrics with a reference file; exit 1 if any moved")
     chk.add_argument("results", help="a results folder (bench run's --out)")
@@ -104,8 +104,7 @@ def parser() -> argparse.ArgumentParser:
     chk.add_argument("--write", action="store_true", help="write the results' metrics to the reference file instead")
     chk.add_argument("--strict", action="store_true", help="also fail when the results have metrics the reference "
                      "does not list (without it, one line names them)")
-    chk.add_argument("--stale", action="store_true", help="list the files of cells and models the current suite "
-                     "does not name (those `bench gc` removes)")
+    chk.add_argument("--stale", action="store_true", help=STALE_HELP)
     chk.set_defaults(fn=cmd_check)
     gc = _sub(sub, "gc", "remove files of cells the folder's current suite does not name (run.json)")
     gc.add_argument("results", help="a results folder (bench run's --out)")

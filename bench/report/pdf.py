@@ -38,10 +38,6 @@ def _runs(text: str) -> list[tuple[str, bytes, float]]:
     return runs
 
 
-def text_width(text: str, size: float) -> float:
-    return sum(w for _, _, w in _runs(text)) * size
-
-
 def _string(data: bytes) -> str:
     return "(" + data.decode("latin-1").replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
 

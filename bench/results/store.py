@@ -90,7 +90,6 @@ def load_state(out: Path, tid: str) -> dict:
         raise UserError(f"{path}: {e}; delete it and re-run `bench run`") from None
 
 
-
 def model_meta(out: Path, tid: str) -> dict:
     return json.loads((out / "models" / f"{tid}.json").read_text())
 
